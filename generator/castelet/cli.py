@@ -1,0 +1,229 @@
+"""The ``castelet`` command line: list, show, new, validate, doctor."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from castelet import __version__
+from castelet.answers import AnswerProblem, AnswersError, coerce
+from castelet.library import LibraryNotFound, find_blueprint, library_root, load_all
+from castelet.manifest import Blueprint, ManifestError, Question, load
+from castelet.render import TargetExists, new
+from castelet.runtime import TerraformNotFound, find_terraform
+from castelet.validate import problems
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def _lang(args: argparse.Namespace) -> str:
+    if args.lang:
+        return str(args.lang)
+    return "fr" if os.environ.get("LANG", "").lower().startswith("fr") else "en"
+
+
+def catalogue_markdown(blueprints: Sequence[Blueprint]) -> str:
+    """The catalogue as a Markdown table (the README embeds it; a test keeps it current)."""
+    lines = ["| blueprint | what it deploys | category | maturity |", "| --- | --- | --- | --- |"]
+    for bp in blueprints:
+        lines.append(f"| `{bp.id}` | {bp.title['en']} / {bp.title['fr']} | {bp.category} | {bp.maturity} |")
+    return "\n".join(lines) + "\n"
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    blueprints, errors = load_all(library_root())
+    if args.markdown:
+        sys.stdout.write(catalogue_markdown(blueprints))
+    else:
+        lang = _lang(args)
+        table = Table(title=f"Castelet blueprints ({len(blueprints)})")
+        for column in ("blueprint", "title", "category", "maturity", "roles", "public ports"):
+            table.add_column(column)
+        for bp in blueprints:
+            ports = ", ".join(f"{s.port}/{s.protocol}" for s in bp.services if s.exposure == "public")
+            roles = ", ".join(f"{r.name}×{r.count}" for r in bp.roles)
+            table.add_row(bp.id, bp.title[lang], bp.category, bp.maturity, roles, ports or "-")
+        out.print(table)
+    for error in errors:
+        err.print(f"[red]invalid blueprint[/red] {error}")
+    return EXIT_FAIL if errors else EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    bp = load(find_blueprint(library_root(), args.name))
+    lang = _lang(args)
+    out.print(f"[bold]{bp.id}[/bold] {bp.version} — {bp.title[lang]} ({bp.category}, {bp.maturity})")
+    out.print(bp.description[lang])
+    for role in bp.roles:
+        out.print(f"role [bold]{role.name}[/bold] ×{role.count}: {role.puppet_class}, ≥{role.min_vcpus} vCPU "
+                  f"{role.min_ram_mb} MB RAM {role.min_disk_gb} GB disk, public IP: {role.public}")
+    for s in bp.services:
+        health = f", health {s.health.path} → {s.health.status}" if s.health else ""
+        out.print(f"service {s.name}: {s.port}/{s.protocol} on {s.role}, {s.exposure}{health}")
+    for v in bp.volumes:
+        out.print(f"volume {v.name}: {v.mount} on {v.role}, size {v.size_gb}")
+    table = Table(title="questions")
+    for column in ("name", "type", "default", "help"):
+        table.add_column(column)
+    for q in bp.questions:
+        table.add_row(q.name, q.type, repr(q.default), q.help[lang])
+    out.print(table)
+    return EXIT_OK
+
+
+def _read_answers(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text("utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise AnswersError([AnswerProblem("--answers", str(path), f"a readable YAML file ({exc})")]) from exc
+    if isinstance(data, dict) and isinstance(data.get("answers"), dict):
+        data = data["answers"]  # a .castelet-answers.yaml from an earlier render
+    if not isinstance(data, dict):
+        raise AnswersError([AnswerProblem("--answers", str(path), "a YAML mapping of question: answer")])
+    return data
+
+
+def _prompt(q: Question, lang: str, current: Any) -> Any:
+    while True:
+        shown = "" if current == "" else f" [{current}]"
+        if q.type == "choice":
+            shown = f" ({'/'.join(q.choices)}){shown}"
+        out.print(f"[dim]{q.help[lang]}[/dim]")
+        raw = input(f"{q.name}{shown}: ").strip()
+        value = current if raw == "" else raw
+        try:
+            return coerce(q, value)
+        except (ValueError, TypeError):
+            err.print(f"[red]{q.name}: {value!r} is not valid[/red]")
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    root = library_root()
+    blueprint_dir = find_blueprint(root, args.name)
+    bp = load(blueprint_dir)
+    given = _read_answers(Path(args.answers)) if args.answers else {}
+    if not args.no_input:
+        if not sys.stdin.isatty():
+            err.print("stdin is not a terminal: use --no-input (with --answers FILE) to render unattended")
+            return EXIT_USAGE
+        for q in bp.questions:
+            if q.name not in given:
+                given[q.name] = _prompt(q, _lang(args), q.default)
+    started = time.monotonic()
+    with err.status(f"rendering {bp.id}…"):
+        target = new(blueprint_dir, given, Path(args.output_dir), force=args.force)
+    files = sum(1 for p in target.rglob("*") if p.is_file())
+    elapsed = time.monotonic() - started
+    out.print(f"[green]rendered[/green] {bp.id} into {target} ({files} files, {elapsed:.1f} s)")
+    out.print(f"next: cd {target} && nox -s plan   (see its README.md)")
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    root = library_root()
+    paths = [Path(p) for p in args.paths] or [p.parent for p in sorted(root.glob("blueprints/*/blueprint.yaml"))]
+    failed = 0
+    for path in paths:
+        found = problems(path.resolve(), root)
+        if found:
+            failed += 1
+            err.print(f"[red]✗[/red] {path}")
+            for problem in found:
+                err.print(f"    {problem}")
+        else:
+            out.print(f"[green]✓[/green] {path}")
+    return EXIT_FAIL if failed else EXIT_OK
+
+
+def _version_of(command: list[str]) -> str:
+    try:
+        proc = subprocess.run([*command], capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"unusable ({exc})"
+    return (proc.stdout or proc.stderr).strip().splitlines()[0] if (proc.stdout or proc.stderr) else "?"
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    table = Table(title=f"castelet {__version__} — tools")
+    for column in ("tool", "needed for", "found"):
+        table.add_column(column)
+    missing_required = False
+    try:
+        tf = find_terraform()
+        table.add_row("terraform", "plan/apply (required)", f"{' '.join(tf)}: {_version_of([*tf, 'version'])}")
+    except TerraformNotFound as exc:
+        missing_required = True
+        table.add_row("terraform", "plan/apply (required)", f"[red]missing[/red]: {exc}")
+    optional = [("puppet", "Puppet checks", ["--version"]), ("puppet-lint", "lint", ["--version"]),
+                ("lxd", "local cloud", ["--version"]), ("lxc", "local cloud", ["--version"]),
+                ("debootstrap", "local image", ["--version"]), ("nox", "lifecycle sessions", ["--version"])]
+    for name, purpose, flags in optional:
+        path = shutil.which(name)
+        table.add_row(name, purpose, f"{path}: {_version_of([path, *flags])}" if path else "[yellow]missing[/yellow]")
+    try:
+        table.add_row("library", "blueprints", str(library_root()))
+    except LibraryNotFound as exc:
+        table.add_row("library", "blueprints", f"[red]{exc}[/red]")
+    out.print(table)
+    return EXIT_FAIL if missing_required else EXIT_OK
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="castelet", description="Blueprints of research web services.")
+    p.add_argument("--version", action="version", version=f"castelet {__version__}")
+    p.add_argument("--lang", choices=["en", "fr"], help="language of titles and help (default from LANG)")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("list", help="the catalogue of blueprints")
+    s.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    s.set_defaults(func=cmd_list)
+    s = sub.add_parser("show", help="one blueprint: roles, services, volumes, questions")
+    s.add_argument("name")
+    s.set_defaults(func=cmd_show)
+    s = sub.add_parser("new", help="render a blueprint into a deployment repo")
+    s.add_argument("name", help="blueprint id (or path to a blueprint folder)")
+    s.add_argument("--no-input", action="store_true", help="ask nothing: defaults plus --answers")
+    s.add_argument("--answers", metavar="FILE", help="YAML answers (or an earlier .castelet-answers.yaml)")
+    s.add_argument("-o", "--output-dir", default=".", help="where the deployment folder is created")
+    s.add_argument("--force", action="store_true", help="replace an existing folder (never one with state)")
+    s.set_defaults(func=cmd_new)
+    s = sub.add_parser("validate", help="check blueprints against the schema and their templates")
+    s.add_argument("paths", nargs="*", help="blueprint folders (default: all)")
+    s.set_defaults(func=cmd_validate)
+    s = sub.add_parser("doctor", help="which tools castelet found")
+    s.set_defaults(func=cmd_doctor)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except AnswersError as exc:
+        for problem in exc.problems:
+            err.print(f"[red]error[/red] {problem}", soft_wrap=True)
+        err.print("nothing was written")
+        return EXIT_USAGE
+    except (ManifestError, LookupError, TargetExists, LibraryNotFound) as exc:
+        err.print(f"[red]error[/red] {exc}", soft_wrap=True)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        err.print("interrupted: nothing was written")
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

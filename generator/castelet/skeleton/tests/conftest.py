@@ -1,0 +1,46 @@
+"""testinfra wiring: one `host` per instance of the roles a test module declares in ROLES."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import testinfra
+
+INVENTORY = Path(os.environ.get("CASTELET_INVENTORY", Path(__file__).parents[1] / ".castelet/inventory.json"))
+
+
+def _inventory() -> dict[str, dict[str, Any]]:
+    if not INVENTORY.exists():
+        raise pytest.UsageError(f"no inventory at {INVENTORY}: run `nox -s verify` after `nox -s apply`")
+    data: dict[str, dict[str, Any]] = json.loads(INVENTORY.read_text())
+    return data
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "node" not in metafunc.fixturenames:
+        return
+    roles = getattr(metafunc.module, "ROLES", None)
+    nodes = [(name, entry) for name, entry in sorted(_inventory().items())
+             if roles is None or entry["role"] in roles]
+    metafunc.parametrize("node", nodes, ids=[name for name, _ in nodes], scope="module")
+
+
+@pytest.fixture(scope="module")
+def role(node: tuple[str, dict[str, Any]]) -> str:
+    return str(node[1]["role"])
+
+
+@pytest.fixture(scope="module")
+def host(node: tuple[str, dict[str, Any]]) -> Any:
+    _, entry = node
+    options: dict[str, Any] = {"sudo": False}
+    if entry["testinfra_url"].startswith("ssh://"):
+        options["ssh_extra_args"] = "-o StrictHostKeyChecking=accept-new -o BatchMode=yes"
+        key = os.environ.get("CASTELET_SSH_KEY")
+        if key:
+            options["ssh_identity_file"] = key
+    return testinfra.get_host(entry["testinfra_url"], **options)
