@@ -1,0 +1,37 @@
+"""Library checks. Run inside the project venv (see README): `nox -s lint tests`.
+
+Sessions use the tools of the current environment (python=False): `.ci/setup` installs them
+once, so a run does not reinstall anything.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+nox.options.sessions = ["lint", "tests"]
+nox.options.default_venv_backend = "none"
+
+
+@nox.session(python=False)
+def lint(session: nox.Session) -> None:
+    """ruff, mypy, puppet-lint and terraform fmt."""
+    session.run("ruff", "check", ".")
+    session.run("mypy")
+    if shutil.which("puppet-lint"):
+        session.run("puppet-lint", "--fail-on-warnings", "puppet/")
+    else:
+        session.error("puppet-lint is missing: run `sudo bash .ci/setup --system`")
+    from castelet.runtime import find_terraform, terraform_env  # installed by .ci/setup
+
+    session.run(*find_terraform(), "fmt", "-check", "-recursive", "-diff", "terraform-modules",
+                external=True, env=terraform_env())
+
+
+@nox.session(python=False)
+def tests(session: nox.Session) -> None:
+    """The whole pytest suite (real Terraform core, real Puppet where installed)."""
+    session.run("pytest", *(session.posargs or ["-q"]))

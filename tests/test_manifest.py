@@ -1,0 +1,105 @@
+"""Blueprint manifests: the schema, the shared questions and the template cross-checks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import BLUEPRINTS, REPO_ROOT
+
+from castelet.manifest import ManifestError, load
+from castelet.validate import cookiecutter_json, problems
+
+
+def test_the_library_has_the_first_blueprints():
+    assert {"lamp", "omeka-s"} <= set(BLUEPRINTS)
+
+
+@pytest.mark.parametrize("name", BLUEPRINTS)
+def test_every_blueprint_is_consistent(name):
+    assert problems(REPO_ROOT / "blueprints" / name, REPO_ROOT) == []
+
+
+@pytest.mark.parametrize("name", BLUEPRINTS)
+def test_manifest_declares_what_a_deployment_needs(name):
+    bp = load(REPO_ROOT / "blueprints" / name)
+    assert bp.title.keys() == {"en", "fr"} and bp.description.keys() == {"en", "fr"}
+    assert all(q.help["en"] and q.help["fr"] for q in bp.questions)
+    assert bp.roles and all(r.min_vcpus >= 1 for r in bp.roles)
+    assert any(s.health for s in bp.services), "a blueprint needs at least one health check"
+    assert bp.maturity in {"draft", "rendered", "planned", "verified"}
+
+
+@pytest.fixture
+def blueprint_copy(tmp_path: Path) -> Path:
+    """A writable copy of the lamp blueprint inside a copy of the library layout."""
+    library = tmp_path / "lib"
+    shutil.copytree(REPO_ROOT / "blueprints" / "lamp", library / "blueprints" / "lamp")
+    (library / "terraform-modules").mkdir()
+    shutil.copytree(REPO_ROOT / "puppet" / "modules" / "castelet" / "manifests" / "role",
+                    library / "puppet" / "modules" / "castelet" / "manifests" / "role")
+    return library / "blueprints" / "lamp"
+
+
+def _edit_manifest(path: Path, change) -> None:
+    manifest = path / "blueprint.yaml"
+    data = yaml.safe_load(manifest.read_text())
+    change(data)
+    manifest.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda d: d.pop("roles"), "'roles' is a required property"),
+        (lambda d: d["services"][0].update(role="db"), "services/0: role 'db' is not one of the roles"),
+        (lambda d: d["services"][0].update(port=70000), "services/0/port"),
+        (lambda d: d.update(maturity="done"), "maturity"),
+        (lambda d: d["questions"].append({"use": "domain"}), "'domain' is declared more than once"),
+        (lambda d: d["questions"].append({"use": "colour"}), "unknown shared question 'colour'"),
+        (lambda d: d["title"].pop("fr"), "'fr' is a required property"),
+        (lambda d: d["volumes"][0].update(size_gb="question:nope"), "unknown question 'question:nope'"),
+        (lambda d: d.update(id="other"), "must equal the folder name"),
+    ],
+)
+def test_bad_manifests_are_rejected_with_the_place_named(blueprint_copy, change, expected):
+    _edit_manifest(blueprint_copy, change)
+    with pytest.raises(ManifestError) as caught:
+        load(blueprint_copy)
+    assert any(expected in problem for problem in caught.value.problems), caught.value.problems
+
+
+def test_cookiecutter_json_must_match_the_questions(blueprint_copy):
+    library = blueprint_copy.parents[1]
+    assert problems(blueprint_copy, library) == []
+    cc_path = blueprint_copy / "cookiecutter.json"
+    cc = json.loads(cc_path.read_text())
+    cc["colour"] = "blue"
+    del cc["domain"]
+    cc["image"] = "Ubuntu"
+    cc_path.write_text(json.dumps(cc))
+    found = problems(blueprint_copy, library)
+    assert "cookiecutter.json: variable 'colour' is not a question of the manifest" in found
+    assert "cookiecutter.json: question 'domain' of the manifest is missing" in found
+    assert any("default of 'image'" in p for p in found)
+
+
+def test_every_role_needs_its_puppet_class(blueprint_copy):
+    _edit_manifest(blueprint_copy, lambda d: d["roles"][0].update(puppet_role="wordpress"))
+    found = problems(blueprint_copy, blueprint_copy.parents[1])
+    assert any("castelet::role::wordpress" in p for p in found), found
+
+
+def test_declared_test_module_must_exist(blueprint_copy):
+    (blueprint_copy / "{{cookiecutter.project_slug}}" / "tests" / "test_lamp.py").unlink()
+    assert "tests: tests/test_lamp.py is not in the template" in problems(blueprint_copy, blueprint_copy.parents[1])
+
+
+def test_cookiecutter_json_is_derived_from_the_manifest():
+    bp = load(REPO_ROOT / "blueprints" / "omeka-s")
+    derived = cookiecutter_json(bp)
+    assert derived["cloud"] == ["openstack"]
+    assert derived["__prompts__"]["domain"].startswith("Fully qualified")

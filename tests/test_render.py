@@ -1,0 +1,134 @@
+"""Rendering: complete deployment repos, formatted Terraform, safe placement."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import BLUEPRINTS, REPO_ROOT
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from castelet.render import TargetExists, hcl, new
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC7bOCtDd4z0fbvNtNvHVn1v9Kkp7oPNq7d0bH5vY3zQ admin@lab"
+EVERY_DEPLOYMENT_HAS = [
+    "README.md", "versions.tf", "main.tf", "variables.tf", "outputs.tf", "terraform.tfvars", "noxfile.py",
+    ".gitignore", ".castelet-answers.yaml", ".castelet/runtime.py", ".castelet/blueprint.json",
+    "tests/conftest.py", "tests/test_base.py", "tests/castelet_checks.py",
+    "modules/common/design/main.tf", "modules/common/configuration/main.tf", "modules/common/provision/main.tf",
+    "modules/openstack/main.tf", "modules/openstack/versions.tf",
+    "puppet/hiera.yaml", "puppet/manifests/site.pp", "puppet/data/common.yaml", "puppet/data/deployment.yaml",
+    "puppet/data/blueprint.yaml", "puppet/modules/castelet/manifests/profile/base.pp",
+]
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("deployments")
+    return {name: new(REPO_ROOT / "blueprints" / name, {}, out) for name in BLUEPRINTS}
+
+
+@pytest.mark.parametrize("name", BLUEPRINTS)
+def test_rendered_repo_is_complete(rendered, name):
+    root = rendered[name]
+    missing = [f for f in EVERY_DEPLOYMENT_HAS if not (root / f).is_file()]
+    assert missing == []
+    manifest = yaml.safe_load((REPO_ROOT / "blueprints" / name / "blueprint.yaml").read_text())
+    assert (root / manifest["tests"]).is_file()
+    for role in manifest["roles"]:
+        assert (root / "puppet" / "data" / "roles" / f"{role['name']}.yaml").is_file()
+
+
+@pytest.mark.parametrize("name", BLUEPRINTS)
+def test_rendered_repo_is_self_contained(rendered, name):
+    root = rendered[name]
+    assert 'source = "./modules/openstack"' in (root / "main.tf").read_text()
+    assert not list(root.rglob("*.tftest.hcl")), "library tests are not shipped to deployments"
+    assert not list(root.rglob(".terraform"))
+    assert "{{" not in (root / "puppet" / "data" / "blueprint.yaml").read_text()
+    answers = yaml.safe_load((root / ".castelet-answers.yaml").read_text())
+    assert answers["blueprint"] == name and answers["answers"]["project_slug"] == root.name
+
+
+@pytest.mark.parametrize("name", BLUEPRINTS)
+def test_rendered_terraform_is_formatted(rendered, name, terraform_cmd):
+    proc = subprocess.run([*terraform_cmd, "fmt", "-check", "-recursive", "-diff"], cwd=rendered[name],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("name", BLUEPRINTS)
+def test_rendered_noxfile_offers_the_lifecycle(rendered, name):
+    proc = subprocess.run([sys.executable, "-m", "nox", "-l"], cwd=rendered[name], capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    for session in ("plan", "apply", "verify", "configure", "destroy"):
+        assert f"* {session}" in proc.stdout or f"- {session}" in proc.stdout, proc.stdout
+
+
+def test_hieradata_comes_from_the_answers(tmp_path):
+    answers = {"project_slug": "atlas", "domain": "atlas.mylab.ca", "admin_cidr": "132.203.0.0/16",
+               "admin_ssh_keys": KEY, "admin_email": "pi@mylab.ca"}
+    root = new(REPO_ROOT / "blueprints" / "omeka-s", answers, tmp_path)
+    data = yaml.safe_load((root / "puppet/data/deployment.yaml").read_text())
+    assert data["castelet::deployment"] == "atlas"
+    assert data["castelet::profile::base::admin_users"]["castelet"]["ssh_keys"] == [KEY]
+    role = yaml.safe_load((root / "puppet/data/roles/web.yaml").read_text())
+    assert role["castelet::role_class"] == "castelet::role::omeka_s"
+    assert {"name": "ssh", "port": 22, "protocol": "tcp", "source": "132.203.0.0/16"} in \
+        role["castelet::profile::firewall::rules"]
+    blueprint = yaml.safe_load((root / "puppet/data/blueprint.yaml").read_text())
+    assert blueprint["castelet::profile::omeka_s::servername"] == "atlas.mylab.ca"
+    tfvars = (root / "terraform.tfvars").read_text()
+    assert f'"{KEY}"' in tfvars and 'admin_cidr       = "132.203.0.0/16"' in tfvars
+    assert json.loads((root / ".castelet/blueprint.json").read_text())["volumes"]["data"]["mount"] == "/srv/data"
+
+
+def test_existing_directory_is_never_overwritten_without_force(tmp_path):
+    target = tmp_path / "lamp"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine")
+    with pytest.raises(TargetExists):
+        new(REPO_ROOT / "blueprints" / "lamp", {}, tmp_path)
+    assert (target / "notes.txt").read_text() == "mine"
+    new(REPO_ROOT / "blueprints" / "lamp", {}, tmp_path, force=True)
+    assert not (target / "notes.txt").exists() and (target / "main.tf").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["lamp"], "no temporary folder is left behind"
+
+
+def test_force_refuses_a_deployment_that_holds_state(tmp_path):
+    target = new(REPO_ROOT / "blueprints" / "lamp", {}, tmp_path)
+    (target / "terraform.tfstate").write_text("{}")
+    with pytest.raises(TargetExists, match="state"):
+        new(REPO_ROOT / "blueprints" / "lamp", {}, tmp_path, force=True)
+    assert (target / "terraform.tfstate").exists()
+
+
+def test_hcl_strings_cannot_inject_templates():
+    assert hcl("a ${b} %{c}") == '"a $${b} %%{c}"'
+    assert hcl({"k": [1, True, None]}) == '{ "k" = [1, true, null] }'
+
+
+slugs = st.from_regex(r"[a-z][a-z0-9]{1,8}(-[a-z0-9]{1,8})?", fullmatch=True)
+domains = st.builds(lambda a, b: f"{a}.{b}.ca", st.from_regex(r"[a-z][a-z0-9]{0,10}", fullmatch=True),
+                    st.from_regex(r"[a-z]{2,8}", fullmatch=True))
+cidrs = st.builds(lambda a, b, p: f"{a}.{b}.0.0/{p}", st.integers(1, 223), st.integers(0, 255), st.just(16))
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(slug=slugs, domain=domains, cidr=cidrs, size=st.integers(1, 5000), name=st.text(min_size=1, max_size=40)
+       .filter(lambda s: s.strip() and not any(c in s for c in "\n\r\x00")))
+def test_varied_answers_render_formatted_terraform(tmp_path_factory, terraform_cmd, slug, domain, cidr, size, name):
+    out = tmp_path_factory.mktemp("varied")
+    answers = {"project_slug": slug, "domain": domain, "admin_cidr": cidr, "data_volume_gb": size,
+               "project_name": name, "admin_ssh_keys": KEY}
+    root = new(REPO_ROOT / "blueprints" / "lamp", answers, out)
+    assert f"data = {size}" in (root / "terraform.tfvars").read_text()
+    proc = subprocess.run([*terraform_cmd, "fmt", "-check", "-recursive"], cwd=root, capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
