@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import BLUEPRINTS, REPO_ROOT
-
 from castelet.manifest import ManifestError, load
 from castelet.validate import cookiecutter_json, problems
+from helpers import BLUEPRINTS, REPO_ROOT
 
 
 def test_the_library_has_the_first_blueprints():

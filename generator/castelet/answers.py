@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,7 +93,7 @@ def coerce(q: Question, value: Any) -> Any:
     text = value.strip()
     if text == "" and q.optional:
         return ""
-    checks = {
+    checks: dict[str, Callable[[str], bool]] = {
         "slug": lambda t: bool(_SLUG.match(t)),
         "domain": lambda t: bool(_DOMAIN.match(t)),
         "email": lambda t: bool(_EMAIL.match(t)),

