@@ -6,12 +6,13 @@ import string
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from castelet.answers import AnswersError, validate
 from castelet.manifest import load
 from castelet.render import new
 from helpers import REPO_ROOT
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 OMEKA = REPO_ROOT / "blueprints" / "omeka-s"
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC7bOCtDd4z0fbvNtNvHVn1v9Kkp7oPNq7d0bH5vY3zQ admin@lab"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from castelet.manifest import ManifestError, load
 from castelet.validate import cookiecutter_json, problems
 from helpers import BLUEPRINTS, REPO_ROOT

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from castelet.render import TargetExists, hcl, new
-from helpers import BLUEPRINTS, REPO_ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from castelet.render import TargetExists, hcl, new
+from helpers import BLUEPRINTS, REPO_ROOT
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC7bOCtDd4z0fbvNtNvHVn1v9Kkp7oPNq7d0bH5vY3zQ admin@lab"
 EVERY_DEPLOYMENT_HAS = [
