@@ -180,6 +180,12 @@ def _cross_check(data: dict[str, Any], questions: list[Question], problems: list
             if item["role"] not in role_names:
                 problems.append(f"{kind}/{index}: role {item['role']!r} is not one of the roles "
                                 f"({', '.join(role_names)})")
+    seen: set[tuple[str, str]] = set()
+    for index, service in enumerate(data.get("services", [])):
+        key = (service["role"], service["name"])
+        if key in seen:
+            problems.append(f"services/{index}: {service['name']!r} is declared twice for role {service['role']!r}")
+        seen.add(key)
     for index, vol in enumerate(data.get("volumes", [])):
         size = vol["size_gb"]
         if isinstance(size, str) and size.removeprefix("question:") not in question_names:

@@ -1,0 +1,124 @@
+# Provider-free rendering of each instance's cloud-init user-data (Magic Castle's
+# "configuration" step): admin account, Puppet environment, Terraform hieradata, role fact,
+# and the castelet-bootstrap run.
+
+locals {
+  environment_root = "/etc/puppet/code/environments/production"
+  hieradata_path   = "${local.environment_root}/data/terraform.yaml"
+
+  # Every file of the Puppet environment, sorted so the user-data is deterministic. A stale
+  # data/terraform.yaml in the directory would clash with the one rendered here: skip it.
+  environment_files = sort([
+    for f in fileset(var.puppet_environment_path, "**") : f if f != "data/terraform.yaml"
+  ])
+
+  environment_hash = sha256(join("\n", [
+    for f in local.environment_files : "${f} ${filesha256("${var.puppet_environment_path}/${f}")}"
+  ]))
+
+  environment_write_files = [
+    for f in local.environment_files : {
+      path        = "${local.environment_root}/${f}"
+      encoding    = "gz+b64"
+      content     = base64gzip(file("${var.puppet_environment_path}/${f}"))
+      owner       = "root:root"
+      permissions = "0644"
+    }
+  ]
+
+  nodes = { for hostname, instance in var.instances : hostname => { role = instance.role } }
+
+  # hostname => {volume name => {mount, device (only when known)}}
+  node_volumes = {
+    for hostname in keys(var.instances) : hostname => {
+      for key, volume in var.volumes : volume.name => {
+        for attr, value in {
+          mount  = volume.mount
+          device = lookup(var.volume_devices, key, null)
+        } : attr => value if value != null
+      } if volume.instance == hostname
+    }
+  }
+
+  hieradata = {
+    for hostname in keys(var.instances) : hostname => yamlencode({
+      "castelet::deployment" = var.name
+      "castelet::nodes"      = local.nodes
+      "castelet::volumes"    = local.node_volumes[hostname]
+    })
+  }
+
+  bootstrap_conf = join("\n", [
+    "# Written by Terraform (castelet common/configuration); read by castelet-bootstrap.",
+    "CASTELET_PACKAGES=\"${join(" ", var.puppet_packages)}\"",
+    "",
+  ])
+
+  script_files = [
+    {
+      path        = "/usr/local/lib/castelet/castelet-status.sh"
+      content     = file("${path.module}/files/castelet-status.sh")
+      permissions = "0644"
+    },
+    {
+      path        = "/usr/local/sbin/castelet-bootstrap"
+      content     = file("${path.module}/files/castelet-bootstrap.sh")
+      permissions = "0755"
+    },
+    {
+      path        = "/usr/local/sbin/castelet-puppet-apply"
+      content     = file("${path.module}/files/castelet-puppet-apply.sh")
+      permissions = "0755"
+    },
+    {
+      path        = "/usr/local/sbin/castelet-install-environment"
+      content     = file("${path.module}/files/castelet-install-environment.sh")
+      permissions = "0755"
+    },
+    {
+      path        = "/etc/castelet/bootstrap.conf"
+      content     = local.bootstrap_conf
+      permissions = "0644"
+    },
+  ]
+
+  cloud_config = {
+    for hostname, instance in var.instances : hostname => {
+      hostname         = hostname
+      manage_etc_hosts = true
+      disable_root     = true
+      ssh_pwauth       = false
+      users = [{
+        name                = var.admin_user
+        gecos               = "Castelet administrator"
+        shell               = "/bin/bash"
+        sudo                = "ALL=(ALL) NOPASSWD:ALL"
+        lock_passwd         = true
+        ssh_authorized_keys = [for k in var.public_keys : trimspace(k)]
+      }]
+      write_files = concat(
+        local.environment_write_files,
+        [
+          {
+            path        = local.hieradata_path
+            content     = local.hieradata[hostname]
+            owner       = "root:root"
+            permissions = "0644"
+          },
+          {
+            path        = "/etc/facter/facts.d/castelet.yaml"
+            content     = yamlencode({ castelet_role = instance.role })
+            owner       = "root:root"
+            permissions = "0644"
+          },
+        ],
+        [for s in local.script_files : merge(s, { owner = "root:root" })],
+      )
+      runcmd = [["/usr/local/sbin/castelet-bootstrap"]]
+    }
+  }
+
+  user_data = {
+    for hostname, config in local.cloud_config : hostname => "#cloud-config\n${yamlencode(config)}"
+  }
+}

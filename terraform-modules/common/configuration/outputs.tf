@@ -1,0 +1,19 @@
+output "user_data" {
+  description = "Map hostname => cloud-init user-data (a #cloud-config document)."
+  value       = local.user_data
+}
+
+output "hieradata" {
+  description = "Map hostname => content of data/terraform.yaml for that node (castelet::deployment, castelet::nodes, castelet::volumes)."
+  value       = local.hieradata
+}
+
+output "environment_hash" {
+  description = "sha256 over the relative path and sha256 of every file of the Puppet environment (sorted)."
+  value       = local.environment_hash
+}
+
+output "environment_files" {
+  description = "Relative paths of the Puppet environment files written to every instance, in user-data order."
+  value       = local.environment_files
+}

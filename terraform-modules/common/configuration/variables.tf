@@ -1,0 +1,87 @@
+variable "name" {
+  description = "Deployment name (written to hiera as castelet::deployment)."
+  type        = string
+}
+
+variable "instances" {
+  description = "The design module's `instances` output: hostname => {role, ...}. Only `role` is used."
+  type = map(object({
+    role = string
+  }))
+}
+
+variable "volumes" {
+  description = "The design module's `volumes` output: \"<hostname>-<volume>\" => {instance, name, mount, ...}."
+  type = map(object({
+    instance = string
+    name     = string
+    mount    = string
+  }))
+  default = {}
+}
+
+variable "volume_devices" {
+  description = <<-EOT
+    Device path of each volume as the guest sees it, keyed like `volumes`
+    (e.g. /dev/disk/by-id/virtio-<first 20 characters of the volume id>). A missing key or a
+    null value leaves the device out of the hieradata (Puppet then has to find it itself).
+  EOT
+  type        = map(string)
+  default     = {}
+}
+
+variable "admin_user" {
+  description = "Administrator account created by cloud-init (passwordless sudo, SSH keys only)."
+  type        = string
+  default     = "castelet"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z_][a-z0-9_-]{0,31}$", var.admin_user)) && var.admin_user != "root"
+    error_message = "admin_user must be a valid Linux user name (lowercase, at most 32 characters) other than root."
+  }
+}
+
+variable "public_keys" {
+  description = "SSH public keys authorised for admin_user (at least one)."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.public_keys) > 0
+    error_message = "public_keys must contain at least one SSH public key."
+  }
+  validation {
+    condition     = alltrue([for k in var.public_keys : can(regex("^(ssh-|ecdsa-|sk-)", trimspace(k)))])
+    error_message = "Each public key must be an OpenSSH public key starting with ssh-, ecdsa- or sk-."
+  }
+}
+
+variable "puppet_environment_path" {
+  description = "Directory of the Puppet environment (the deployment repo's puppet/); it must contain manifests/site.pp."
+  type        = string
+
+  validation {
+    condition     = fileexists("${var.puppet_environment_path}/manifests/site.pp")
+    error_message = "puppet_environment_path must be a Puppet environment directory containing manifests/site.pp."
+  }
+}
+
+variable "puppet_packages" {
+  description = "Debian packages castelet-bootstrap installs before the first `puppet apply` (null: this default)."
+  type        = list(string)
+  nullable    = false
+  default = [
+    "puppet-agent",
+    "puppet-module-puppetlabs-apache",
+    "puppet-module-puppetlabs-mysql",
+    "puppet-module-puppetlabs-stdlib",
+    "puppet-module-puppetlabs-concat",
+    "puppet-module-puppetlabs-inifile",
+    "puppet-module-puppet-archive",
+  ]
+
+  validation {
+    condition     = length(var.puppet_packages) > 0 && alltrue([for p in var.puppet_packages : can(regex("^[a-z0-9][a-z0-9+.-]+$", p))])
+    error_message = "puppet_packages must be a non-empty list of Debian package names."
+  }
+}

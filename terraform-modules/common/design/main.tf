@@ -1,0 +1,60 @@
+# Provider-free expansion of roles, services and volumes (Magic Castle's "design" step).
+
+locals {
+  role_names = sort(keys(var.roles))
+
+  # <name>-<role><index> => everything a cloud module needs to create the instance.
+  instances = merge([
+    for role in local.role_names : {
+      for index in range(1, var.roles[role].count + 1) :
+      "${var.name}-${role}${index}" => {
+        role        = role
+        index       = index
+        flavor      = var.roles[role].flavor
+        image       = coalesce(var.roles[role].image, var.image)
+        public      = var.roles[role].public
+        min_vcpus   = var.roles[role].min_vcpus
+        min_ram_mb  = var.roles[role].min_ram_mb
+        min_disk_gb = var.roles[role].min_disk_gb
+      }
+    }
+  ]...)
+
+  # One volume per (instance, volume of that instance's role).
+  volumes = merge([
+    for hostname, instance in local.instances : {
+      for volname, volume in var.volumes :
+      "${hostname}-${volname}" => {
+        instance = hostname
+        role     = instance.role
+        name     = volname
+        size_gb  = volume.size_gb
+        mount    = volume.mount
+      } if volume.role == instance.role
+    }
+  ]...)
+
+  unknown_service_roles = sort(distinct([for s in var.services : s.role if !contains(local.role_names, s.role)]))
+  unknown_volume_roles  = sort(distinct([for v in values(var.volumes) : v.role if !contains(local.role_names, v.role)]))
+
+  ssh_rule = {
+    name     = "ssh"
+    port     = 22
+    protocol = "tcp"
+    cidr     = var.admin_cidr
+    exposure = "admin"
+  }
+
+  # role => ingress rules; SSH always first, then the role's services in declaration order.
+  firewall_rules = {
+    for role in local.role_names : role => concat([local.ssh_rule], [
+      for s in var.services : {
+        name     = s.name
+        port     = s.port
+        protocol = s.protocol
+        cidr     = s.exposure == "public" ? "0.0.0.0/0" : var.admin_cidr
+        exposure = s.exposure
+      } if s.role == role
+    ])
+  }
+}

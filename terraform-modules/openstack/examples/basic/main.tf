@@ -1,0 +1,66 @@
+# Example: a two-tier deployment (public web server + private database) on Arbutus.
+#
+#   source your-project-openrc.sh    # or export OS_CLOUD=... with a clouds.yaml
+#   terraform init && terraform apply
+#
+# The provider reads its credentials from the OS_* environment variables (or clouds.yaml):
+# nothing secret belongs in this file.
+
+terraform {
+  required_version = ">= 1.5"
+
+  required_providers {
+    openstack = {
+      source  = "terraform-provider-openstack/openstack"
+      version = "~> 3.0"
+    }
+  }
+}
+
+provider "openstack" {}
+
+variable "admin_cidr" {
+  description = "Your workstation's public address as a CIDR, e.g. 203.0.113.7/32."
+  type        = string
+}
+
+variable "public_key" {
+  description = "Your SSH public key (its private half must be in your SSH agent)."
+  type        = string
+}
+
+module "cloud" {
+  source = "../.."
+
+  name  = "atlas"
+  image = "Debian-12"
+
+  roles = {
+    web = { count = 1, flavor = "p2-3gb", public = true, min_vcpus = 2, min_ram_mb = 3000, min_disk_gb = 20 }
+    db  = { count = 1, flavor = "p2-3gb", public = false, min_vcpus = 2, min_ram_mb = 3000, min_disk_gb = 20 }
+  }
+
+  services = [
+    { name = "http", port = 80, protocol = "tcp", exposure = "public", role = "web" },
+    { name = "https", port = 443, protocol = "tcp", exposure = "public", role = "web" },
+  ]
+
+  volumes = {
+    data = { role = "db", size_gb = 20, mount = "/srv/data" }
+  }
+
+  public_keys             = [var.public_key]
+  admin_cidr              = var.admin_cidr
+  puppet_environment_path = "${path.module}/puppet"
+
+  # On Arbutus, reuse the project's default network instead of creating one:
+  # network = { existing_network_name = "def-myproject-network" }
+}
+
+output "public_addresses" {
+  value = module.cloud.public_addresses
+}
+
+output "inventory" {
+  value = module.cloud.inventory
+}
