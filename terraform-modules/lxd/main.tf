@@ -1,0 +1,93 @@
+# Castelet on a local LXD cloud: the same common modules as OpenStack, mapped onto LXD
+# containers and custom storage volumes. Apply returns only when every instance has converged.
+
+module "design" {
+  source = "../common/design"
+
+  name       = var.name
+  image      = var.image
+  roles      = var.roles
+  services   = var.services
+  volumes    = var.volumes
+  admin_cidr = var.admin_cidr
+}
+
+module "configuration" {
+  source = "../common/configuration"
+
+  name                    = var.name
+  instances               = module.design.instances
+  volumes                 = module.design.volumes
+  volume_devices          = {} # LXD mounts custom volumes itself: Puppet only ensures the directory
+  admin_user              = var.admin_user
+  public_keys             = var.public_keys
+  puppet_environment_path = var.puppet_environment_path
+  puppet_packages         = var.puppet_packages
+}
+
+resource "lxd_volume" "volume" {
+  for_each = module.design.volumes
+
+  name = each.key
+  pool = var.lxd_storage_pool
+  config = {
+    size = "${each.value.size_gb}GB"
+  }
+}
+
+resource "lxd_container" "instance" {
+  for_each = module.design.instances
+
+  name     = each.key
+  image    = each.value.image
+  profiles = [var.lxd_profile]
+  limits = {
+    cpu    = tostring(each.value.min_vcpus)
+    memory = "${each.value.min_ram_mb}MB"
+  }
+  config = {
+    "cloud-init.user-data" = module.configuration.user_data[each.key]
+    "user.castelet.role"   = each.value.role
+  }
+
+  dynamic "device" {
+    for_each = { for key, volume in module.design.volumes : key => volume if volume.instance == each.key }
+    content {
+      name = device.value.name
+      type = "disk"
+      properties = {
+        pool   = var.lxd_storage_pool
+        source = lxd_volume.volume[device.key].name
+        path   = device.value.mount
+      }
+    }
+  }
+
+  lifecycle {
+    # Configuration changes are pushed by terraform_data.provision, never by replacing containers.
+    ignore_changes = [config["cloud-init.user-data"], image]
+  }
+}
+
+# Waits for cloud-init (first boot) and, on day 2, pushes the Puppet environment with `lxc exec`
+# and re-runs Puppet. A failure prints the failing step and the tail of its log.
+resource "terraform_data" "provision" {
+  for_each = lxd_container.instance
+
+  triggers_replace = {
+    environment_hash = module.configuration.environment_hash
+    hieradata        = module.configuration.hieradata[each.key]
+    instance         = each.value.id
+  }
+
+  provisioner "local-exec" {
+    interpreter = ["bash", "-c"]
+    command     = "bash '${path.module}/files/lxd-provision.sh'"
+    environment = {
+      CASTELET_HOST             = each.key
+      CASTELET_ENVIRONMENT      = abspath(var.puppet_environment_path)
+      CASTELET_HIERADATA        = module.configuration.hieradata[each.key]
+      CASTELET_CONVERGE_TIMEOUT = tostring(var.converge_timeout_seconds)
+    }
+  }
+}
