@@ -101,5 +101,5 @@ def test_declared_test_module_must_exist(blueprint_copy):
 def test_cookiecutter_json_is_derived_from_the_manifest():
     bp = load(REPO_ROOT / "blueprints" / "omeka-s")
     derived = cookiecutter_json(bp)
-    assert derived["cloud"] == ["openstack"]
+    assert derived["cloud"] == ["openstack", "lxd"]
     assert derived["__prompts__"]["domain"].startswith("Fully qualified")
