@@ -206,6 +206,31 @@ def cmd_local(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_lifecycle(args: argparse.Namespace) -> int:
+    from castelet.lifecycle import LifecycleError, lifecycle
+
+    def progress(message: str) -> None:
+        err.print(f"[cyan]lifecycle[/cyan] {message}")
+
+    try:
+        report = lifecycle(Path(args.deployment), progress, keep=args.keep)
+    except LifecycleError as exc:
+        err.print(f"[red]error[/red] {exc}", soft_wrap=True)
+        return EXIT_USAGE
+    table = Table(title=f"lifecycle of {report.deployment.name}")
+    table.add_column("phase")
+    table.add_column("seconds", justify="right")
+    for name, seconds in report.timings.items():
+        mark = " [red](failed)[/red]" if name == report.failed_phase else ""
+        table.add_row(name + mark, f"{seconds:.1f}")
+    out.print(table)
+    if not report.ok:
+        err.print(f"[red]failed[/red] in phase {report.failed_phase}:\n{report.error}", soft_wrap=True)
+        return EXIT_FAIL
+    out.print("[green]lifecycle passed[/green]")
+    return EXIT_OK
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="castelet", description="Blueprints of research web services.")
     p.add_argument("--version", action="version", version=f"castelet {__version__}")
@@ -230,6 +255,10 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("local", help="a local LXD cloud to apply and verify deployments on")
     s.add_argument("action", choices=["setup", "status", "teardown"])
     s.set_defaults(func=cmd_local)
+    s = sub.add_parser("lifecycle", help="apply, verify, check idempotence, re-plan and destroy a deployment")
+    s.add_argument("deployment", help="a rendered deployment folder")
+    s.add_argument("--keep", action="store_true", help="do not destroy at the end (debugging)")
+    s.set_defaults(func=cmd_lifecycle)
     s = sub.add_parser("doctor", help="which tools castelet found")
     s.set_defaults(func=cmd_doctor)
     return p

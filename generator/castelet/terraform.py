@@ -2,14 +2,18 @@
 
 python-terraform (the user's choice) predates Terraform 1.x; this module papers over its quirks:
 ``destroy()`` sends the removed ``-force`` flag, ``output('name')`` raises TypeError, ``plan`` adds
-``-detailed-exitcode`` (exit 2 means "changes", not failure), and ``terraform_bin_path`` must be a
-single executable while our fallback is ``python runtime.py``.
+``-detailed-exitcode`` (exit 2 means "changes", not failure), ``terraform_bin_path`` must be a
+single executable while our fallback is ``python runtime.py``, and ``cmd()`` has no environment
+parameter (it copies ``os.environ``; a dict keyword silently becomes a ``-var-file``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +65,18 @@ class _Wrapped(_PyTerraform):  # type: ignore[misc]
         return [*self._command, *cmds[1:]]
 
 
+@contextmanager
+def _scoped_environ(env: dict[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 class Terraform:
     """Terraform in one working directory, through python-terraform."""
 
@@ -71,7 +87,8 @@ class Terraform:
 
     def _call(self, cmd: str, *args: Any, ok_codes: tuple[int, ...] = (0,), **kwargs: Any) -> Result:
         kwargs.setdefault("capture_output", True)
-        code, out, err = self._tf.cmd(cmd, *args, env=self._env, **kwargs)
+        with _scoped_environ(self._env):
+            code, out, err = self._tf.cmd(cmd, *args, **kwargs)
         result = Result(int(code), out or "", err or "")
         if result.returncode not in ok_codes:
             raise TerraformError(f"terraform {cmd} failed in {self.working_dir}:\n{result.output}")
