@@ -80,8 +80,11 @@ def test_hieradata_comes_from_the_answers(tmp_path):
     assert data["castelet::profile::base::admin_users"]["castelet"]["ssh_keys"] == [KEY]
     role = yaml.safe_load((root / "puppet/data/roles/web.yaml").read_text())
     assert role["castelet::role_class"] == "castelet::role::omeka_s"
-    assert {"name": "ssh", "port": 22, "protocol": "tcp", "source": "132.203.0.0/16"} in \
-        role["castelet::profile::firewall::rules"]
+    assert role["castelet::profile::firewall::rules"] == [
+        {"name": "http", "port": 80, "protocol": "tcp", "source": "0.0.0.0/0"},
+        {"name": "http-ipv6", "port": 80, "protocol": "tcp", "source": "::/0"},
+    ]
+    assert data["castelet::profile::base::admin_cidr"] == "132.203.0.0/16"  # SSH guard of the profile
     blueprint = yaml.safe_load((root / "puppet/data/blueprint.yaml").read_text())
     assert blueprint["castelet::profile::omeka_s::servername"] == "atlas.mylab.ca"
     tfvars = (root / "terraform.tfvars").read_text()

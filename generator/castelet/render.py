@@ -72,11 +72,15 @@ def design(bp: Blueprint, answers: dict[str, Any]) -> dict[str, Any]:
 
 
 def firewall_rules(bp: Blueprint, role: str, admin_cidr: str) -> list[dict[str, Any]]:
-    rules = [{"name": "ssh", "port": 22, "protocol": "tcp", "source": admin_cidr}]
+    """Host firewall openings of one role. SSH from the admin CIDR is added by the Puppet profile
+    itself (a lock-out guard); public services are opened to IPv4 and IPv6."""
+    rules = []
     for s in bp.services:
-        if s.role == role:
-            source = "0.0.0.0/0" if s.exposure == "public" else admin_cidr
-            rules.append({"name": s.name, "port": s.port, "protocol": s.protocol, "source": source})
+        if s.role != role:
+            continue
+        sources = [("", "0.0.0.0/0"), ("-ipv6", "::/0")] if s.exposure == "public" else [("", admin_cidr)]
+        for suffix, source in sources:
+            rules.append({"name": s.name + suffix, "port": s.port, "protocol": s.protocol, "source": source})
     return rules
 
 
