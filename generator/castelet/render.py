@@ -106,10 +106,26 @@ def hieradata(bp: Blueprint, answers: dict[str, Any]) -> dict[str, dict[str, Any
     return files
 
 
+class _HieraDumper(yaml.SafeDumper):
+    """Quotes strings that Ruby's YAML (Psych) would read as a Symbol, such as ``::/0``."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "'" if value.startswith(":") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_HieraDumper.add_representer(str, _represent_str)
+
+
+def hiera_yaml(data: Any) -> str:
+    """YAML that both PyYAML and Ruby's Psych (hiera) read as the same plain data."""
+    return yaml.dump(data, Dumper=_HieraDumper, sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
 def _write_yaml(path: Path, data: Any, header: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
-    path.write_text(f"# {header}\n{body}", encoding="utf-8")
+    path.write_text(f"# {header}\n{hiera_yaml(data)}", encoding="utf-8")
 
 
 def _skeleton_env() -> jinja2.Environment:

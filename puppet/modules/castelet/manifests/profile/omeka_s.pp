@@ -1,0 +1,168 @@
+# @summary
+#   Omeka S from its pinned release zip, verified before it is unpacked.
+#
+# * Downloads `release_url` with puppet-archive, checks its SHA-256 against
+#   `release_sha256` before anything is unpacked (a mismatch fails the run and changes
+#   nothing), and unpacks it into `<install_dir>-<version>/` (the zip's top directory,
+#   `archive_root`, is the release root). Only when every step succeeded does the symlink
+#   `install_dir` move to the new release, so a failed upgrade leaves the running version
+#   in place.
+# * Refuses to compile without `release_sha256`: unverified code is never installed.
+# * `config/database.ini` (mode 0640, root:www-data) with the password of
+#   `castelet::mariadb::database[db_name]`.
+# * The release's `files/` is a symlink to `files_dir` (owned by www-data), normally on the
+#   data volume, so uploads survive upgrades.
+# * A port 80 virtual host on `install_dir` with `AllowOverride All` (Omeka S's .htaccess
+#   needs mod_rewrite), ImageMagick and the PHP extensions Omeka S needs.
+#
+# @example Pinning a release in the blueprint's hiera data
+#   castelet::profile::omeka_s::version: '4.1.1'
+#   castelet::profile::omeka_s::release_url: 'https://github.com/omeka/omeka-s/releases/download/v4.1.1/omeka-s-4.1.1.zip'
+#   castelet::profile::omeka_s::release_sha256: '<64 hexadecimal digits>'
+#
+# @param version
+#   Omeka S version, part of the release directory's name.
+# @param release_url
+#   URL of the release zip for `version` (http, https, or `file:///` for offline tests).
+# @param release_sha256
+#   SHA-256 of the release zip (64 lower case hexadecimal digits). Required.
+# @param install_dir
+#   Path of the symlink to the current release; the Apache document root.
+# @param files_dir
+#   Directory of uploaded files (the release's `files/` points at it).
+# @param servername
+#   Apache ServerName; defaults to `castelet::domain`.
+# @param db_name
+#   Name of the MariaDB database and of its user.
+# @param archive_root
+#   Name of the top directory inside the release zip.
+# @param php_extensions
+#   PHP extensions Omeka S needs (see `castelet::php_extension`).
+# @param packages
+#   Other Debian packages Omeka S needs (ImageMagick for thumbnails, unzip for the archive).
+class castelet::profile::omeka_s (
+  Pattern[/\A[0-9A-Za-z][0-9A-Za-z.+~-]*\z/] $version,
+  Variant[Stdlib::HTTPUrl, Pattern[/\Afile:\/\/\/\S+\z/]] $release_url,
+  Optional[Pattern[/\A[0-9a-f]{64}\z/]] $release_sha256 = undef,
+  Castelet::Path $install_dir = '/var/www/omeka-s',
+  Castelet::Path $files_dir = '/srv/data/omeka-files',
+  Optional[Stdlib::Fqdn] $servername = undef,
+  Castelet::Dbname $db_name = 'omeka',
+  Pattern[/\A[A-Za-z0-9_.-]+\z/] $archive_root = 'omeka-s',
+  Array[Pattern[/\A[a-z0-9][a-z0-9_-]*\z/]] $php_extensions = ['curl', 'gd', 'imagick', 'intl', 'mbstring', 'mysql', 'xml', 'zip'],
+  Array[String[1]] $packages = ['imagemagick', 'unzip'],
+) {
+  include castelet
+  include castelet::profile::apache_php
+  include castelet::profile::mariadb
+  include castelet::profile::volumes
+
+  if $release_sha256 =~ Undef {
+    fail(@("MSG"/L))
+      castelet::profile::omeka_s: no checksum for the Omeka S ${version} release. Set the hiera key \
+      'castelet::profile::omeka_s::release_sha256' to the SHA-256 of ${release_url} \
+      (64 lower case hex digits): Castelet does not install unverified code.
+      | MSG
+  }
+
+  $_servername = pick($servername, $castelet::domain)
+  $release_parent = "${install_dir}-${version}"
+  $release_dir = "${release_parent}/${archive_root}"
+  $zip = "/var/cache/castelet/omeka-s-${version}.zip"
+
+  ensure_packages($packages)
+  ensure_resource('castelet::php_extension', $php_extensions)
+
+  castelet::mariadb::database { $db_name:
+    user => $db_name,
+  }
+
+  # --- release -------------------------------------------------------------------------
+  file { ['/var/cache/castelet', $release_parent]:
+    ensure => directory,
+    owner  => 'root',
+    group  => 'root',
+    mode   => '0755',
+  }
+
+  # puppet-archive downloads to a temporary file, compares its checksum and only then
+  # moves it into place and unpacks it: a wrong checksum fails here, before extraction.
+  archive { $zip:
+    ensure          => present,
+    source          => $release_url,
+    checksum        => $release_sha256,
+    checksum_type   => 'sha256',
+    checksum_verify => true,
+    extract         => true,
+    extract_path    => $release_parent,
+    creates         => "${release_dir}/index.php",
+    cleanup         => true,
+    user            => 'root',
+    group           => 'root',
+    require         => [File['/var/cache/castelet', $release_parent], Package['unzip']],
+  }
+
+  file { "${release_dir}/config/database.ini":
+    ensure    => file,
+    owner     => 'root',
+    group     => 'www-data',
+    mode      => '0640',
+    show_diff => false,
+    content   => Sensitive(epp('castelet/omeka-database.ini.epp', {
+          'user'     => $db_name,
+          'password' => castelet::secret("mariadb-${db_name}"),
+          'dbname'   => $db_name,
+    })),
+    require   => [Archive[$zip], Package['httpd']],
+  }
+
+  # --- uploaded files ------------------------------------------------------------------
+  exec { 'castelet-omeka-files-dir':
+    command => "mkdir -p '${files_dir}'",
+    creates => $files_dir,
+    path    => ['/usr/bin', '/bin'],
+    require => Class['castelet::profile::volumes'],
+  }
+
+  file { $files_dir:
+    ensure  => directory,
+    owner   => 'www-data',
+    group   => 'www-data',
+    mode    => '0750',
+    require => [Exec['castelet-omeka-files-dir'], Package['httpd']],
+  }
+
+  # Replaces the (empty) files/ directory of the freshly unpacked release.
+  file { "${release_dir}/files":
+    ensure  => link,
+    target  => $files_dir,
+    force   => true,
+    require => [Archive[$zip], File[$files_dir]],
+  }
+
+  # --- switch to the release -----------------------------------------------------------
+  file { $install_dir:
+    ensure  => link,
+    target  => $release_dir,
+    require => [
+      Archive[$zip],
+      File["${release_dir}/config/database.ini"],
+      File["${release_dir}/files"],
+    ],
+    notify  => Class['apache::service'],
+  }
+
+  apache::vhost { $_servername:
+    port           => 80,
+    docroot        => $install_dir,
+    manage_docroot => false,
+    directories    => [
+      {
+        'path'           => $install_dir,
+        'options'        => ['FollowSymLinks'],
+        'allow_override' => ['All'],
+        'require'        => 'all granted',
+      },
+    ],
+  }
+}

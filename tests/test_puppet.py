@@ -1,0 +1,702 @@
+"""Checks of the Puppet environment in `puppet/`, with the real Puppet 7 of Debian 12.
+
+Nothing here touches the machine's Puppet or system state: every run gets its own confdir,
+vardir, codedir, environmentpath and secrets directory under pytest's tmp_path.
+
+* every manifest passes `puppet parser validate`, every template `puppet epp validate`,
+  the whole tree `puppet-lint --fail-on-warnings`;
+* each role's catalog is compiled for a Debian 12 node from hiera data laid out as the
+  generator and Terraform write it (`puppet catalog find --terminus compiler` with facts from
+  a YAML fixture: the same compiler `puppet apply` runs first, without applying anything),
+  and the catalog is searched for the resources that matter;
+* the firewall file of a compiled catalog passes `nft -c`;
+* `castelet::secret` is run for real (`puppet apply`) twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from castelet.render import hiera_yaml, new
+
+pytestmark = pytest.mark.puppet
+
+DEBIAN_MODULES = Path("/usr/share/puppet/modules")
+NODE = "atlas-web1"
+FAKE_SHA256 = "0123456789abcdef" * 4
+ADMIN_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForCasteletTestsOnly000000000000 ada@laptop"
+
+# What facter reports on a Debian 12 OpenStack VM (structured and the legacy facts the
+# puppetlabs modules still read), plus the external fact cloud-init writes.
+DEBIAN12_FACTS: dict[str, Any] = {
+    "castelet_role": "web",
+    "os": {
+        "architecture": "amd64",
+        "distro": {
+            "codename": "bookworm",
+            "description": "Debian GNU/Linux 12 (bookworm)",
+            "id": "Debian",
+            "release": {"full": "12.8", "major": "12", "minor": "8"},
+        },
+        "family": "Debian",
+        "hardware": "x86_64",
+        "name": "Debian",
+        "release": {"full": "12.8", "major": "12", "minor": "8"},
+        "selinux": {"enabled": False},
+    },
+    "networking": {
+        "fqdn": f"{NODE}.novalocal",
+        "hostname": NODE,
+        "domain": "novalocal",
+        "ip": "10.0.0.12",
+        "ip6": "fe80::f816:3eff:fe12:3456",
+        "primary": "ens3",
+    },
+    "processors": {"count": 2, "physicalcount": 1},
+    "memory": {"system": {"total_bytes": 4294967296}},
+    "identity": {"gid": 0, "group": "root", "privileged": True, "uid": 0, "user": "root"},
+    "kernel": "Linux",
+    "kernelversion": "6.1.0",
+    "kernelrelease": "6.1.0-27-amd64",
+    "kernelmajversion": "6.1",
+    "virtual": "kvm",
+    "is_virtual": True,
+    "timezone": "UTC",
+    "path": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "puppetversion": "7.23.0",
+    "facterversion": "4.3.0",
+    "root_home": "/root",
+    "service_provider": "systemd",
+    "package_provider": "apt",
+    # legacy facts
+    "osfamily": "Debian",
+    "operatingsystem": "Debian",
+    "operatingsystemrelease": "12.8",
+    "operatingsystemmajrelease": "12",
+    "lsbdistcodename": "bookworm",
+    "lsbdistrelease": "12.8",
+    "lsbdistid": "Debian",
+    "architecture": "amd64",
+    "hardwaremodel": "x86_64",
+    "fqdn": f"{NODE}.novalocal",
+    "hostname": NODE,
+    "domain": "novalocal",
+    "ipaddress": "10.0.0.12",
+    "processorcount": 2,
+    # added by the agent (puppet apply) to the facts it sends to the compiler
+    "clientcert": NODE,
+    "clientversion": "7.23.0",
+    "clientnoop": False,
+}
+
+TERRAFORM_DATA: dict[str, Any] = {
+    "castelet::deployment": "atlas",
+    "castelet::nodes": {NODE: {"role": "web"}},
+    "castelet::volumes": {
+        "data": {"mount": "/srv/data", "device": "/dev/disk/by-id/virtio-0b1f9c2e-1d3a-4c5b-9"},
+        "scratch": {"mount": "/srv/scratch"},
+    },
+}
+
+DEPLOYMENT_DATA: dict[str, Any] = {
+    "castelet::deployment": "atlas",
+    "castelet::domain": "atlas.example.org",
+    "castelet::admin_email": "ada@example.org",
+    "castelet::profile::base::admin_users": {"ada": {"ssh_keys": [ADMIN_KEY]}},
+    "castelet::profile::base::admin_cidr": "203.0.113.0/24",
+    "castelet::profile::base::timezone": "America/Toronto",
+}
+
+ROLE_RULES = [
+    {"name": "ssh", "port": 22, "protocol": "tcp", "source": "203.0.113.0/24"},
+    {"name": "http", "port": 80, "protocol": "tcp", "source": "0.0.0.0/0"},
+    {"name": "http6", "port": 80, "protocol": "tcp", "source": "::/0"},
+]
+
+
+# --------------------------------------------------------------------------------------
+# harness
+# --------------------------------------------------------------------------------------
+
+
+def dump_hiera(data: dict[str, Any]) -> str:
+    """The generator's own writer: Ruby must read the same data (e.g. a quoted ``::/0``)."""
+    return hiera_yaml(data)
+
+
+@dataclass
+class Compiled:
+    returncode: int
+    stdout: str
+    stderr: str
+    resources: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    classes: set[str] = field(default_factory=set)
+
+    def sensitive(self, type_: str, title: str) -> list[str]:
+        return list(self.resources[(type_, title)].get("sensitive_parameters", []))
+
+    def resource(self, type_: str, title: str) -> dict[str, Any]:
+        key = (type_, title)
+        assert key in self.resources, f"{type_}[{title}] is not in the catalog"
+        return self.resources[key].get("parameters", {})
+
+    def titles(self, type_: str) -> set[str]:
+        return {title for (t, title) in self.resources if t == type_}
+
+
+@dataclass
+class Environment:
+    """A throwaway copy of `puppet/` with the generated hiera data of one node."""
+
+    root: Path
+    puppet_bin: str
+
+    @property
+    def env_dir(self) -> Path:
+        return self.root / "code" / "environments" / "production"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.root / "secrets"
+
+    def write_data(self, relpath: str, data: dict[str, Any]) -> None:
+        path = self.env_dir / "data" / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(dump_hiera(data))
+
+    def settings(self) -> list[str]:
+        return [
+            "--confdir", str(self.root / "conf"),
+            "--vardir", str(self.root / "var"),
+            "--logdir", str(self.root / "log"),
+            "--rundir", str(self.root / "run"),
+            # Debian's defaults for these two do not follow vardir
+            "--ssldir", str(self.root / "ssl"),
+            "--publicdir", str(self.root / "public"),
+            "--codedir", str(self.root / "code"),
+            "--environmentpath", str(self.root / "code" / "environments"),
+            "--environment", "production",
+            "--basemodulepath", str(DEBIAN_MODULES),
+            "--hiera_config", str(self.root / "conf" / "hiera.yaml"),
+        ]  # fmt: skip
+
+    def run_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FACTER_")}
+        env["CASTELET_SECRETS_DIR"] = str(self.secrets_dir)
+        env["HOME"] = str(self.root / "home")
+        return env
+
+    def compile(self, facts: dict[str, Any] | None = None, node: str = NODE) -> Compiled:
+        """Compile the node's catalog with the compiler `puppet apply` uses, apply nothing."""
+        facts_doc = "--- !ruby/object:Puppet::Node::Facts\n" + yaml.safe_dump(
+            {"name": node, "values": facts if facts is not None else DEBIAN12_FACTS}
+        )
+        for sub in ("client_yaml", "yaml"):
+            facts_dir = self.root / "var" / sub / "facts"
+            facts_dir.mkdir(parents=True, exist_ok=True)
+            (facts_dir / f"{node}.yaml").write_text(facts_doc)
+        proc = subprocess.run(
+            [self.puppet_bin, "catalog", "find", node, "--terminus", "compiler",
+             "--facts_terminus", "yaml", "--render-as", "json", "--color", "false",
+             *self.settings()],
+            capture_output=True, text=True, env=self.run_env(), timeout=240,
+        )  # fmt: skip
+        result = Compiled(proc.returncode, proc.stdout, proc.stderr)
+        start = proc.stdout.find("{")
+        if proc.returncode == 0 and start >= 0:
+            catalog = json.loads(proc.stdout[start:])
+            for res in catalog["resources"]:
+                result.resources[(res["type"], res["title"])] = res
+                if res["type"] == "Class":
+                    result.classes.add(res["title"])
+        return result
+
+    def apply(self, manifest: str) -> subprocess.CompletedProcess[str]:
+        """Really apply a small manifest (used for the secret function only)."""
+        return subprocess.run(
+            [self.puppet_bin, "apply", "--detailed-exitcodes", "--color", "false",
+             *self.settings(), "-e", manifest],
+            capture_output=True, text=True, env=self.run_env(), timeout=240,
+        )  # fmt: skip
+
+
+def make_environment(
+    root: Path,
+    puppet_bin: str,
+    repo_root: Path,
+    role_class: str,
+    blueprint: dict[str, Any] | None = None,
+    role: str = "web",
+    with_role_file: bool = True,
+) -> Environment:
+    env = Environment(root, puppet_bin)
+    shutil.copytree(repo_root / "puppet", env.env_dir)
+    for sub in ("conf", "var", "log", "run", "home"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    # Debian's global hiera.yaml has an empty hierarchy: only the environment's data counts.
+    (root / "conf" / "hiera.yaml").write_text("---\nversion: 5\nhierarchy: []\n")
+    env.write_data("terraform.yaml", TERRAFORM_DATA)
+    env.write_data("deployment.yaml", DEPLOYMENT_DATA)
+    env.write_data("blueprint.yaml", blueprint or {})
+    if with_role_file:
+        env.write_data(
+            f"roles/{role}.yaml",
+            {"castelet::role_class": role_class, "castelet::profile::firewall::rules": ROLE_RULES},
+        )
+    return env
+
+
+def errors_of(result: Compiled) -> str:
+    return result.stdout + result.stderr
+
+
+# --------------------------------------------------------------------------------------
+# static checks
+# --------------------------------------------------------------------------------------
+
+
+def pp_files(repo_root: Path) -> list[Path]:
+    files = sorted((repo_root / "puppet").rglob("*.pp"))
+    assert len(files) >= 15, files
+    return files
+
+
+def test_parser_validate_every_manifest(repo_root: Path, puppet_bin: str, tmp_path: Path) -> None:
+    files = pp_files(repo_root)
+    proc = subprocess.run(
+        [puppet_bin, "parser", "validate", "--color", "false",
+         "--confdir", str(tmp_path / "conf"), "--vardir", str(tmp_path / "var"),
+         "--modulepath", f"{repo_root / 'puppet' / 'modules'}:{DEBIAN_MODULES}",
+         *map(str, files)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_parser_validate_rejects_a_broken_manifest(puppet_bin: str, tmp_path: Path) -> None:
+    """The validation above can fail: a syntax error is reported."""
+    bad = tmp_path / "bad.pp"
+    bad.write_text("class broken {\n  file { '/tmp/x': ensure => file\n}\n")
+    proc = subprocess.run(
+        [puppet_bin, "parser", "validate", "--color", "false",
+         "--confdir", str(tmp_path / "conf"), "--vardir", str(tmp_path / "var"), str(bad)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode != 0
+
+
+def test_epp_templates_validate(repo_root: Path, puppet_bin: str, tmp_path: Path) -> None:
+    templates = sorted((repo_root / "puppet").rglob("*.epp"))
+    assert templates
+    proc = subprocess.run(
+        [puppet_bin, "epp", "validate", "--color", "false",
+         "--confdir", str(tmp_path / "conf"), "--vardir", str(tmp_path / "var"),
+         *map(str, templates)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_puppet_lint(repo_root: Path) -> None:
+    lint = shutil.which("puppet-lint")
+    assert lint is not None, "puppet-lint is missing: apt-get install puppet-lint"
+    proc = subprocess.run(
+        [lint, "--fail-on-warnings", "--relative", "."],
+        cwd=repo_root / "puppet", capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_hiera_and_module_metadata(repo_root: Path) -> None:
+    hiera = yaml.safe_load((repo_root / "puppet" / "hiera.yaml").read_text())
+    assert hiera["version"] == 5
+    assert [level["path"] for level in hiera["hierarchy"]] == [
+        "roles/%{facts.castelet_role}.yaml",
+        "terraform.yaml",
+        "deployment.yaml",
+        "blueprint.yaml",
+        "common.yaml",
+    ]
+    common = yaml.safe_load((repo_root / "puppet" / "data" / "common.yaml").read_text())
+    assert common["castelet::profile::omeka_s::version"] == "4.1.1"
+    assert common["castelet::profile::omeka_s::release_url"].endswith("/v4.1.1/omeka-s-4.1.1.zip")
+    assert common["castelet::profile::omeka_s::release_sha256"] is None
+    metadata = json.loads((repo_root / "puppet" / "modules" / "castelet" / "metadata.json").read_text())
+    assert metadata["name"] == "castelet-castelet"
+    assert {d["name"] for d in metadata["dependencies"]} >= {"puppetlabs/apache", "puppetlabs/mysql"}
+
+
+def test_readme_documents_every_class_and_hiera_key(repo_root: Path) -> None:
+    module = repo_root / "puppet" / "modules" / "castelet"
+    readme = (module / "README.md").read_text()
+    for pp in (module / "manifests").rglob("*.pp"):
+        first = next(line for line in pp.read_text().splitlines() if line.startswith(("class ", "define ")))
+        name = first.split()[1].rstrip("(").strip()
+        assert f"`{name}`" in readme, f"{name} is not documented in the module README"
+    common = yaml.safe_load((repo_root / "puppet" / "data" / "common.yaml").read_text())
+    for key in [*common, *TERRAFORM_DATA, *DEPLOYMENT_DATA, "castelet::role_class"]:
+        assert f"`{key}`" in readme, f"hiera key {key} is not documented in the module README"
+
+
+# --------------------------------------------------------------------------------------
+# catalogs
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def catalogs(
+    repo_root: Path, puppet_bin: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Compiled]]:
+    """Compile the scenarios once, two at a time (one per core)."""
+    base = tmp_path_factory.mktemp("catalogs")
+    scenarios = {
+        "lamp": make_environment(base / "lamp", puppet_bin, repo_root, "castelet::role::lamp"),
+        "omeka_s": make_environment(
+            base / "omeka_s", puppet_bin, repo_root, "castelet::role::omeka_s",
+            blueprint={
+                "castelet::profile::omeka_s::servername": "omeka.atlas.example.org",
+                "castelet::profile::omeka_s::release_sha256": FAKE_SHA256,
+            },
+        ),
+        "omeka_s_unpinned": make_environment(
+            base / "omeka_s_unpinned", puppet_bin, repo_root, "castelet::role::omeka_s"
+        ),
+        "no_role_file": make_environment(
+            base / "no_role_file", puppet_bin, repo_root, "castelet::role::lamp", with_role_file=False
+        ),
+    }  # fmt: skip
+    bad_rule = make_environment(base / "bad_rule", puppet_bin, repo_root, "castelet::role::lamp")
+    bad_rule.write_data(
+        "roles/web.yaml",
+        {
+            "castelet::role_class": "castelet::role::lamp",
+            "castelet::profile::firewall::rules": [
+                {"name": "web", "port": 70000, "protocol": "tcp", "source": "0.0.0.0/0"}
+            ],
+        },
+    )
+    scenarios["bad_rule"] = bad_rule
+    facts_without_role = {k: v for k, v in DEBIAN12_FACTS.items() if k != "castelet_role"}
+    jobs = {name: (env, None) for name, env in scenarios.items()}
+    jobs["no_role_fact"] = (scenarios["lamp"], facts_without_role)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {name: pool.submit(env.compile, facts) for name, (env, facts) in jobs.items()}
+        results = {name: future.result() for name, future in futures.items()}
+    results_envs = {f"{name}:env": env for name, env in scenarios.items()}
+    yield {**results, **results_envs}  # type: ignore[dict-item]
+
+
+def test_lamp_role_compiles(catalogs: dict[str, Any]) -> None:
+    cat: Compiled = catalogs["lamp"]
+    assert cat.returncode == 0, errors_of(cat)
+    assert {
+        "Castelet::Role::Lamp",
+        "Castelet::Profile::Base",
+        "Castelet::Profile::Firewall",
+        "Castelet::Profile::Volumes",
+        "Castelet::Profile::Apache_php",
+        "Castelet::Profile::Mariadb",
+        "Castelet::Profile::Lamp_app",
+    } <= cat.classes
+    assert "Castelet::Profile::Omeka_s" not in cat.classes
+
+
+def test_omeka_s_role_compiles(catalogs: dict[str, Any]) -> None:
+    cat: Compiled = catalogs["omeka_s"]
+    assert cat.returncode == 0, errors_of(cat)
+    assert {"Castelet::Role::Omeka_s", "Castelet::Profile::Omeka_s", "Castelet::Profile::Base"} <= cat.classes
+    assert "Castelet::Profile::Lamp_app" not in cat.classes
+
+
+@pytest.mark.parametrize("scenario", ["lamp", "omeka_s"])
+def test_base_profile_resources(catalogs: dict[str, Any], scenario: str) -> None:
+    cat: Compiled = catalogs[scenario]
+    assert cat.returncode == 0, errors_of(cat)
+    user = cat.resource("User", "ada")
+    assert user["groups"] == ["sudo"] and user["home"] == "/home/ada"
+    keys = cat.resource("File", "/home/ada/.ssh/authorized_keys")
+    assert ADMIN_KEY in keys["content"] and keys["mode"] == "0600"
+    sudoers = cat.resource("File", "/etc/sudoers.d/castelet-admins")
+    assert "ada ALL=(ALL:ALL) NOPASSWD: ALL" in sudoers["content"]
+    assert sudoers["validate_cmd"].startswith("/usr/sbin/visudo -c")
+    sshd = cat.resource("File", "/etc/ssh/sshd_config.d/00-castelet.conf")
+    for line in ("PermitRootLogin no", "PasswordAuthentication no", "KbdInteractiveAuthentication no"):
+        assert line in sshd["content"].splitlines()
+    assert sshd["validate_cmd"] == "/usr/sbin/sshd -t -f %"
+    assert cat.resource("Exec", "castelet-sshd-config-test")["command"] == "/usr/sbin/sshd -t"
+    assert cat.resource("Service", "ssh")["ensure"] == "running"
+    auto = cat.resource("File", "/etc/apt/apt.conf.d/20auto-upgrades")
+    assert 'APT::Periodic::Unattended-Upgrade "1";' in auto["content"]
+    cat.resource("Package", "unattended-upgrades")
+    cat.resource("Package", "systemd-timesyncd")
+    assert cat.resource("Service", "systemd-timesyncd")["ensure"] == "running"  # a VM
+    assert cat.resource("File", "/etc/localtime")["target"] == "/usr/share/zoneinfo/America/Toronto"
+
+
+def test_firewall_resources(catalogs: dict[str, Any]) -> None:
+    cat: Compiled = catalogs["lamp"]
+    assert cat.returncode == 0, errors_of(cat)
+    conf = cat.resource("File", "/etc/nftables.conf")
+    assert conf["validate_cmd"] == "/usr/sbin/nft -c -f %"
+    content = conf["content"]
+    assert "policy drop;" in content
+    assert 'ip saddr 203.0.113.0/24 tcp dport 22 accept comment "ssh"' in content
+    assert 'ip saddr 203.0.113.0/24 tcp dport 22 accept comment "ssh-admin"' in content
+    assert 'meta nfproto ipv4 tcp dport 80 accept comment "http"' in content
+    assert 'meta nfproto ipv6 tcp dport 80 accept comment "http6"' in content
+    assert "dport 3306" not in content
+    service = cat.resource("Service", "nftables")
+    assert service["ensure"] == "running" and service["enable"] is True
+    cat.resource("Package", "nftables")
+
+
+def test_nftables_file_passes_nft_check(catalogs: dict[str, Any], tmp_path: Path) -> None:
+    """The rendered ruleset is valid nftables syntax (`nft -c` parses and checks it)."""
+    nft = shutil.which("nft") or "/usr/sbin/nft"
+    assert Path(nft).exists(), "nft is missing: apt-get install nftables"
+    cat: Compiled = catalogs["lamp"]
+    assert cat.returncode == 0, errors_of(cat)
+    good = tmp_path / "nftables.conf"
+    good.write_text(cat.resource("File", "/etc/nftables.conf")["content"])
+    proc = subprocess.run([nft, "-c", "-f", str(good)], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    broken = tmp_path / "broken.conf"
+    broken.write_text(good.read_text().replace("policy drop;", "policy dropp;"))
+    proc = subprocess.run([nft, "-c", "-f", str(broken)], capture_output=True, text=True, timeout=30)
+    assert proc.returncode != 0
+
+
+def test_volumes_resources(catalogs: dict[str, Any]) -> None:
+    cat: Compiled = catalogs["lamp"]
+    assert cat.returncode == 0, errors_of(cat)
+    device = TERRAFORM_DATA["castelet::volumes"]["data"]["device"]
+    mkfs = cat.resource("Exec", "castelet-volume-mkfs-data")
+    assert mkfs["command"] == f"mkfs.ext4 -q -F -L 'data' '{device}'"
+    assert "blkid -p" in mkfs["unless"]
+    fstab = cat.resource("File_line", "castelet-volume-fstab-data")
+    assert fstab["line"] == f"{device} /srv/data ext4 defaults,nofail 0 2"
+    assert cat.resource("Exec", "castelet-volume-mount-data")["unless"] == "findmnt --mountpoint '/srv/data'"
+    # a volume the cloud mounted itself: directory only
+    assert cat.resource("Exec", "castelet-volume-dir-scratch")["creates"] == "/srv/scratch"
+    assert ("Exec", "castelet-volume-mkfs-scratch") not in cat.resources
+    assert ("Exec", "castelet-volume-mount-scratch") not in cat.resources
+
+
+@pytest.mark.parametrize("scenario", ["lamp", "omeka_s"])
+def test_apache_php_resources(catalogs: dict[str, Any], scenario: str) -> None:
+    cat: Compiled = catalogs[scenario]
+    assert cat.returncode == 0, errors_of(cat)
+    cat.resource("Package", "libapache2-mod-php8.2")
+    load = cat.resource("File", "php8.2.load")
+    assert "LoadModule php_module /usr/lib/apache2/modules/libphp8.2.so" in load["content"]
+    assert "php8_module" not in load["content"]
+    assert cat.resource("File", "php8.2.conf symlink")["ensure"] == "link"
+    assert "Apache::Mod::Prefork" in cat.classes
+    assert "Apache::Mod::Rewrite" in cat.classes
+    apache = cat.resource("Class", "Apache")
+    assert apache["default_vhost"] is False and apache["mpm_module"] == "prefork"
+    # the module's default vhost is declared absent: removed if a package put it there
+    assert cat.resource("Apache::Vhost", "default")["ensure"] == "absent"
+    for ext in ("mysql", "gd", "intl", "xml", "mbstring", "curl", "zip"):
+        cat.resource("Package", f"php8.2-{ext}")
+    ini = cat.resource("File", "/etc/php/8.2/apache2/conf.d/90-castelet.ini")["content"]
+    for line in ("upload_max_filesize = 64M", "post_max_size = 64M", "memory_limit = 256M"):
+        assert line in ini.splitlines()
+
+
+def _mysql_password_hash(password: str) -> str:
+    import hashlib
+
+    return "*" + hashlib.sha1(hashlib.sha1(password.encode()).digest()).hexdigest().upper()
+
+
+def test_mariadb_resources(catalogs: dict[str, Any]) -> None:
+    cat: Compiled = catalogs["omeka_s"]
+    env: Environment = catalogs["omeka_s:env"]
+    assert cat.returncode == 0, errors_of(cat)
+    server = cat.resource("Class", "Mysql::Server")
+    assert server["package_name"] == "mariadb-server"
+    mysqld = server["override_options"]["mysqld"]
+    assert mysqld["bind-address"] == "127.0.0.1"
+    assert mysqld["character-set-server"] == "utf8mb4"
+    db = cat.resource("Mysql::Db", "omeka")
+    assert (db["charset"], db["collate"], db["user"]) == ("utf8mb4", "utf8mb4_unicode_ci", "omeka")
+    # The password was generated on the "node" (here: the test's secrets dir) at compile time
+    # and only its hash reaches the catalog.
+    secret_file = env.secrets_dir / "mariadb-omeka"
+    password = secret_file.read_text().strip()
+    assert len(password) >= 32
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(env.secrets_dir.stat().st_mode) == 0o700
+    assert db["password"] == _mysql_password_hash(password)
+    cnf_title = f"{env.secrets_dir}/mariadb-omeka.cnf"
+    cnf = cat.resource("File", cnf_title)
+    assert cnf["mode"] == "0600" and cnf["owner"] == "root"
+    assert f"password={password}" in cnf["content"].splitlines()
+    assert "user=omeka" in cnf["content"].splitlines()
+    # Sensitive: redacted in logs, reports and diffs (the catalog itself, root-only on the
+    # node, carries the value, as every Puppet catalog does)
+    assert cat.sensitive("File", cnf_title) == ["content"]
+
+
+def test_omeka_s_resources(catalogs: dict[str, Any]) -> None:
+    cat: Compiled = catalogs["omeka_s"]
+    env: Environment = catalogs["omeka_s:env"]
+    assert cat.returncode == 0, errors_of(cat)
+    zip_path = "/var/cache/castelet/omeka-s-4.1.1.zip"
+    archive = cat.resource("Archive", zip_path)
+    assert archive["source"] == "https://github.com/omeka/omeka-s/releases/download/v4.1.1/omeka-s-4.1.1.zip"
+    assert archive["checksum"] == FAKE_SHA256 and archive["checksum_type"] == "sha256"
+    assert archive["checksum_verify"] is True and archive["extract"] is True
+    assert archive["extract_path"] == "/var/www/omeka-s-4.1.1"
+    release = "/var/www/omeka-s-4.1.1/omeka-s"
+    dbini = cat.resource("File", f"{release}/config/database.ini")
+    assert (dbini["mode"], dbini["owner"], dbini["group"]) == ("0640", "root", "www-data")
+    password = (env.secrets_dir / "mariadb-omeka").read_text().strip()
+    assert f'password = "{password}"' in dbini["content"].splitlines()
+    assert 'dbname   = "omeka"' in dbini["content"].splitlines()
+    assert cat.sensitive("File", f"{release}/config/database.ini") == ["content"]
+    link = cat.resource("File", "/var/www/omeka-s")
+    assert link["ensure"] == "link" and link["target"] == release
+    # the symlink moves only after the verified archive and the config are in place
+    requires = json.dumps(link["require"])
+    assert f"Archive[{zip_path}]" in requires and "config/database.ini" in requires
+    files = cat.resource("File", f"{release}/files")
+    assert files["target"] == "/srv/data/omeka-files"
+    assert cat.resource("File", "/srv/data/omeka-files")["owner"] == "www-data"
+    vhost = cat.resource("Apache::Vhost", "omeka.atlas.example.org")
+    assert vhost["port"] == 80 and vhost["docroot"] == "/var/www/omeka-s"
+    assert vhost["directories"][0]["allow_override"] == ["All"]
+    for pkg in ("imagemagick", "php8.2-imagick", "unzip", "php8.2-mysql"):
+        cat.resource("Package", pkg)
+    cat.resource("Mysql::Db", "omeka")
+    assert (env.secrets_dir / "mariadb-omeka").exists()
+
+
+def test_omeka_s_refuses_an_unpinned_release(catalogs: dict[str, Any]) -> None:
+    cat: Compiled = catalogs["omeka_s_unpinned"]
+    assert cat.returncode != 0
+    assert "castelet::profile::omeka_s::release_sha256" in errors_of(cat)
+    assert "does not install unverified code" in errors_of(cat)
+
+
+def test_lamp_app_resources(catalogs: dict[str, Any]) -> None:
+    cat: Compiled = catalogs["lamp"]
+    env: Environment = catalogs["lamp:env"]
+    assert cat.returncode == 0, errors_of(cat)
+    assert cat.resource("File", "/var/www/atlas")["owner"] == "www-data"
+    health = cat.resource("File", "/var/www/atlas/health.php")["content"]
+    assert "castelet-lamp: ok" in health and "castelet-lamp: database unreachable" in health
+    assert "http_response_code(500)" in health and "/etc/castelet/lamp-app.ini" in health
+    index = cat.resource("File", "/var/www/atlas/index.php")
+    assert index["replace"] is False and "'atlas'" in index["content"]
+    config = cat.resource("File", "/etc/castelet/lamp-app.ini")
+    assert (config["mode"], config["owner"], config["group"]) == ("0640", "root", "www-data")
+    password = (env.secrets_dir / "mariadb-app").read_text().strip()
+    assert f'password = "{password}"' in config["content"].splitlines()
+    assert cat.sensitive("File", "/etc/castelet/lamp-app.ini") == ["content"]
+    vhost = cat.resource("Apache::Vhost", "atlas.example.org")
+    assert vhost["docroot"] == "/var/www/atlas" and vhost["port"] == 80
+    db = cat.resource("Mysql::Db", "app")
+    assert db["charset"] == "utf8mb4"
+
+
+def test_invalid_firewall_rule_is_rejected(catalogs: dict[str, Any]) -> None:
+    cat: Compiled = catalogs["bad_rule"]
+    assert cat.returncode != 0
+    out = errors_of(cat)
+    assert "Castelet::Profile::Firewall" in out and "'port' expects an Integer[1, 65535] value" in out
+
+
+def test_missing_role_fact_fails_clearly(catalogs: dict[str, Any]) -> None:
+    cat: Compiled = catalogs["no_role_fact"]
+    assert cat.returncode != 0
+    assert "the fact 'castelet_role' is not set" in errors_of(cat)
+
+
+def test_missing_role_class_fails_clearly(catalogs: dict[str, Any]) -> None:
+    cat: Compiled = catalogs["no_role_file"]
+    assert cat.returncode != 0
+    out = errors_of(cat)
+    assert "castelet::role_class" in out and "data/roles/web.yaml" in out
+
+
+# --------------------------------------------------------------------------------------
+# castelet::secret, applied for real
+# --------------------------------------------------------------------------------------
+
+
+def test_secret_function_is_stable_and_private(repo_root: Path, puppet_bin: str, tmp_path: Path) -> None:
+    env = make_environment(tmp_path, puppet_bin, repo_root, "castelet::role::lamp")
+    out = tmp_path / "out"
+    out.mkdir()
+    manifest = (
+        "$s = castelet::secret('unit-test')\n"
+        f"file {{ '{out}/copy': ensure => file, mode => '0600', content => $s }}\n"
+        f"file {{ '{out}/dir': ensure => file, content => castelet::secrets_dir() }}\n"
+    )
+    first = env.apply(manifest)
+    assert first.returncode == 2, first.stdout + first.stderr  # 2: changes applied
+    secret_file = env.secrets_dir / "unit-test"
+    value = secret_file.read_text().strip()
+    assert len(value) >= 32 and value.isalnum()
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(env.secrets_dir.stat().st_mode) == 0o700
+    assert secret_file.stat().st_uid == os.getuid()
+    assert (out / "copy").read_text() == value
+    assert (out / "dir").read_text() == str(env.secrets_dir)
+    assert value not in first.stdout + first.stderr
+
+    second = env.apply(manifest)
+    assert second.returncode == 0, second.stdout + second.stderr  # 0: nothing changed
+    assert secret_file.read_text().strip() == value
+    assert (out / "copy").read_text() == value
+
+    # another name gives another secret
+    other = env.apply(f"file {{ '{out}/other': ensure => file, content => castelet::secret('other') }}")
+    assert other.returncode == 2, other.stdout + other.stderr
+    assert (out / "other").read_text() != value
+
+    # a truncated secret file is an error, never silently replaced
+    secret_file.write_text("short\n")
+    broken = env.apply(manifest)
+    assert broken.returncode not in (0, 2)
+    assert "fewer than 32 characters" in broken.stdout + broken.stderr
+    assert secret_file.read_text() == "short\n"
+
+
+RENDER_ANSWERS = {
+    "lamp": {"project_slug": "atlas", "admin_ssh_keys": ADMIN_KEY},
+    "omeka-s": {"project_slug": "atlas", "admin_ssh_keys": ADMIN_KEY, "omeka_release_sha256": "ab" * 32},
+}
+
+
+@pytest.mark.parametrize(("blueprint", "role_class"), [("lamp", "castelet::role::lamp"),
+                                                        ("omeka-s", "castelet::role::omeka_s")])
+def test_rendered_deployment_hieradata_compiles(repo_root: Path, puppet_bin: str, tmp_path: Path,
+                                                blueprint: str, role_class: str) -> None:
+    """The generator's hieradata (deployment, blueprint, roles) is what the Puppet code expects."""
+    deployment = new(repo_root / "blueprints" / blueprint, RENDER_ANSWERS[blueprint], tmp_path / "out")
+    env = Environment(tmp_path / "puppet", puppet_bin)
+    shutil.copytree(deployment / "puppet", env.env_dir)
+    for sub in ("conf", "var", "log", "run", "home"):
+        (env.root / sub).mkdir(parents=True, exist_ok=True)
+    (env.root / "conf" / "hiera.yaml").write_text("---\nversion: 5\nhierarchy: []\n")
+    env.write_data("terraform.yaml", TERRAFORM_DATA)
+    result = env.compile()
+    assert result.returncode == 0, errors_of(result)
+    assert role_class in {c.lower() for c in result.classes}
+    nftables = str(result.resource("File", "/etc/nftables.conf").get("content", ""))
+    assert 'meta nfproto ipv6 tcp dport 80 accept comment "http-ipv6"' in nftables
