@@ -35,3 +35,30 @@ def lint(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """The whole pytest suite (real Terraform core, real Puppet where installed)."""
     session.run("pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session(python=False)
+def check(session: nox.Session) -> None:
+    """Render every blueprint (OpenStack) and plan it offline against the provider schema."""
+    import tempfile
+
+    out = Path(tempfile.mkdtemp(prefix="castelet-check-"))
+    for manifest in sorted(ROOT.glob("blueprints/*/blueprint.yaml")):
+        name = manifest.parent.name
+        session.run("castelet", "new", name, "--no-input", "-o", str(out / name))
+        (deployment,) = (out / name).iterdir()
+        session.run("castelet", "check", str(deployment))
+
+
+@nox.session(python=False)
+def bench(session: nox.Session) -> None:
+    """Timings that are targets, not tests: render, offline check, and (as root, with the local
+    cloud) apply-to-converged per blueprint against a bare apt-get floor. Prints a table."""
+    session.run("python", "tests/bench.py", *session.posargs)
+
+
+@nox.session(python=False)
+def e2e(session: nox.Session) -> None:
+    """Blueprints applied to the local LXD cloud (root): setup, lifecycle, nothing left behind."""
+    session.run("castelet", "local", "setup")
+    session.run("pytest", "-m", "e2e", "tests/e2e", "-v", "-p", "no:cacheprovider", *session.posargs)

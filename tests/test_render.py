@@ -67,7 +67,7 @@ def test_rendered_noxfile_offers_the_lifecycle(rendered, name):
     proc = subprocess.run([sys.executable, "-m", "nox", "-l"], cwd=rendered[name], capture_output=True,
                           text=True, check=False)
     assert proc.returncode == 0, proc.stderr
-    for session in ("plan", "apply", "verify", "configure", "destroy"):
+    for session in ("check", "plan", "apply", "verify", "configure", "destroy"):
         assert f"* {session}" in proc.stdout or f"- {session}" in proc.stdout, proc.stdout
 
 
@@ -85,6 +85,8 @@ def test_hieradata_comes_from_the_answers(tmp_path):
         {"name": "http-ipv6", "port": 80, "protocol": "tcp", "source": "::/0"},
     ]
     assert data["castelet::profile::base::admin_cidr"] == "132.203.0.0/16"  # SSH guard of the profile
+    # Ruby's YAML reads a bare ::/0 as a Symbol and hiera rejects the file: it must be quoted.
+    assert "source: '::/0'" in (root / "puppet/data/roles/web.yaml").read_text()
     blueprint = yaml.safe_load((root / "puppet/data/blueprint.yaml").read_text())
     assert blueprint["castelet::profile::omeka_s::servername"] == "atlas.mylab.ca"
     tfvars = (root / "terraform.tfvars").read_text()

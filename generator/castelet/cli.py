@@ -206,6 +206,24 @@ def cmd_local(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from castelet.lifecycle import deployment_cloud
+    from castelet.offline.check import check
+
+    deployment = Path(args.deployment)
+    if (deployment / ".castelet-answers.yaml").is_file() and deployment_cloud(deployment)[0] != "openstack":
+        err.print("castelet check plans OpenStack deployments offline; an lxd deployment is checked for real "
+                  "with `castelet lifecycle`")
+        return EXIT_USAGE
+    report = check(deployment, lambda line: err.print(f"[cyan]check[/cyan] {line}"), provider=args.provider)
+    for line in report.summary_lines():
+        out.print(line, soft_wrap=True)
+    if not report.ok:
+        err.print(report.diagnostics, soft_wrap=True, markup=False)
+        return EXIT_FAIL
+    return EXIT_OK
+
+
 def cmd_lifecycle(args: argparse.Namespace) -> int:
     from castelet.lifecycle import LifecycleError, lifecycle
 
@@ -255,6 +273,13 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("local", help="a local LXD cloud to apply and verify deployments on")
     s.add_argument("action", choices=["setup", "status", "teardown"])
     s.set_defaults(func=cmd_local)
+    s = sub.add_parser("check", help="fmt, validate and plan an OpenStack deployment offline (real Terraform core)")
+    s.add_argument("deployment", help="a rendered deployment folder (left untouched)")
+    s.add_argument("--provider", choices=["stand-in", "auto", "registry"],
+                   default=os.environ.get("CASTELET_CHECK_PROVIDER", "stand-in"),
+                   help="stand-in: castelet's plan-only provider (default, no network); auto: try the real "
+                        "provider from the registry first (online); registry: real provider only")
+    s.set_defaults(func=cmd_check)
     s = sub.add_parser("lifecycle", help="apply, verify, check idempotence, re-plan and destroy a deployment")
     s.add_argument("deployment", help="a rendered deployment folder")
     s.add_argument("--keep", action="store_true", help="do not destroy at the end (debugging)")

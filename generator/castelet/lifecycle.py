@@ -56,7 +56,8 @@ def deployment_cloud(deployment: Path) -> tuple[str, str]:
     return str(answers.get("cloud", "openstack")), str(answers["project_slug"])
 
 
-def _environment(cloud: str) -> dict[str, str]:
+def terraform_environment(cloud: str) -> dict[str, str]:
+    """Terraform's environment for a cloud (LXD needs the local provider mirror)."""
     env = terraform_env()
     if cloud == "lxd":
         from castelet.local.cloud import cli_config_path
@@ -123,7 +124,7 @@ def lifecycle(deployment: Path, progress: Progress, keep: bool = False) -> Repor
     deployment = deployment.resolve()
     report = Report(deployment)
     cloud, name = deployment_cloud(deployment)
-    tf = Terraform(deployment, env=_environment(cloud))
+    tf = Terraform(deployment, env=terraform_environment(cloud))
     applied = False
 
     def phase(label: str, action: Callable[[], object]) -> None:

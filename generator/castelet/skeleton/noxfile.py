@@ -1,5 +1,6 @@
 """Lifecycle of this deployment.
 
+    nox -s check       offline fmt/validate/plan against the provider schema (needs castelet)
     nox -s plan        terraform init + plan, saved to ./tfplan for review
     nox -s apply       apply the reviewed plan (returns when Puppet has converged)
     nox -s verify      testinfra checks against every instance (inventory from terraform output)
@@ -12,6 +13,7 @@ Cloud credentials come from the OS_* variables of an OpenStack RC file, or cloud
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -30,6 +32,14 @@ INVENTORY_FILE = HERE / ".castelet" / "inventory.json"
 def terraform(session: nox.Session, *args: str, silent: bool = False) -> str:
     output = session.run(*find_terraform(), *args, env=terraform_env(), external=True, silent=silent)
     return output if isinstance(output, str) else ""
+
+
+@nox.session(python=False)
+def check(session: nox.Session) -> None:
+    """Validate and plan offline with real Terraform core (castelet's plan-only stand-in provider)."""
+    if shutil.which("castelet") is None:
+        session.error("castelet is not installed: pip install 'castelet[offline]' from the blueprint library")
+    session.run("castelet", "check", str(HERE), *session.posargs, external=True)
 
 
 @nox.session(python=False)

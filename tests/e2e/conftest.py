@@ -1,0 +1,35 @@
+"""End-to-end fixtures: the local LXD cloud and an admin key. Run with `nox -s e2e` (root)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from castelet.local import cloud
+
+
+@pytest.fixture(scope="session")
+def local_cloud() -> None:
+    """The e2e session is asked for explicitly: a missing cloud is a failure, not a skip."""
+    if os.geteuid() != 0:
+        pytest.fail("end-to-end tests need root (LXD): run `sudo .venv/bin/nox -s e2e`")
+    missing = [c.name for c in cloud.status() if not c.ready]
+    if missing:
+        pytest.fail(f"local cloud not ready ({', '.join(missing)}): run `castelet local setup`")
+
+
+@pytest.fixture(scope="session")
+def admin_key(tmp_path_factory: pytest.TempPathFactory) -> str:
+    key = tmp_path_factory.mktemp("ssh") / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "castelet-e2e", "-f", str(key)], check=True)
+    return Path(f"{key}.pub").read_text().strip()
+
+
+@pytest.fixture(scope="session")
+def bridge_address(local_cloud: None) -> str:
+    """The host's address on the LXD bridge (instances reach the host there)."""
+    cidr = cloud.lxc("network", "get", cloud.NETWORK, "ipv4.address").stdout.strip()
+    return cidr.split("/")[0]

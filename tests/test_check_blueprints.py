@@ -1,0 +1,75 @@
+"""Every blueprint, with representative answers, validates and plans offline against the real
+provider 3.0 schema; misspelt or missing arguments fail with Terraform's own message."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from helpers import BLUEPRINTS, REPO_ROOT, castelet
+
+from castelet.offline.check import check
+from castelet.render import new
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC7bOCtDd4z0fbvNtNvHVn1v9Kkp7oPNq7d0bH5vY3zQ admin@lab"
+ANSWER_SETS = {
+    "defaults": {},
+    "existing-network": {"existing_network": "def-mylab-network", "admin_ssh_keys": f"{KEY},{KEY}",
+                         "flavor": "p4-6gb", "data_volume_gb": "250", "admin_cidr": "2001:db8::/32"},
+    "bigger": {"project_slug": "atlas-edition", "domain": "edition.mylab.ca", "flavor": "c8-30gb-186",
+               "admin_ssh_keys": KEY, "data_volume_gb": "1000"},
+}
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("check")
+
+
+@pytest.mark.parametrize("answers", sorted(ANSWER_SETS))
+@pytest.mark.parametrize("name", BLUEPRINTS)
+def test_blueprint_plans_offline(out, name, answers):
+    deployment = new(REPO_ROOT / "blueprints" / name, ANSWER_SETS[answers], out / f"{name}-{answers}")
+    report = check(deployment, provider="stand-in")
+    assert report.ok, report.diagnostics
+    assert report.to_add_by_type["openstack_compute_instance_v2"] == 1
+    assert report.to_add_by_type.get("openstack_networking_floatingip_v2") == 1
+    creates_network = answers != "existing-network"
+    assert ("openstack_networking_router_v2" in report.to_add_by_type) is creates_network
+
+
+def test_cli_check_prints_the_summary(out):
+    deployment = new(REPO_ROOT / "blueprints" / "omeka-s", {"project_slug": "cli-omeka"}, out)
+    proc = castelet("check", str(deployment))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "stand-in of terraform-provider-openstack 3.0.0" in proc.stdout
+    assert re.search(r"^plan: \d+ to add$", proc.stdout, re.MULTILINE)
+    assert "role web:" in proc.stdout
+    assert "placeholder key" in proc.stdout  # rendered without an admin key: said, not hidden
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (("flavor_name", "flavour_name"), ['Unsupported argument', 'An argument named "flavour_name"']),
+        (("  name        = each.key\n  flavor_name", "  flavor_name"), ["Missing required argument",
+                                                                   '"name" is required']),
+    ],
+)
+def test_broken_rendered_terraform_fails_with_terraforms_message(out, edit, expected):
+    deployment = new(REPO_ROOT / "blueprints" / "lamp", {"project_slug": f"broken-{len(edit[1])}"}, out)
+    module = deployment / "modules" / "openstack" / "main.tf"
+    text = module.read_text()
+    assert edit[0] in text, f"the module no longer contains {edit[0]!r}: update this test"
+    module.write_text(text.replace(edit[0], edit[1], 1))
+    proc = castelet("check", str(deployment))
+    assert proc.returncode == 1
+    for fragment in expected:
+        assert fragment in proc.stderr, proc.stderr
+
+
+def test_lxd_deployments_are_pointed_to_lifecycle(out):
+    deployment = new(REPO_ROOT / "blueprints" / "lamp", {"project_slug": "local-lamp", "cloud": "lxd"}, out)
+    proc = castelet("check", str(deployment))
+    assert proc.returncode == 2 and "castelet lifecycle" in proc.stderr
