@@ -1,0 +1,110 @@
+"""Benchmarks for `nox -s bench`: targets are reported here, never asserted in tests.
+
+- render: `castelet new` of each blueprint (target: under 5 s);
+- check: `castelet check` of one rendered deployment, warm schema cache (target: under 5 s);
+- apply (root, with `castelet local setup` done): lamp on LXD from `terraform apply` to converged,
+  against the floor — a fresh container from the same image doing a bare `apt-get install` of the
+  packages Puppet ended up installing — as a ratio.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT / "generator"))
+
+from castelet.offline.check import check  # noqa: E402
+from castelet.render import new  # noqa: E402
+
+ROWS: list[tuple[str, str, float, str]] = []
+
+
+def timed(action: object) -> float:
+    started = time.monotonic()
+    action()  # type: ignore[operator]
+    return time.monotonic() - started
+
+
+def bench_render_and_check(out: Path) -> None:
+    for blueprint in ("lamp", "omeka-s"):
+        renders = [timed(lambda b=blueprint, i=i: new(REPO_ROOT / "blueprints" / b, {"project_slug": f"r{i}"},
+                                                       out / f"render-{b}")) for i in range(3)]
+        ROWS.append((f"render {blueprint}", "median of 3", statistics.median(renders), "< 5 s"))
+    deployment = new(REPO_ROOT / "blueprints" / "omeka-s", {"project_slug": "bench"}, out / "check")
+    check(deployment, provider="stand-in")  # warms the schema cache
+    runs = [check(deployment, provider="stand-in") for _ in range(3)]
+    if not all(r.ok for r in runs):
+        raise SystemExit(runs[0].diagnostics)
+    ROWS.append(("check omeka-s", "median of 3, warm cache", statistics.median(r.seconds for r in runs), "< 5 s"))
+
+
+def lxc(*args: str) -> str:
+    return subprocess.run(["lxc", *args], capture_output=True, text=True, check=True).stdout
+
+
+def bench_apply(out: Path) -> None:
+    from castelet.lifecycle import terraform_environment
+    from castelet.local.cloud import IMAGE_ALIAS, PROFILE, status
+    from castelet.terraform import Terraform
+
+    if os.geteuid() != 0 or not all(c.ready for c in status()):
+        ROWS.append(("apply lamp (LXD)", "skipped: needs root and `castelet local setup`", float("nan"), "-"))
+        return
+    key = out / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    deployment = new(REPO_ROOT / "blueprints" / "lamp", {"project_slug": "bench-lamp", "cloud": "lxd",
+                                                         "admin_ssh_keys": Path(f"{key}.pub").read_text().strip()},
+                     out)
+    tf = Terraform(deployment, env=terraform_environment("lxd"))
+    tf.init()
+    try:
+        converged = timed(tf.apply)
+        base = set(lxc("exec", "bench-lamp-web1", "--", "apt-mark", "showmanual").split())
+    finally:
+        tf.destroy()
+    floor_name = "bench-floor"
+    lxc("launch", IMAGE_ALIAS, floor_name, "-p", PROFILE)
+    try:
+        subprocess.run(["lxc", "exec", floor_name, "--", "cloud-init", "status", "--wait"], capture_output=True)
+        image_packages = set(lxc("exec", floor_name, "--", "apt-mark", "showmanual").split())
+        packages = sorted(base - image_packages)
+        floor = timed(lambda: subprocess.run(
+            ["lxc", "exec", floor_name, "--env", "DEBIAN_FRONTEND=noninteractive", "--", "sh", "-c",
+             f"apt-get update -qq && apt-get install -y -qq --no-install-recommends {' '.join(packages)}"],
+            capture_output=True, check=True))
+    finally:
+        lxc("delete", "--force", floor_name)
+    ROWS.append(("apply lamp (LXD) to converged", "terraform apply", converged, "-"))
+    ROWS.append(("floor: bare apt-get install", f"{len(packages)} packages", floor, "-"))
+    ROWS.append(("ratio apply / floor", "", converged / floor, "-"))
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="castelet-bench-") as tmp:
+        bench_render_and_check(Path(tmp))
+        if "--no-apply" not in sys.argv:
+            bench_apply(Path(tmp))
+    table = Table(title="castelet bench (2 cores)")
+    for column in ("what", "how", "seconds", "target"):
+        table.add_column(column)
+    for what, how, seconds, target in ROWS:
+        table.add_row(what, how, f"{seconds:.2f}", target)
+    Console().print(table)
+    e2e = REPO_ROOT / ".nox" / "e2e-timings.json"
+    if e2e.exists():
+        Console().print("last `nox -s e2e` phase timings (s):", json.loads(e2e.read_text()))
+
+
+if __name__ == "__main__":
+    main()
