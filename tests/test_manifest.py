@@ -103,3 +103,12 @@ def test_cookiecutter_json_is_derived_from_the_manifest():
     derived = cookiecutter_json(bp)
     assert derived["cloud"] == ["openstack", "lxd"]
     assert derived["__prompts__"]["domain"].startswith("Fully qualified")
+
+
+@pytest.mark.parametrize("name", BLUEPRINTS)
+def test_verified_blueprints_have_an_end_to_end_test(name):
+    bp = load(REPO_ROOT / "blueprints" / name)
+    if bp.maturity != "verified":
+        return
+    e2e = (REPO_ROOT / "tests" / "e2e" / "test_lifecycle.py").read_text()
+    assert f'_render("{name}"' in e2e, f"{name} is `verified` but no e2e test applies it"

@@ -110,6 +110,16 @@ def _ensure_packages(progress: Progress) -> None:
             raise SetupError(f"{' '.join(cmd)} failed:\n{proc.stderr.strip()[-2000:]}")
 
 
+def _lxcfs_healthy() -> bool:
+    """True when lxcfs serves /var/lib/lxcfs. A mount left by a killed lxcfs (ENOTCONN) is
+    detached so a new lxcfs can mount there."""
+    try:
+        return Path("/var/lib/lxcfs/proc").exists()
+    except OSError:
+        subprocess.run(["umount", "-l", "/var/lib/lxcfs"], capture_output=True, check=False)
+        return False
+
+
 def _start_daemon(progress: Progress) -> None:
     if daemon_ready():
         return
@@ -120,7 +130,7 @@ def _start_daemon(progress: Progress) -> None:
         subprocess.run(["systemctl", "start", "lxd.socket", "lxd.service"], check=False, capture_output=True)
     else:
         progress("starting lxcfs and lxd in the background (no systemd here)")
-        if not Path("/var/lib/lxcfs/proc").exists():
+        if not _lxcfs_healthy():
             Path("/var/lib/lxcfs").mkdir(parents=True, exist_ok=True)
             subprocess.Popen(["lxcfs", "/var/lib/lxcfs"], stdout=(logs / "lxcfs.log").open("a"),
                              stderr=subprocess.STDOUT, start_new_session=True)

@@ -1,0 +1,66 @@
+"""The local cloud's pure parts (no LXD needed): mirror discovery, image recipe, guards.
+The real setup, apply and destroy run in tests/e2e (nox -s e2e)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from castelet.lifecycle import changed_resources
+from castelet.local import cloud
+from castelet.local.image import ImageRecipe, host_mirror
+
+
+def test_host_mirror_from_deb822_sources(tmp_path: Path):
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list.d" / "debian.sources").write_text(
+        "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n\n"
+        "Types: deb\nURIs: http://mirror.example/debian/\nSuites: bookworm bookworm-updates\n")
+    assert host_mirror(tmp_path) == "http://mirror.example/debian"
+
+
+def test_host_mirror_from_one_line_sources(tmp_path: Path):
+    (tmp_path / "sources.list").write_text("deb [arch=amd64] http://ftp.example.ca/debian bookworm main\n")
+    assert host_mirror(tmp_path) == "http://ftp.example.ca/debian"
+
+
+def test_host_mirror_default(tmp_path: Path):
+    assert host_mirror(tmp_path) == "http://deb.debian.org/debian"
+
+
+def test_image_recipe_hash_changes_only_with_the_recipe():
+    base = ImageRecipe(mirror="http://a/debian")
+    assert base.digest == ImageRecipe(mirror="http://a/debian").digest
+    assert base.digest != ImageRecipe(mirror="http://b/debian").digest
+    assert base.digest != ImageRecipe(mirror="http://a/debian", packages=(*base.packages, "vim")).digest
+    assert "cloud-init" in base.packages and "python3-cffi-backend" in base.packages
+
+
+def test_setup_refuses_without_root(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(cloud.os, "geteuid", lambda: 1000)
+    with pytest.raises(cloud.SetupError, match="needs root"):
+        cloud.setup(lambda _message: None)
+
+
+def test_free_subnet_avoids_host_routes(monkeypatch: pytest.MonkeyPatch):
+    routes = "default via 10.0.0.1 dev eth0\n10.166.0.0/16 dev eth1 scope link\n10.167.0.0/24 dev br0\n"
+
+    def fake_run(*args, **kwargs):
+        return subprocess.CompletedProcess(args, 0, stdout=routes, stderr="")
+
+    monkeypatch.setattr(cloud.subprocess, "run", fake_run)
+    assert cloud._free_subnet() == "10.168.0.1/24"
+
+
+def test_changed_resources_are_listed_from_puppet_notices():
+    output = (
+        "Notice: Compiled catalog for web1 in environment production in 1.0 seconds\n"
+        "Notice: /Stage[main]/Castelet::Profile::Base/File[/etc/motd]/content: content changed\n"
+        "Notice: /Stage[main]/Castelet::Profile::Base/File[/etc/motd]/mode: mode changed\n"
+        "Notice: /Stage[main]/Main/Node[default]/Exec[x]/returns: executed successfully\n"
+        "Notice: Applied catalog in 2.1 seconds\n"
+    )
+    assert changed_resources(output) == ["/Stage[main]/Castelet::Profile::Base/File[/etc/motd]",
+                                         "/Stage[main]/Main/Node[default]/Exec[x]"]
