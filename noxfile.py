@@ -6,12 +6,17 @@ once, so a run does not reinstall anything.
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 from pathlib import Path
 
 import nox
 
 ROOT = Path(__file__).resolve().parent
+# Sessions run the tools of the environment nox itself runs in (.venv): put its bin/ first on
+# PATH, whether or not that environment is activated.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 nox.options.sessions = ["lint", "tests"]
 nox.options.default_venv_backend = "none"
 
