@@ -7,10 +7,10 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers import BLUEPRINTS, REPO_ROOT, castelet
 
 from castelet.offline.check import check
 from castelet.render import new
+from helpers import BLUEPRINTS, REPO_ROOT, castelet
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC7bOCtDd4z0fbvNtNvHVn1v9Kkp7oPNq7d0bH5vY3zQ admin@lab"
 ANSWER_SETS = {

@@ -1,0 +1,92 @@
+# The interface shared by every cloud module of Castelet (openstack/, lxd/), as Magic Castle
+# shares its common variables: each cloud folder links this file as `interface_variables.tf`,
+# so the variables, types, defaults and validations are declared once. Cloud-specific
+# variables live in each cloud's own variables.tf.
+
+variable "name" {
+  description = "Deployment name: a lowercase DNS label, prefix of every hostname (<name>-<role><index>) and cloud resource."
+  type        = string
+}
+
+variable "image" {
+  description = <<-EOT
+    Default image for every role that does not set its own `image` (Debian 12 with cloud-init).
+    OpenStack: the image name (on Arbutus, images are named by distribution, version and date;
+    `openstack image list --public | grep -i debian`). LXD: the image alias built by
+    `castelet local setup` ("castelet/debian-12").
+  EOT
+  type        = string
+}
+
+variable "roles" {
+  description = "Roles, keyed by role name: {count, flavor, image (optional), public, min_vcpus, min_ram_mb, min_disk_gb}. See common/design."
+  type = map(object({
+    count       = number
+    flavor      = string
+    image       = optional(string)
+    public      = bool
+    min_vcpus   = number
+    min_ram_mb  = number
+    min_disk_gb = number
+  }))
+}
+
+variable "services" {
+  description = "Services [{name, port, protocol (tcp|udp), exposure (public|admin), role}] opened in the role's security group."
+  type = list(object({
+    name     = string
+    port     = number
+    protocol = string
+    exposure = string
+    role     = string
+  }))
+  default = []
+}
+
+variable "volumes" {
+  description = "Volumes, keyed by volume name: {role, size_gb, mount}; every instance of `role` gets its own."
+  type = map(object({
+    role    = string
+    size_gb = number
+    mount   = string
+  }))
+  default = {}
+}
+
+variable "public_keys" {
+  description = "SSH public keys of the administrators (the first one also becomes the cloud key pair)."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.public_keys) > 0
+    error_message = "public_keys must contain at least one SSH public key."
+  }
+}
+
+variable "admin_user" {
+  description = "Administrator account created on every instance (passwordless sudo, SSH keys only)."
+  type        = string
+  default     = "castelet"
+}
+
+variable "admin_cidr" {
+  description = "CIDR allowed to reach SSH and the `admin` services."
+  type        = string
+}
+
+variable "puppet_environment_path" {
+  description = "Directory of the Puppet environment (the deployment repo's puppet/)."
+  type        = string
+}
+
+variable "puppet_packages" {
+  description = "Debian packages installed before the first `puppet apply` (null: common/configuration's default list)."
+  type        = list(string)
+  default     = null
+}
+
+variable "ssh_private_key_file" {
+  description = "Private key used by Terraform to push day-2 configuration over SSH; null uses the SSH agent (unused on LXD, which uses `lxc exec`)."
+  type        = string
+  default     = null
+}

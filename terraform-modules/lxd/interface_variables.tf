@@ -1,0 +1,1 @@
+../common/interface/variables.tf
