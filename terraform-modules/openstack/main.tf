@@ -26,6 +26,21 @@ module "configuration" {
   puppet_packages         = var.puppet_packages
 }
 
+# The same user-data with placeholder device paths of the real length, known at plan time
+# (only measured, never sent).
+module "configuration_size_probe" {
+  source = "../common/configuration"
+
+  name                    = var.name
+  instances               = module.design.instances
+  volumes                 = module.design.volumes
+  volume_devices          = { for key in keys(module.design.volumes) : key => "/dev/disk/by-id/virtio-0f1e2d3c-4b5a-6978-8" }
+  admin_user              = var.admin_user
+  public_keys             = var.public_keys
+  puppet_environment_path = var.puppet_environment_path
+  puppet_packages         = var.puppet_packages
+}
+
 locals {
   instances        = module.design.instances
   public_instances = { for hostname, instance in local.instances : hostname => instance if instance.public }
@@ -62,8 +77,11 @@ locals {
     for key, volume in openstack_blockstorage_volume_v3.volume : key => "/dev/disk/by-id/virtio-${substr(volume.id, 0, 20)}"
   }
 
-  # Exact size in bytes of each user-data (length() counts characters, not bytes).
-  user_data_base64 = { for hostname, user_data in module.configuration.user_data : hostname => base64encode(user_data) }
+  # Sizes are measured on user-data rendered with placeholder device paths of the real length
+  # (module.configuration_size_probe): volume ids are unknown at plan, and the size guard must
+  # hold at plan time, not only at apply. Plain sizes are exact; gzipped ones within a few bytes.
+  # length() counts characters, not bytes: measure the base64 form.
+  user_data_base64 = { for hostname, user_data in module.configuration_size_probe.user_data : hostname => base64encode(user_data) }
   user_data_bytes = {
     for hostname, encoded in local.user_data_base64 : hostname => length(encoded) / 4 * 3 - length(regexall("=", substr(encoded, -2, 2)))
   }
@@ -81,8 +99,8 @@ locals {
     )
   }
   user_data_nova_base64_length = {
-    for hostname, user_data in local.user_data_nova : hostname => (
-      local.user_data_gzip[hostname] ? length(user_data) : length(local.user_data_base64[hostname])
+    for hostname, user_data in module.configuration_size_probe.user_data : hostname => (
+      local.user_data_gzip[hostname] ? length(base64gzip(user_data)) : length(local.user_data_base64[hostname])
     )
   }
 

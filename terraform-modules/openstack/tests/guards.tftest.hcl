@@ -55,6 +55,20 @@ run "user_data_too_large_without_gzip" {
   expect_failures = [openstack_compute_instance_v2.instance]
 }
 
+# Volume ids (and so the device paths in the user-data) are unknown at plan: the guard measures
+# user-data rendered with placeholder paths of the same length, so it still fails at plan.
+run "user_data_too_large_with_a_volume_fails_at_plan" {
+  command = plan
+
+  variables {
+    puppet_environment_path = "tests/fixtures/env-large"
+    user_data_compression   = "none"
+    volumes                 = { data = { role = "web", size_gb = 10, mount = "/srv/data" } }
+  }
+
+  expect_failures = [openstack_compute_instance_v2.instance]
+}
+
 run "user_data_too_large_is_gzipped_in_auto_mode" {
   command = plan
 
