@@ -170,8 +170,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     optional = [("puppet", "Puppet checks", ["--version"]), ("puppet-lint", "lint", ["--version"]),
                 ("lxd", "local cloud", ["--version"]), ("lxc", "local cloud", ["--version"]),
                 ("debootstrap", "local image", ["--version"]), ("nox", "lifecycle sessions", ["--version"])]
+    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     for name, purpose, flags in optional:
-        path = shutil.which(name)
+        path = shutil.which(name, path=search)
         table.add_row(name, purpose, f"{path}: {_version_of([path, *flags])}" if path else "[yellow]missing[/yellow]")
     try:
         table.add_row("library", "blueprints", str(library_root()))
