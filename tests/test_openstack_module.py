@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import pytest
 
-from castelet.offline.check import _environment
+from castelet.offline.check import terraform_environment
 from castelet.offline.install import StandinInstallation, install_standin
 from castelet.offline.schema import ensure_schema
 
@@ -38,7 +38,7 @@ def openstack_standin(tmp_path_factory: pytest.TempPathFactory) -> StandinInstal
 @pytest.fixture(scope="session")
 def standin_env(openstack_standin: StandinInstallation) -> dict[str, str]:
     """Terraform's environment for the stand-in, exactly as `castelet check` builds it."""
-    return _environment(openstack_standin.cli_config, None)
+    return terraform_environment(openstack_standin.cli_config, None)
 
 
 def _terraform(cmd: list[str], cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

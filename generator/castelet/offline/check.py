@@ -204,7 +204,7 @@ def summarize_plan(plan: JSON) -> tuple[dict[str, int], dict[str, dict[str, int]
     )
 
 
-def _environment(cli_config: Path | None, plugin_cache: Path | None) -> dict[str, str]:
+def terraform_environment(cli_config: Path | None, plugin_cache: Path | None) -> dict[str, str]:
     """Terraform's environment: the user's, minus OS_* credentials, TF_CLI_ARGS*, TF_DATA_DIR and
     TF_WORKSPACE, plus fake OS_* credentials. For the stand-in (``cli_config``), no plugin cache:
     the stand-in must never land in a cache that real ``terraform init`` runs read."""
@@ -317,12 +317,12 @@ def _run_phases(
     report: CheckReport, runner: _Runner, standin: StandinInstallation, mode: ProviderMode,
     needs_backend: bool, data_home: Path,
 ) -> None:
-    standin_env = _environment(standin.cli_config, None)
+    standin_env = terraform_environment(standin.cli_config, None)
     phase, _ = runner.run("fmt", ["fmt", "-check", "-recursive", "-no-color"], standin_env)
     report.phases.append(phase)
 
     if mode != "stand-in":
-        registry_env = _environment(None, data_home / "terraform-plugins")
+        registry_env = terraform_environment(None, data_home / "terraform-plugins")
         phase, _ = runner.run("init" if mode == "registry" else "registry-probe", _init_args(needs_backend),
                               registry_env, provider="registry", optional=mode == "auto")
         report.phases.append(phase)
