@@ -232,6 +232,17 @@ class Environment:
         )  # fmt: skip
 
 
+def scratch_environment(root: Path, puppet_bin: str, source: Path) -> Environment:
+    """A copy of the Puppet environment at ``source`` with its own Puppet directories."""
+    env = Environment(root, puppet_bin)
+    shutil.copytree(source, env.env_dir)
+    for sub in ("conf", "var", "log", "run", "home"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    # Debian's global hiera.yaml has an empty hierarchy: only the environment's data counts.
+    (root / "conf" / "hiera.yaml").write_text("---\nversion: 5\nhierarchy: []\n")
+    return env
+
+
 def make_environment(
     root: Path,
     puppet_bin: str,
@@ -241,12 +252,7 @@ def make_environment(
     role: str = "web",
     with_role_file: bool = True,
 ) -> Environment:
-    env = Environment(root, puppet_bin)
-    shutil.copytree(repo_root / "puppet", env.env_dir)
-    for sub in ("conf", "var", "log", "run", "home"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
-    # Debian's global hiera.yaml has an empty hierarchy: only the environment's data counts.
-    (root / "conf" / "hiera.yaml").write_text("---\nversion: 5\nhierarchy: []\n")
+    env = scratch_environment(root, puppet_bin, repo_root / "puppet")
     env.write_data("terraform.yaml", TERRAFORM_DATA)
     env.write_data("deployment.yaml", DEPLOYMENT_DATA)
     env.write_data("blueprint.yaml", blueprint or {})
@@ -689,11 +695,7 @@ def test_rendered_deployment_hieradata_compiles(repo_root: Path, puppet_bin: str
                                                 blueprint: str, role_class: str) -> None:
     """The generator's hieradata (deployment, blueprint, roles) is what the Puppet code expects."""
     deployment = new(repo_root / "blueprints" / blueprint, RENDER_ANSWERS[blueprint], tmp_path / "out")
-    env = Environment(tmp_path / "puppet", puppet_bin)
-    shutil.copytree(deployment / "puppet", env.env_dir)
-    for sub in ("conf", "var", "log", "run", "home"):
-        (env.root / sub).mkdir(parents=True, exist_ok=True)
-    (env.root / "conf" / "hiera.yaml").write_text("---\nversion: 5\nhierarchy: []\n")
+    env = scratch_environment(tmp_path / "puppet", puppet_bin, deployment / "puppet")
     env.write_data("terraform.yaml", TERRAFORM_DATA)
     result = env.compile()
     assert result.returncode == 0, errors_of(result)
