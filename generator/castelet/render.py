@@ -150,7 +150,8 @@ def assemble(bp: Blueprint, answers: dict[str, Any], project_dir: Path, library:
     for relpath, data in hieradata(bp, answers).items():
         _write_yaml(project_dir / "puppet" / "data" / relpath, data, generated)
 
-    context = {"bp": bp, "a": answers, "version": __version__, **design(bp, answers)}
+    derived = design(bp, answers)
+    context = {"bp": bp, "a": answers, "version": __version__, **derived}
     env = _skeleton_env()
     for template in sorted(p for p in SKELETON.rglob("*") if p.is_file()):
         rel = template.relative_to(SKELETON).as_posix()
@@ -166,7 +167,7 @@ def assemble(bp: Blueprint, answers: dict[str, Any], project_dir: Path, library:
     shutil.copy2(here / "verify.py", project_dir / "tests" / "castelet_checks.py")
     manifest = {"id": bp.id, "version": bp.version, "roles": [asdict(r) for r in bp.roles],
                 "services": [asdict(s) for s in bp.services],
-                "volumes": design(bp, answers)["volumes"]}
+                "volumes": derived["volumes"]}
     (project_dir / ".castelet" / "blueprint.json").write_text(json.dumps(manifest, indent=2) + "\n")
     _write_yaml(project_dir / ANSWERS_FILE,
                 {"blueprint": bp.id, "blueprint_version": bp.version, "castelet_version": __version__,
