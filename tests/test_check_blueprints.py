@@ -8,18 +8,30 @@ from pathlib import Path
 
 import pytest
 
+from castelet.answers import validate
+from castelet.blockers import before_apply
+from castelet.manifest import load
 from castelet.offline.check import check
 from castelet.render import new
 from helpers import BLUEPRINTS, REPO_ROOT, castelet
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC7bOCtDd4z0fbvNtNvHVn1v9Kkp7oPNq7d0bH5vY3zQ admin@lab"
 ANSWER_SETS = {
-    "defaults": {},
+    "defaults": {"admin_ssh_keys": KEY},
     "existing-network": {"existing_network": "def-mylab-network", "admin_ssh_keys": f"{KEY},{KEY}",
                          "flavor": "p4-6gb", "data_volume_gb": "250", "admin_cidr": "2001:db8::/32"},
     "bigger": {"project_slug": "atlas-edition", "domain": "edition.mylab.ca", "flavor": "c8-30gb-186",
                "admin_ssh_keys": KEY, "data_volume_gb": "1000"},
 }
+
+
+RESOLVED = {"sha256": "ab" * 32, "domain": "portal.mylab.ca", "email": "ada@mylab.ca", "cidr": "203.0.113.0/24"}
+
+
+def resolved(name: str, answers: dict[str, str]) -> dict[str, str]:
+    bp = load(REPO_ROOT / "blueprints" / name)
+    blockers = before_apply(bp, validate(bp, answers))
+    return {**answers, **{b.question: RESOLVED[bp.question(b.question).type] for b in blockers}}
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +42,8 @@ def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("answers", sorted(ANSWER_SETS))
 @pytest.mark.parametrize("name", BLUEPRINTS)
 def test_blueprint_plans_offline(out, name, answers):
-    deployment = new(REPO_ROOT / "blueprints" / name, ANSWER_SETS[answers], out / f"{name}-{answers}")
+    """Each answer set, with its "Before you apply" list done as a user would."""
+    deployment = new(REPO_ROOT / "blueprints" / name, resolved(name, ANSWER_SETS[answers]), out / f"{name}-{answers}")
     report = check(deployment, provider="stand-in")
     assert report.ok, report.diagnostics
     assert report.to_add_by_type["openstack_compute_instance_v2"] == 1
@@ -39,14 +52,22 @@ def test_blueprint_plans_offline(out, name, answers):
     assert ("openstack_networking_router_v2" in report.to_add_by_type) is creates_network
 
 
+def test_before_you_apply_items_fail_the_check_with_their_text(out):
+    deployment = new(REPO_ROOT / "blueprints" / "omeka-s", {"project_slug": "unpinned", "admin_ssh_keys": KEY}, out)
+    proc = castelet("check", str(deployment))
+    assert proc.returncode == 1
+    assert "Before you apply: the Omeka S release is not pinned" in proc.stderr.replace("\n", " ")
+    assert "Before you apply" in (deployment / "README.md").read_text()
+
+
 def test_cli_check_prints_the_summary(out):
-    deployment = new(REPO_ROOT / "blueprints" / "omeka-s", {"project_slug": "cli-omeka"}, out)
+    deployment = new(REPO_ROOT / "blueprints" / "omeka-s",
+                     resolved("omeka-s", {"project_slug": "cli-omeka", "admin_ssh_keys": KEY}), out)
     proc = castelet("check", str(deployment))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "stand-in of terraform-provider-openstack 3.0.0" in proc.stdout
     assert re.search(r"^plan: \d+ to add$", proc.stdout, re.MULTILINE)
     assert "role web:" in proc.stdout
-    assert "placeholder key" in proc.stdout  # rendered without an admin key: said, not hidden
 
 
 @pytest.mark.parametrize(
@@ -58,7 +79,8 @@ def test_cli_check_prints_the_summary(out):
     ],
 )
 def test_broken_rendered_terraform_fails_with_terraforms_message(out, edit, expected):
-    deployment = new(REPO_ROOT / "blueprints" / "lamp", {"project_slug": f"broken-{len(edit[1])}"}, out)
+    deployment = new(REPO_ROOT / "blueprints" / "lamp", {"project_slug": f"broken-{len(edit[1])}",
+                                                         "admin_ssh_keys": KEY}, out)
     module = deployment / "modules" / "openstack" / "main.tf"
     text = module.read_text()
     assert edit[0] in text, f"the module no longer contains {edit[0]!r}: update this test"

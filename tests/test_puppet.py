@@ -29,14 +29,15 @@ from typing import Any
 import pytest
 import yaml
 
-from castelet.render import hiera_yaml, new
+from castelet.render import new
+from helpers import BLUEPRINTS, terraform_outputs
 
 pytestmark = pytest.mark.puppet
 
 DEBIAN_MODULES = Path("/usr/share/puppet/modules")
 NODE = "atlas-web1"
 FAKE_SHA256 = "0123456789abcdef" * 4
-ADMIN_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForCasteletTestsOnly000000000000 ada@laptop"
+ADMIN_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOwR+hKUn7Klulpni+X1YDzebFtzXygTEGAaXvlU7I1x ada@laptop"
 
 # What facter reports on a Debian 12 OpenStack VM (structured and the legacy facts the
 # puppetlabs modules still read), plus the external fact cloud-init writes.
@@ -101,29 +102,35 @@ DEBIAN12_FACTS: dict[str, Any] = {
     "clientnoop": False,
 }
 
-TERRAFORM_DATA: dict[str, Any] = {
-    "castelet::deployment": "atlas",
-    "castelet::nodes": {NODE: {"role": "web"}},
-    "castelet::volumes": {
-        "data": {"mount": "/srv/data", "device": "/dev/disk/by-id/virtio-0b1f9c2e-1d3a-4c5b-9"},
-        "scratch": {"mount": "/srv/scratch"},
-    },
-}
-
-DEPLOYMENT_DATA: dict[str, Any] = {
-    "castelet::deployment": "atlas",
-    "castelet::domain": "atlas.example.org",
-    "castelet::admin_email": "ada@example.org",
-    "castelet::profile::base::admin_users": {"ada": {"ssh_keys": [ADMIN_KEY]}},
-    "castelet::profile::base::admin_cidr": "203.0.113.0/24",
-    "castelet::profile::base::timezone": "America/Toronto",
-}
-
 ROLE_RULES = [
-    {"name": "ssh", "port": 22, "protocol": "tcp", "source": "203.0.113.0/24"},
     {"name": "http", "port": 80, "protocol": "tcp", "source": "0.0.0.0/0"},
-    {"name": "http6", "port": 80, "protocol": "tcp", "source": "::/0"},
+    {"name": "http-ipv6", "port": 80, "protocol": "tcp", "source": "::/0"},
+    {"name": "stats", "port": 8080, "protocol": "tcp", "source": "203.0.113.0/24"},
 ]
+
+
+def terraform_data(role_class: str | None, **overrides: Any) -> dict[str, Any]:
+    """data/terraform.yaml as Terraform's common/configuration writes it (one `terraform` hash)."""
+    data: dict[str, Any] = {
+        "deployment": "atlas",
+        "domain": "atlas.example.org",
+        "admin_email": "ada@example.org",
+        "admin_user": "ada",
+        "admin_users": {"ada": {"ssh_keys": [ADMIN_KEY]}},
+        "admin_cidr": "203.0.113.0/24",
+        "timezone": "America/Toronto",
+        "settings": {"project_name": "Atlas of things"},
+        "nodes": {NODE: {"role": "web"}},
+        "role": "web",
+        "role_class": role_class,
+        "firewall_rules": ROLE_RULES,
+        "volumes": {
+            "data": {"mount": "/srv/data", "device": "/dev/disk/by-id/virtio-0b1f9c2e-1d3a-4c5b-9"},
+            "scratch": {"mount": "/srv/scratch"},
+        },
+    }
+    data.update(overrides)
+    return {"terraform": {k: v for k, v in data.items() if v is not None}}
 
 
 # --------------------------------------------------------------------------------------
@@ -132,8 +139,9 @@ ROLE_RULES = [
 
 
 def dump_hiera(data: dict[str, Any]) -> str:
-    """The generator's own writer: Ruby must read the same data (e.g. a quoted ``::/0``)."""
-    return hiera_yaml(data)
+    """YAML as Terraform's yamlencode writes it: every string quoted (Ruby's YAML must not read
+    ``::/0`` as a Symbol)."""
+    return json.dumps(data, indent=2)
 
 
 @dataclass
@@ -247,20 +255,13 @@ def make_environment(
     root: Path,
     puppet_bin: str,
     repo_root: Path,
-    role_class: str,
+    role_class: str | None,
     blueprint: dict[str, Any] | None = None,
-    role: str = "web",
-    with_role_file: bool = True,
+    **terraform: Any,
 ) -> Environment:
     env = scratch_environment(root, puppet_bin, repo_root / "puppet")
-    env.write_data("terraform.yaml", TERRAFORM_DATA)
-    env.write_data("deployment.yaml", DEPLOYMENT_DATA)
+    env.write_data("terraform.yaml", terraform_data(role_class, **terraform))
     env.write_data("blueprint.yaml", blueprint or {})
-    if with_role_file:
-        env.write_data(
-            f"roles/{role}.yaml",
-            {"castelet::role_class": role_class, "castelet::profile::firewall::rules": ROLE_RULES},
-        )
     return env
 
 
@@ -328,17 +329,11 @@ def test_puppet_lint(repo_root: Path) -> None:
 def test_hiera_and_module_metadata(repo_root: Path) -> None:
     hiera = yaml.safe_load((repo_root / "puppet" / "hiera.yaml").read_text())
     assert hiera["version"] == 5
-    assert [level["path"] for level in hiera["hierarchy"]] == [
-        "roles/%{facts.castelet_role}.yaml",
-        "terraform.yaml",
-        "deployment.yaml",
-        "blueprint.yaml",
-        "common.yaml",
-    ]
+    assert [level["path"] for level in hiera["hierarchy"]] == ["terraform.yaml", "blueprint.yaml", "common.yaml"]
     common = yaml.safe_load((repo_root / "puppet" / "data" / "common.yaml").read_text())
-    assert common["castelet::profile::omeka_s::version"] == "4.1.1"
-    assert common["castelet::profile::omeka_s::release_url"].endswith("/v4.1.1/omeka-s-4.1.1.zip")
-    assert common["castelet::profile::omeka_s::release_sha256"] is None
+    # deployment data has one writer (Terraform): the library only aliases it
+    assert common["castelet::domain"] == "%{alias('terraform.domain')}"
+    assert common["castelet::profile::base::admin_users"] == "%{alias('terraform.admin_users')}"
     metadata = json.loads((repo_root / "puppet" / "modules" / "castelet" / "metadata.json").read_text())
     assert metadata["name"] == "castelet-castelet"
     assert {d["name"] for d in metadata["dependencies"]} >= {"puppetlabs/apache", "puppetlabs/mysql"}
@@ -352,7 +347,7 @@ def test_readme_documents_every_class_and_hiera_key(repo_root: Path) -> None:
         name = first.split()[1].rstrip("(").strip()
         assert f"`{name}`" in readme, f"{name} is not documented in the module README"
     common = yaml.safe_load((repo_root / "puppet" / "data" / "common.yaml").read_text())
-    for key in [*common, *TERRAFORM_DATA, *DEPLOYMENT_DATA, "castelet::role_class"]:
+    for key in [*common, *(f"terraform.{k}" for k in terraform_data("x")["terraform"])]:
         assert f"`{key}`" in readme, f"hiera key {key} is not documented in the module README"
 
 
@@ -367,33 +362,27 @@ def catalogs(
 ) -> Iterator[dict[str, Compiled]]:
     """Compile the scenarios once, two at a time (one per core)."""
     base = tmp_path_factory.mktemp("catalogs")
+    omeka_settings = {"project_name": "Atlas of things", "release_version": "4.1.1", "release_sha256": FAKE_SHA256,
+                      "release_url": "https://github.com/omeka/omeka-s/releases/download/v4.1.1/omeka-s-4.1.1.zip"}
+    omeka_blueprint = yaml.safe_load(
+        (repo_root / "blueprints/omeka-s/{{cookiecutter.project_slug}}/puppet/data/blueprint.yaml").read_text())
     scenarios = {
         "lamp": make_environment(base / "lamp", puppet_bin, repo_root, "castelet::role::lamp"),
         "omeka_s": make_environment(
             base / "omeka_s", puppet_bin, repo_root, "castelet::role::omeka_s",
-            blueprint={
-                "castelet::profile::omeka_s::servername": "omeka.atlas.example.org",
-                "castelet::profile::omeka_s::release_sha256": FAKE_SHA256,
-            },
+            blueprint={**omeka_blueprint, "castelet::profile::omeka_s::servername": "omeka.atlas.example.org"},
+            settings=omeka_settings,
         ),
         "omeka_s_unpinned": make_environment(
-            base / "omeka_s_unpinned", puppet_bin, repo_root, "castelet::role::omeka_s"
+            base / "omeka_s_unpinned", puppet_bin, repo_root, "castelet::role::omeka_s", blueprint=omeka_blueprint,
+            settings={**omeka_settings, "release_sha256": ""},
         ),
-        "no_role_file": make_environment(
-            base / "no_role_file", puppet_bin, repo_root, "castelet::role::lamp", with_role_file=False
+        "no_role_file": make_environment(base / "no_role_file", puppet_bin, repo_root, None),
+        "bad_rule": make_environment(
+            base / "bad_rule", puppet_bin, repo_root, "castelet::role::lamp",
+            firewall_rules=[{"name": "web", "port": 70000, "protocol": "tcp", "source": "0.0.0.0/0"}],
         ),
     }  # fmt: skip
-    bad_rule = make_environment(base / "bad_rule", puppet_bin, repo_root, "castelet::role::lamp")
-    bad_rule.write_data(
-        "roles/web.yaml",
-        {
-            "castelet::role_class": "castelet::role::lamp",
-            "castelet::profile::firewall::rules": [
-                {"name": "web", "port": 70000, "protocol": "tcp", "source": "0.0.0.0/0"}
-            ],
-        },
-    )
-    scenarios["bad_rule"] = bad_rule
     facts_without_role = {k: v for k, v in DEBIAN12_FACTS.items() if k != "castelet_role"}
     jobs = {name: (env, None) for name, env in scenarios.items()}
     jobs["no_role_fact"] = (scenarios["lamp"], facts_without_role)
@@ -458,11 +447,15 @@ def test_firewall_resources(catalogs: dict[str, Any]) -> None:
     assert conf["validate_cmd"] == "/usr/sbin/nft -c -f %"
     content = conf["content"]
     assert "policy drop;" in content
-    assert 'ip saddr 203.0.113.0/24 tcp dport 22 accept comment "ssh"' in content
     assert 'ip saddr 203.0.113.0/24 tcp dport 22 accept comment "ssh-admin"' in content
-    assert 'meta nfproto ipv4 tcp dport 80 accept comment "http"' in content
-    assert 'meta nfproto ipv6 tcp dport 80 accept comment "http6"' in content
-    assert "dport 3306" not in content
+    assert 'ip saddr 203.0.113.0/24 tcp dport 8080 accept comment "stats"' in content
+    assert 'include "/etc/nftables.castelet.d/*.nft"' in content
+    # public ports are not in the closed ruleset: they open once the applications installed themselves
+    assert "dport 80 " not in content and "dport 3306" not in content
+    public = cat.resource("File", "/etc/nftables.castelet.d/public.nft")
+    assert 'add rule inet castelet input meta nfproto ipv4 tcp dport 80 accept comment "http"' in public["content"]
+    assert 'add rule inet castelet input meta nfproto ipv6 tcp dport 80 accept comment "http-ipv6"' in public["content"]
+    assert "Class[Castelet::Installed]" in public["require"]
     service = cat.resource("Service", "nftables")
     assert service["ensure"] == "running" and service["enable"] is True
     cat.resource("Package", "nftables")
@@ -487,7 +480,7 @@ def test_nftables_file_passes_nft_check(catalogs: dict[str, Any], tmp_path: Path
 def test_volumes_resources(catalogs: dict[str, Any]) -> None:
     cat: Compiled = catalogs["lamp"]
     assert cat.returncode == 0, errors_of(cat)
-    device = TERRAFORM_DATA["castelet::volumes"]["data"]["device"]
+    device = terraform_data(None)["terraform"]["volumes"]["data"]["device"]
     mkfs = cat.resource("Exec", "castelet-volume-mkfs-data")
     assert mkfs["command"] == f"mkfs.ext4 -q -F -L 'data' '{device}'"
     assert "blkid -p" in mkfs["unless"]
@@ -636,7 +629,7 @@ def test_missing_role_class_fails_clearly(catalogs: dict[str, Any]) -> None:
     cat: Compiled = catalogs["no_role_file"]
     assert cat.returncode != 0
     out = errors_of(cat)
-    assert "castelet::role_class" in out and "data/roles/web.yaml" in out
+    assert "castelet::role_class" in out and "terraform.role_class" in out
 
 
 # --------------------------------------------------------------------------------------
@@ -683,22 +676,50 @@ def test_secret_function_is_stable_and_private(repo_root: Path, puppet_bin: str,
     assert secret_file.read_text() == "short\n"
 
 
-RENDER_ANSWERS = {
-    "lamp": {"project_slug": "atlas", "admin_ssh_keys": ADMIN_KEY},
-    "omeka-s": {"project_slug": "atlas", "admin_ssh_keys": ADMIN_KEY, "omeka_release_sha256": "ab" * 32},
-}
+# Values a user gives when following "Before you apply", by question type.
+RESOLVED = {"sha256": FAKE_SHA256, "domain": "portal.mylab.ca", "email": "ada@mylab.ca", "cidr": "203.0.113.0/24"}
 
 
-@pytest.mark.parametrize(("blueprint", "role_class"), [("lamp", "castelet::role::lamp"),
-                                                        ("omeka-s", "castelet::role::omeka_s")])
-def test_rendered_deployment_hieradata_compiles(repo_root: Path, puppet_bin: str, tmp_path: Path,
-                                                blueprint: str, role_class: str) -> None:
-    """The generator's hieradata (deployment, blueprint, roles) is what the Puppet code expects."""
-    deployment = new(repo_root / "blueprints" / blueprint, RENDER_ANSWERS[blueprint], tmp_path / "out")
-    env = scratch_environment(tmp_path / "puppet", puppet_bin, deployment / "puppet")
-    env.write_data("terraform.yaml", TERRAFORM_DATA)
-    result = env.compile()
-    assert result.returncode == 0, errors_of(result)
-    assert role_class in {c.lower() for c in result.classes}
-    nftables = str(result.resource("File", "/etc/nftables.conf").get("content", ""))
-    assert 'meta nfproto ipv6 tcp dport 80 accept comment "http-ipv6"' in nftables
+def _resolved_var_file(bp: Any, answers: dict[str, Any]) -> str:
+    """terraform.tfvars lines that resolve every "Before you apply" item of a render."""
+    from castelet.blockers import before_apply
+    from castelet.deployment import settings_of
+    from castelet.escape import hcl
+
+    settings = settings_of(bp, answers)
+    lines = []
+    for blocker in before_apply(bp, answers):
+        value = RESOLVED[bp.question(blocker.question).type]
+        if blocker.variable == "settings":
+            settings[blocker.question] = value
+        else:
+            lines.append(f"{blocker.variable} = {hcl(value)}")
+    return "\n".join([*lines, f"settings = {hcl(settings)}", ""])
+
+
+@pytest.mark.parametrize("cloud", ["openstack", "lxd"])
+@pytest.mark.parametrize("blueprint", BLUEPRINTS)
+def test_default_render_compiles_every_role(repo_root: Path, puppet_bin: str, terraform_cmd: list[str],
+                                            tmp_path: Path, blueprint: str, cloud: str) -> None:
+    """`castelet new X --no-input` with only the required answers, its "Before you apply" list done,
+    gives Terraform data on which every role's catalogue compiles (Terraform's own output)."""
+    from castelet.answers import validate
+    from castelet.manifest import load
+
+    bp = load(repo_root / "blueprints" / blueprint)
+    given = {"cloud": cloud, **({"admin_ssh_keys": ADMIN_KEY} if cloud == "openstack" else {})}
+    deployment = new(bp.path, given, tmp_path / "out")
+    outputs = terraform_outputs(deployment, terraform_cmd, tmp_path, _resolved_var_file(bp, validate(bp, given)))
+    hosts = outputs["hieradata"]
+    assert {yaml.safe_load(data)["terraform"]["role"] for data in hosts.values()} == {r.name for r in bp.roles}
+    for hostname, data in sorted(hosts.items()):
+        role = yaml.safe_load(data)["terraform"]["role"]
+        env = scratch_environment(tmp_path / "puppet" / hostname, puppet_bin, deployment / "puppet")
+        (env.env_dir / "data" / "terraform.yaml").write_text(data)
+        result = env.compile({**DEBIAN12_FACTS, "castelet_role": role}, node=hostname)
+        assert result.returncode == 0, errors_of(result)
+        expected = next(r.puppet_class for r in bp.roles if r.name == role)
+        assert expected.lower() in {c.lower() for c in result.classes}
+        if cloud == "openstack":
+            keys = result.resource("File", "/home/castelet/.ssh/authorized_keys")["content"]
+            assert ADMIN_KEY in keys

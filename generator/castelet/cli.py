@@ -17,12 +17,13 @@ from rich.console import Console
 from rich.table import Table
 
 from castelet import __version__
-from castelet.answers import AnswerProblem, AnswersError, coerce
+from castelet.answers import AnswerProblem, AnswersError, coerce, validate
+from castelet.blockers import before_apply
 from castelet.library import LibraryNotFound, find_blueprint, library_root, load_all
 from castelet.manifest import Blueprint, ManifestError, Question, load
 from castelet.render import TargetExists, new
 from castelet.runtime import TerraformNotFound, find_terraform
-from castelet.validate import problems
+from castelet.validate import problems, write_cookiecutter_json
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 out = Console(highlight=False)
@@ -30,7 +31,7 @@ err = Console(stderr=True, highlight=False)
 
 
 def _lang(args: argparse.Namespace) -> str:
-    if args.lang:
+    if getattr(args, "lang", None):
         return str(args.lang)
     return "fr" if os.environ.get("LANG", "").lower().startswith("fr") else "en"
 
@@ -125,10 +126,48 @@ def cmd_new(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with err.status(f"rendering {bp.id}…"):
         target = new(blueprint_dir, given, Path(args.output_dir), force=args.force)
-    files = sum(1 for p in target.rglob("*") if p.is_file())
+    files = sum(1 for p in target.rglob("*") if p.is_file() and ".git" not in p.relative_to(target).parts)
     elapsed = time.monotonic() - started
-    out.print(f"[green]rendered[/green] {bp.id} into {target} ({files} files, {elapsed:.1f} s)")
-    out.print(f"next: cd {target} && nox -s plan   (see its README.md)")
+    out.print(f"[green]rendered[/green] {bp.id} into {target} ({files} files, {elapsed:.1f} s)", soft_wrap=True)
+    answers = validate(bp, given)
+    blockers = before_apply(bp, answers)
+    lang = _lang(args)
+    if blockers:
+        out.print("[yellow]before you apply[/yellow] (also in its README.md; `nox -s plan` refuses until done):")
+        for blocker in blockers:
+            out.print(f"  - {blocker.text(lang)}", soft_wrap=True, markup=False)
+    nox = _nox_command()
+    first = "castelet local setup   # once, as root\n  " if answers["cloud"] == "lxd" else ""
+    out.print(f"next:\n  cd {target}\n  {first}{nox} -s plan", soft_wrap=True, markup=False)
+    return EXIT_OK
+
+
+def _nox_command() -> str:
+    """How to run nox as printed: the nox beside this interpreter (a venv need not be activated)."""
+    beside = Path(sys.executable).parent / "nox"
+    if beside.is_file() and shutil.which("nox") != str(beside):
+        return str(beside)
+    return "nox"
+
+
+def cmd_pin(args: argparse.Namespace) -> int:
+    from castelet.pin import PinError, pin
+
+    deployment = Path(args.deployment)
+    try:
+        with err.status("pinning…") as status:
+            pinned = pin(deployment, lambda line: status.update(line), url=args.url, version=args.release_version,
+                         file=Path(args.file) if args.file else None)
+    except PinError as exc:
+        err.print(f"[red]error[/red] {exc}", soft_wrap=True, markup=False)
+        return EXIT_FAIL
+    out.print(f"[green]pinned[/green] {pinned.url} ({pinned.size} bytes)", soft_wrap=True)
+    out.print(f"  sha256 {pinned.sha256}", markup=False)
+    if pinned.checksums:
+        out.print(f"  compare it with the checksum upstream publishes: {pinned.checksums}", soft_wrap=True,
+                  markup=False)
+    out.print(f"  recorded in {deployment / 'terraform.tfvars'} (settings.release_sha256); then `nox -s plan`",
+              soft_wrap=True, markup=False)
     return EXIT_OK
 
 
@@ -137,6 +176,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     paths = [Path(p) for p in args.paths] or [p.parent for p in sorted(root.glob("blueprints/*/blueprint.yaml"))]
     failed = 0
     for path in paths:
+        if args.fix:
+            try:
+                written = write_cookiecutter_json(path.resolve())
+                out.print(f"wrote {written}")
+            except ManifestError as exc:
+                err.print(f"[red]✗[/red] {path}: {exc}", soft_wrap=True, markup=False)
         found = problems(path.resolve(), root)
         if found:
             failed += 1
@@ -251,41 +296,59 @@ def cmd_lifecycle(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="castelet", description="Blueprints of research web services.")
+    # Global options are accepted before or after the sub-command (castelet --lang fr new ... and
+    # castelet new ... --lang fr): each sub-parser shares them without overriding a value given first.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--lang", choices=["en", "fr"], default=argparse.SUPPRESS,
+                        help="language of titles and help (default from LANG)")
+    p = argparse.ArgumentParser(prog="castelet", description="Blueprints of research web services.",
+                                parents=[common])
     p.add_argument("--version", action="version", version=f"castelet {__version__}")
-    p.add_argument("--lang", choices=["en", "fr"], help="language of titles and help (default from LANG)")
     sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("list", help="the catalogue of blueprints")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, parents=[common])
+
+    s = command("list", "the catalogue of blueprints")
     s.add_argument("--markdown", action="store_true", help="print a Markdown table")
     s.set_defaults(func=cmd_list)
-    s = sub.add_parser("show", help="one blueprint: roles, services, volumes, questions")
+    s = command("show", "one blueprint: roles, services, volumes, questions")
     s.add_argument("name")
     s.set_defaults(func=cmd_show)
-    s = sub.add_parser("new", help="render a blueprint into a deployment repo")
+    s = command("new", "render a blueprint into a deployment repo")
     s.add_argument("name", help="blueprint id (or path to a blueprint folder)")
     s.add_argument("--no-input", action="store_true", help="ask nothing: defaults plus --answers")
     s.add_argument("--answers", metavar="FILE", help="YAML answers (or an earlier .castelet-answers.yaml)")
     s.add_argument("-o", "--output-dir", default=".", help="where the deployment folder is created")
-    s.add_argument("--force", action="store_true", help="replace an existing folder (never one with state)")
+    s.add_argument("--force", action="store_true",
+                   help="re-render an existing deployment in place: keeps .git, state and what you edited, "
+                        "or refuses listing what would be lost")
     s.set_defaults(func=cmd_new)
-    s = sub.add_parser("validate", help="check blueprints against the schema and their templates")
+    s = command("pin", "download a deployment's pinned upstream release and record its SHA-256")
+    s.add_argument("deployment", nargs="?", default=".", help="a rendered deployment folder (default: .)")
+    s.add_argument("--url", help="release archive URL (default: settings.release_url of terraform.tfvars)")
+    s.add_argument("--release-version", help="version of that release (recorded as settings.release_version)")
+    s.add_argument("--file", help="hash this already downloaded archive instead of downloading")
+    s.set_defaults(func=cmd_pin)
+    s = command("validate", "check blueprints against the schema and their templates")
     s.add_argument("paths", nargs="*", help="blueprint folders (default: all)")
+    s.add_argument("--fix", action="store_true", help="write cookiecutter.json from the manifest first")
     s.set_defaults(func=cmd_validate)
-    s = sub.add_parser("local", help="a local LXD cloud to apply and verify deployments on")
+    s = command("local", "a local LXD cloud to apply and verify deployments on")
     s.add_argument("action", choices=["setup", "status", "teardown"])
     s.set_defaults(func=cmd_local)
-    s = sub.add_parser("check", help="fmt, validate and plan an OpenStack deployment offline (real Terraform core)")
+    s = command("check", "fmt, validate and plan an OpenStack deployment offline (real Terraform core)")
     s.add_argument("deployment", help="a rendered deployment folder (left untouched)")
     s.add_argument("--provider", choices=["stand-in", "auto", "registry"],
                    default=os.environ.get("CASTELET_CHECK_PROVIDER", "stand-in"),
                    help="stand-in: castelet's plan-only provider (default, no network); auto: try the real "
                         "provider from the registry first (online); registry: real provider only")
     s.set_defaults(func=cmd_check)
-    s = sub.add_parser("lifecycle", help="apply, verify, check idempotence, re-plan and destroy a deployment")
+    s = command("lifecycle", "apply, verify, check idempotence, re-plan and destroy a deployment")
     s.add_argument("deployment", help="a rendered deployment folder")
     s.add_argument("--keep", action="store_true", help="do not destroy at the end (debugging)")
     s.set_defaults(func=cmd_lifecycle)
-    s = sub.add_parser("doctor", help="which tools castelet found")
+    s = command("doctor", "which tools castelet found")
     s.set_defaults(func=cmd_doctor)
     return p
 

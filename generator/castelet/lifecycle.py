@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from castelet.render import ANSWERS_FILE
-from castelet.runtime import terraform_env
+from castelet.runtime import TerraformNotFound, terraform_env
 from castelet.terraform import Terraform, TerraformError
 
 Progress = Callable[[str], None]
@@ -58,15 +58,10 @@ def deployment_cloud(deployment: Path) -> tuple[str, str]:
 
 def terraform_environment(cloud: str) -> dict[str, str]:
     """Terraform's environment for a cloud (LXD needs the local provider mirror)."""
-    env = terraform_env()
-    if cloud == "lxd":
-        from castelet.local.cloud import cli_config_path
-
-        config = cli_config_path()
-        if not config.is_file():
-            raise LifecycleError("the local cloud is not set up: run `castelet local setup` (as root) first")
-        env["TF_CLI_CONFIG_FILE"] = str(config)
-    return env
+    try:
+        return terraform_env(cloud=cloud)
+    except TerraformNotFound as exc:
+        raise LifecycleError(str(exc)) from exc
 
 
 def _host(entry: dict[str, Any]) -> Any:

@@ -13,6 +13,10 @@ import jsonschema
 import yaml
 
 MANIFEST_NAME = "blueprint.yaml"
+# Questions the shared skeleton (terraform.tfvars, variables, README) needs from every blueprint.
+REQUIRED_QUESTIONS = frozenset({"project_slug", "project_name", "domain", "admin_email", "admin_cidr",
+                                "admin_ssh_keys", "cloud", "image", "existing_network", "external_network",
+                                "timezone"})
 
 
 class ManifestError(ValueError):
@@ -37,6 +41,8 @@ class Question:
     min_length: int | None = None
     max_length: int | None = None
     optional: bool = False
+    placeholder: bool = False
+    before_apply: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,7 @@ class Blueprint:
     secrets: tuple[dict[str, str], ...] = ()
     backups: dict[str, Any] = field(default_factory=dict)
     upstream: dict[str, str] = field(default_factory=dict)
+    release: dict[str, str] = field(default_factory=dict)
 
     @property
     def question_names(self) -> list[str]:
@@ -149,6 +156,8 @@ def _question(raw: dict[str, Any]) -> Question:
         minimum=raw.get("minimum"), maximum=raw.get("maximum"),
         min_length=raw.get("min_length"), max_length=raw.get("max_length"),
         optional=bool(raw.get("optional", False)),
+        placeholder=bool(raw.get("placeholder", False)),
+        before_apply=dict(raw["before_apply"]) if "before_apply" in raw else None,
     )
 
 
@@ -173,8 +182,11 @@ def _resolve_questions(raw_questions: list[dict[str, Any]], problems: list[str])
 def _cross_check(data: dict[str, Any], questions: list[Question], problems: list[str]) -> None:
     role_names = [r["name"] for r in data["roles"]]
     question_names = {q.name for q in questions}
-    if "project_slug" not in question_names:
-        problems.append("questions: every blueprint must ask `project_slug` (it names the deployment)")
+    for name in sorted(REQUIRED_QUESTIONS - question_names):
+        problems.append(f"questions: every blueprint must ask `{name}` (the shared deployment templates use it;"
+                        f" add `- use: {name}`)")
+    if data.get("release") and "release_sha256" not in question_names:
+        problems.append("questions: a blueprint with a `release` must ask `release_sha256` (castelet pin records it)")
     for kind in ("services", "volumes"):
         for index, item in enumerate(data.get(kind, [])):
             if item["role"] not in role_names:
@@ -232,5 +244,5 @@ def load(blueprint_dir: Path) -> Blueprint:
         volumes=tuple(Volume(**v) for v in data.get("volumes", [])),
         questions=tuple(questions), tests=data["tests"], path=path.parent,
         secrets=tuple(data.get("secrets", [])), backups=data.get("backups", {}),
-        upstream=data.get("upstream", {}),
+        upstream=data.get("upstream", {}), release=data.get("release", {}),
     )

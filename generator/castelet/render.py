@@ -1,14 +1,20 @@
 """Render a blueprint into a deployment repo.
 
 Both entry points take one path: ``castelet new`` validates, then runs cookiecutter into a
-temporary directory; the blueprint's cookiecutter hooks call :func:`pre_generate` (validation)
-and :func:`assemble` (the shared skeleton, the modules and Puppet copies, generated hieradata).
-The finished tree is moved into place only when everything succeeded.
+temporary directory; the blueprint's cookiecutter hooks call :func:`castelet.hooks.pre_generate`
+(validation) and :func:`assemble` (the shared skeleton, the modules and the Puppet environment).
+Answers reach the deployment as data only: cookiecutter's own rendering of them is the
+identity (:mod:`castelet.literal`), the skeleton escapes each one for the language of the file
+it lands in (HCL, Markdown), and Puppet gets them from Terraform, never from a file written
+here. The finished tree is moved into place, or merged into an existing deployment, only when
+everything succeeded and nothing the user made would be lost (:mod:`castelet.rerender`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 import tempfile
 from dataclasses import asdict
@@ -19,12 +25,18 @@ import jinja2
 import yaml
 from cookiecutter.main import cookiecutter
 
-from castelet import __version__
+from castelet import __version__, gitrepo
 from castelet.answers import split_keys, validate
+from castelet.blockers import Blocker, before_apply
+from castelet.deployment import settings_of, tfvars_of
+from castelet.escape import hcl, markdown, markdown_cell
 from castelet.manifest import Blueprint, load
+from castelet.project import project_home
 
 SKELETON = Path(__file__).with_name("skeleton")
 ANSWERS_FILE = ".castelet-answers.yaml"
+RENDERED_RECORD = ".castelet/rendered.json"
+QUIET_HOOKS = "CASTELET_QUIET_HOOKS"
 _IGNORED = shutil.ignore_patterns(
     "tests", ".terraform", ".terraform.lock.hcl", "*.tfstate", "*.tfstate.*", "__pycache__", ".*.swp"
 )
@@ -32,24 +44,6 @@ _IGNORED = shutil.ignore_patterns(
 
 class TargetExists(FileExistsError):
     pass
-
-
-def hcl(value: Any) -> str:
-    """A Python value as an HCL literal (strings escaped against ${ } and %{ } templates)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False).replace("${", "$${").replace("%{", "%%{")
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(hcl(v) for v in value) + "]"
-    if isinstance(value, dict):
-        inner = ", ".join(f"{json.dumps(str(k))} = {hcl(v)}" for k, v in value.items())
-        return "{ " + inner + " }" if inner else "{}"
-    raise TypeError(f"cannot express {type(value).__name__} in HCL")
 
 
 def design(bp: Blueprint, answers: dict[str, Any]) -> dict[str, Any]:
@@ -71,132 +65,118 @@ def design(bp: Blueprint, answers: dict[str, Any]) -> dict[str, Any]:
             "public_keys": split_keys(answers.get("admin_ssh_keys", ""))}
 
 
-def firewall_rules(bp: Blueprint, role: str, admin_cidr: str) -> list[dict[str, Any]]:
-    """Host firewall openings of one role. SSH from the admin CIDR is added by the Puppet profile
-    itself (a lock-out guard); public services are opened to IPv4 and IPv6."""
-    rules = []
-    for s in bp.services:
-        if s.role != role:
-            continue
-        sources = [("", "0.0.0.0/0"), ("-ipv6", "::/0")] if s.exposure == "public" else [("", admin_cidr)]
-        for suffix, source in sources:
-            rules.append({"name": s.name + suffix, "port": s.port, "protocol": s.protocol, "source": source})
-    return rules
-
-
-def hieradata(bp: Blueprint, answers: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Generated hiera files, relative to the environment's data/ folder."""
-    files: dict[str, dict[str, Any]] = {
-        "deployment.yaml": {
-            "castelet::deployment": answers["project_slug"],
-            "castelet::domain": answers.get("domain", "example.org"),
-            "castelet::admin_email": answers.get("admin_email", "root@localhost"),
-            "castelet::profile::base::admin_users": {
-                "castelet": {"ssh_keys": split_keys(answers.get("admin_ssh_keys", ""))}
-            },
-            "castelet::profile::base::admin_cidr": answers.get("admin_cidr", "0.0.0.0/0"),
-            "castelet::profile::base::timezone": answers.get("timezone", "UTC"),
-        }
-    }
-    for role in bp.roles:
-        files[f"roles/{role.name}.yaml"] = {
-            "castelet::role_class": role.puppet_class,
-            "castelet::profile::firewall::rules": firewall_rules(bp, role.name, answers["admin_cidr"]),
-        }
-    return files
-
-
-class _HieraDumper(yaml.SafeDumper):
-    """Quotes strings that Ruby's YAML (Psych) would read as a Symbol, such as ``::/0``."""
-
-
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "'" if value.startswith(":") else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_HieraDumper.add_representer(str, _represent_str)
-
-
-def hiera_yaml(data: Any) -> str:
-    """YAML that both PyYAML and Ruby's Psych (hiera) read as the same plain data."""
-    return yaml.dump(data, Dumper=_HieraDumper, sort_keys=False, allow_unicode=True, default_flow_style=False)
-
-
-def _write_yaml(path: Path, data: Any, header: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"# {header}\n{hiera_yaml(data)}", encoding="utf-8")
-
-
 def _skeleton_env() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(SKELETON)), undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True, autoescape=False,
     )
     env.filters["hcl"] = hcl
-    env.filters["tojson"] = lambda v: json.dumps(v, ensure_ascii=False)
+    env.filters["md"] = markdown
+    env.filters["cell"] = markdown_cell
+    env.globals["width"] = lambda mapping: max((len(str(k)) for k in mapping), default=0)
     return env
 
 
-def assemble(bp: Blueprint, answers: dict[str, Any], project_dir: Path, library: Path) -> None:
-    """Add everything the blueprint shares with others to a freshly rendered ``project_dir``."""
+def _skeleton_files(cloud: str) -> list[tuple[str, Path]]:
+    """(relative output path, template) of the skeleton; ``README.<cloud>.md.j2`` is the README
+    of that cloud only."""
+    files = []
+    for template in sorted(p for p in SKELETON.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        rel = template.relative_to(SKELETON).as_posix()
+        if template.name.startswith("_"):  # partials, included by other templates
+            continue
+        if rel.startswith("README."):
+            if rel != f"README.{cloud}.md.j2":
+                continue
+            rel = "README.md.j2"
+        files.append((rel.removesuffix(".j2"), template))
+    return files
+
+
+def file_digests(root: Path) -> dict[str, str]:
+    """sha256 of every file under ``root`` (outside .git), by POSIX relative path."""
+    digests = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if rel.parts[0] == ".git" or not path.is_file() or path.is_symlink():
+            continue
+        digests[rel.as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digests
+
+
+def assemble(bp: Blueprint, answers: dict[str, Any], project_dir: Path, library: Path) -> list[Blocker]:
+    """Add everything the blueprint shares with others to a freshly rendered ``project_dir``,
+    record what was written, and make it a git repository. Returns the "Before you apply" list."""
     project_dir = Path(project_dir)
     tests_module = project_dir / bp.tests
     if not tests_module.is_file():
         raise FileNotFoundError(f"blueprint {bp.id} declares {bp.tests} but its template has no such file")
     shutil.copytree(library / "terraform-modules", project_dir / "modules", ignore=_IGNORED)
     shutil.copytree(library / "puppet", project_dir / "puppet", ignore=_IGNORED, dirs_exist_ok=True)
-    generated = f"generated by castelet {__version__} from the answers of blueprint {bp.id}; re-render to change"
-    for relpath, data in hieradata(bp, answers).items():
-        _write_yaml(project_dir / "puppet" / "data" / relpath, data, generated)
 
     derived = design(bp, answers)
-    context = {"bp": bp, "a": answers, "version": __version__, **derived}
+    blockers = before_apply(bp, answers)
+    context = {"bp": bp, "a": answers, "version": __version__, "home": project_home(),
+               "tfvars": tfvars_of(bp, answers), "settings": settings_of(bp, answers),
+               "blockers": blockers, **derived}
     env = _skeleton_env()
-    for template in sorted(p for p in SKELETON.rglob("*") if p.is_file()):
-        rel = template.relative_to(SKELETON).as_posix()
-        target = project_dir / rel.removesuffix(".j2")
+    for rel, template in _skeleton_files(str(answers["cloud"])):
+        target = project_dir / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        if rel.endswith(".j2"):
-            target.write_text(env.get_template(rel).render(**context), encoding="utf-8")
+        if template.name.endswith(".j2"):
+            source = template.relative_to(SKELETON).as_posix()
+            target.write_text(env.get_template(source).render(**context), encoding="utf-8")
         else:
             shutil.copy2(template, target)
     here = Path(__file__).parent
     (project_dir / ".castelet").mkdir(exist_ok=True)
     shutil.copy2(here / "runtime.py", project_dir / ".castelet" / "runtime.py")
     shutil.copy2(here / "verify.py", project_dir / "tests" / "castelet_checks.py")
-    manifest = {"id": bp.id, "version": bp.version, "roles": [asdict(r) for r in bp.roles],
-                "services": [asdict(s) for s in bp.services],
-                "volumes": derived["volumes"]}
+    manifest = {"id": bp.id, "version": bp.version, "cloud": answers["cloud"], "roles": [asdict(r) for r in bp.roles],
+                "services": [asdict(s) for s in bp.services], "volumes": derived["volumes"],
+                "secrets": list(bp.secrets), "release": bp.release}
     (project_dir / ".castelet" / "blueprint.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    _write_yaml(project_dir / ANSWERS_FILE,
-                {"blueprint": bp.id, "blueprint_version": bp.version, "castelet_version": __version__,
-                 "answers": answers},
-                "answers this deployment was rendered from (castelet new --answers accepts this file)")
-
-
-def _holds_state(path: Path) -> bool:
-    return any(path.glob("*.tfstate")) or (path / "terraform.tfstate.d").exists()
+    header = "# Answers this deployment was rendered from (castelet new --answers accepts this file).\n"
+    recorded = {"blueprint": bp.id, "blueprint_version": bp.version, "castelet_version": __version__,
+                "answers": answers}
+    (project_dir / ANSWERS_FILE).write_text(
+        header + yaml.safe_dump(recorded, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    record = project_dir / RENDERED_RECORD
+    record.write_text(json.dumps(file_digests(project_dir), indent=1, sort_keys=True) + "\n")
+    gitrepo.init(project_dir, f"castelet new {bp.id} {bp.version} (castelet {__version__})")
+    return blockers
 
 
 def new(blueprint_dir: Path, given: dict[str, Any], output_dir: Path, force: bool = False) -> Path:
-    """Validate ``given``, render into a temp dir beside the target, then move it into place."""
+    """Validate ``given``, render into a temp dir beside the target, then move it into place, or
+    with ``force`` merge it into the existing deployment without losing anything (else refuse)."""
+    from castelet.rerender import RenderConflict, merge, plan_merge
+
     bp = load(blueprint_dir)
     answers = validate(bp, given)  # raises before anything is written
     output_dir = Path(output_dir).resolve()
     target = output_dir / str(answers["project_slug"])
     if target.exists():
         if not force:
-            raise TargetExists(f"{target} already exists (use --force to replace it)")
-        if _holds_state(target):
-            raise TargetExists(f"{target} holds Terraform state: destroy the deployment or move its "
-                               "state away before replacing it")
+            raise TargetExists(f"{target} already exists: `--force` re-renders it in place, keeping its git "
+                               "history, state and every file you added or edited (or refuses)")
+        if not (target / ANSWERS_FILE).is_file():
+            raise TargetExists(f"{target} is not a Castelet deployment ({ANSWERS_FILE} is missing): "
+                               "refusing to write into it")
     output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".castelet-render-", dir=output_dir) as tmp:
         extra = {k: v if isinstance(v, bool) else str(v) for k, v in answers.items()}
-        rendered = Path(cookiecutter(str(bp.path), no_input=True, extra_context=extra, output_dir=tmp))
-        if target.exists():
-            backup = Path(tmp) / "previous"
-            target.rename(backup)
-        rendered.rename(target)
+        os.environ[QUIET_HOOKS] = "1"  # castelet new prints the "before you apply" list itself
+        try:
+            rendered = Path(cookiecutter(str(bp.path), no_input=True, extra_context=extra, output_dir=tmp,
+                                         default_config=True))
+        finally:
+            os.environ.pop(QUIET_HOOKS, None)
+        if not target.exists():
+            rendered.rename(target)
+            return target
+        plan = plan_merge(rendered, target)
+        if plan.conflicts:
+            raise RenderConflict(target, plan.conflicts)
+        merge(rendered, target, plan, f"castelet new {bp.id} --force: re-render ({__version__})")
     return target

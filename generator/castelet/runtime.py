@@ -45,9 +45,22 @@ def find_terraform() -> list[str]:
     )
 
 
-def terraform_env(base: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for running Terraform quietly and non-interactively."""
+def local_cli_config() -> Path:
+    """Terraform CLI configuration of the local LXD cloud (``castelet local setup`` writes it): a
+    filesystem mirror holding terraform-provider-lxd."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "castelet" / "local" / "terraform.rc"
+
+
+def terraform_env(base: dict[str, str] | None = None, cloud: str = "openstack") -> dict[str, str]:
+    """Environment for running Terraform quietly and non-interactively (for ``cloud``)."""
     env = dict(os.environ if base is None else base)
+    if cloud == "lxd":
+        config = local_cli_config()
+        if not config.is_file():
+            raise TerraformNotFound(f"the local LXD cloud is not set up ({config} is missing): run "
+                                    "`castelet local setup` as root first")
+        env["TF_CLI_CONFIG_FILE"] = str(config)
     env.setdefault("TF_IN_AUTOMATION", "1")
     env.setdefault("TF_INPUT", "0")
     env.setdefault("CHECKPOINT_DISABLE", "1")

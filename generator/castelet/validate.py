@@ -10,15 +10,28 @@ from castelet.manifest import Blueprint, ManifestError, load
 
 TEMPLATE_DIR = "{{cookiecutter.project_slug}}"
 HOOKS = ("pre_gen_project.py", "post_gen_project.py")
+LITERAL_EXTENSION = "castelet.literal.LiteralAnswers"
 
 
 def cookiecutter_json(bp: Blueprint, lang: str = "en") -> dict[str, Any]:
-    """The cookiecutter.json a manifest implies: defaults in order, with help as prompts."""
-    data: dict[str, Any] = {}
+    """The cookiecutter.json a manifest implies: defaults in order, with help as prompts, and
+    the extension that keeps cookiecutter from evaluating answers as templates."""
+    data: dict[str, Any] = {"_extensions": [LITERAL_EXTENSION]}
     for q in bp.questions:
         data[q.name] = list(q.choices) if q.type == "choice" else q.default
     data["__prompts__"] = {q.name: q.help[lang] for q in bp.questions}
     return data
+
+
+def cookiecutter_json_text(bp: Blueprint) -> str:
+    return json.dumps(cookiecutter_json(bp), indent=2, ensure_ascii=False) + "\n"
+
+
+def write_cookiecutter_json(blueprint_dir: Path) -> Path:
+    """Generate ``cookiecutter.json`` from the manifest (``castelet validate --fix``)."""
+    path = blueprint_dir / "cookiecutter.json"
+    path.write_text(cookiecutter_json_text(load(blueprint_dir)), encoding="utf-8")
+    return path
 
 
 def problems(blueprint_dir: Path, library: Path) -> list[str]:
@@ -30,21 +43,12 @@ def problems(blueprint_dir: Path, library: Path) -> list[str]:
     found: list[str] = []
     cc_path = blueprint_dir / "cookiecutter.json"
     try:
-        cc = json.loads(cc_path.read_text("utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        return [f"cookiecutter.json: cannot be read ({exc})"]
-    variables = {k: v for k, v in cc.items() if not k.startswith("_")}
-    for name in bp.question_names:
-        if name not in variables:
-            found.append(f"cookiecutter.json: question {name!r} of the manifest is missing")
-    for name in variables:
-        if name not in bp.question_names:
-            found.append(f"cookiecutter.json: variable {name!r} is not a question of the manifest")
-    expected = cookiecutter_json(bp)
-    for name in bp.question_names:
-        if name in variables and variables[name] != expected[name]:
-            found.append(f"cookiecutter.json: default of {name!r} is {variables[name]!r}, "
-                         f"the manifest says {expected[name]!r}")
+        current = cc_path.read_text("utf-8")
+    except OSError as exc:
+        current = f"(unreadable: {exc})"
+    if current != cookiecutter_json_text(bp):
+        found.append("cookiecutter.json: not generated from the manifest (questions, defaults, prompts or "
+                     "extensions differ): run `castelet validate --fix`")
     for role in bp.roles:
         role_file = library / "puppet/modules/castelet/manifests/role" / f"{role.puppet_role}.pp"
         if not role_file.is_file():

@@ -1,5 +1,5 @@
 # Castelet: the only node definition. Every node includes the role class its hiera data
-# names: `castelet::role_class`, from `data/roles/<castelet_role fact>.yaml`.
+# names: `castelet::role_class` (Terraform's terraform.role_class, aliased in data/common.yaml).
 node default {
   $role = $facts['castelet_role']
   if $role =~ Undef or $role == '' {
@@ -10,12 +10,13 @@ node default {
       | MSG
   }
 
-  $role_class = lookup('castelet::role_class', Optional[String[1]], 'first', undef)
-  if $role_class =~ Undef {
+  # common.yaml aliases it to terraform.role_class: an absent value comes out empty.
+  $role_class = lookup('castelet::role_class', Optional[String], 'first', undef)
+  if $role_class =~ Undef or $role_class == '' {
     fail(@("MSG"/L))
-      castelet: the hiera key 'castelet::role_class' is not set for role '${role}': \
-      data/roles/${role}.yaml is missing or does not name the role class \
-      (e.g. castelet::role_class: castelet::role::lamp).
+      castelet: the hiera key 'castelet::role_class' is empty for role '${role}': \
+      data/terraform.yaml is missing or its terraform.role_class is not set \
+      (Terraform writes it from the manifest role's puppet_class, e.g. castelet::role::lamp).
       | MSG
   }
 

@@ -21,6 +21,12 @@ module "configuration" {
   volume_devices          = {} # LXD mounts custom volumes itself: Puppet only ensures the directory
   admin_user              = var.admin_user
   public_keys             = var.public_keys
+  admin_cidr              = var.admin_cidr
+  firewall_rules          = module.design.firewall_rules
+  domain                  = var.domain
+  admin_email             = var.admin_email
+  timezone                = var.timezone
+  settings                = var.settings
   puppet_environment_path = var.puppet_environment_path
   puppet_packages         = var.puppet_packages
 }

@@ -22,6 +22,12 @@ module "configuration" {
   volume_devices          = local.volume_devices
   admin_user              = var.admin_user
   public_keys             = var.public_keys
+  admin_cidr              = var.admin_cidr
+  firewall_rules          = module.design.firewall_rules
+  domain                  = var.domain
+  admin_email             = var.admin_email
+  timezone                = var.timezone
+  settings                = var.settings
   puppet_environment_path = var.puppet_environment_path
   puppet_packages         = var.puppet_packages
 }
@@ -37,6 +43,12 @@ module "configuration_size_probe" {
   volume_devices          = { for key in keys(module.design.volumes) : key => "/dev/disk/by-id/virtio-0f1e2d3c-4b5a-6978-8" }
   admin_user              = var.admin_user
   public_keys             = var.public_keys
+  admin_cidr              = var.admin_cidr
+  firewall_rules          = module.design.firewall_rules
+  domain                  = var.domain
+  admin_email             = var.admin_email
+  timezone                = var.timezone
+  settings                = var.settings
   puppet_environment_path = var.puppet_environment_path
   puppet_packages         = var.puppet_packages
 }
@@ -139,7 +151,11 @@ data "openstack_compute_flavor_v2" "flavor" {
 
 # --- key pair -----------------------------------------------------------------------------
 
+# Keys reach the instances through cloud-init (and Puppet); the key pair only lets the
+# OpenStack dashboard show which key an instance was created with.
 resource "openstack_compute_keypair_v2" "admin" {
+  count = length(var.public_keys) > 0 ? 1 : 0
+
   name       = "${var.name}-admin"
   public_key = trimspace(var.public_keys[0])
 }
@@ -256,7 +272,7 @@ resource "openstack_compute_instance_v2" "instance" {
   name        = each.key
   flavor_name = each.value.flavor
   image_id    = local.boot_from_volume[each.key] ? null : data.openstack_images_image_v2.image[each.value.image].id
-  key_pair    = openstack_compute_keypair_v2.admin.name
+  key_pair    = one(openstack_compute_keypair_v2.admin[*].name)
   user_data   = local.user_data_nova[each.key]
 
   metadata = {
@@ -283,8 +299,12 @@ resource "openstack_compute_instance_v2" "instance" {
   lifecycle {
     # Configuration changes reach running instances through common/provision (day 2); a new
     # image release must not replace them either.
-    ignore_changes = [user_data, image_name, image_id, block_device]
+    ignore_changes = [user_data, image_name, image_id, block_device, key_pair]
 
+    precondition {
+      condition     = length(var.public_keys) > 0
+      error_message = "public_keys is empty: OpenStack instances are administered over SSH, so at least one administrator key is needed (terraform.tfvars)."
+    }
     precondition {
       condition     = local.user_data_nova_base64_length[each.key] <= 65535
       error_message = "The cloud-init user-data of ${each.key} is ${local.user_data_nova_base64_length[each.key]} bytes once base64-encoded${local.user_data_gzip[each.key] ? " (gzipped)" : ""}; Nova accepts at most 65535. Shrink the Puppet environment (puppet/) or move large files out of it${var.user_data_compression == "none" ? ", or set user_data_compression = \"auto\"" : ""}."

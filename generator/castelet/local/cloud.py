@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from castelet.local.image import ImageRecipe, build, host_mirror
+from castelet.runtime import local_cli_config
 
 Progress = Callable[[str], None]
 
@@ -47,7 +48,7 @@ def mirror_dir() -> Path:
 
 
 def cli_config_path() -> Path:
-    return cache_dir() / "terraform.rc"
+    return local_cli_config()
 
 
 def lxc(*args: str, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess[str]:

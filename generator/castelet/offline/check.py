@@ -35,8 +35,6 @@ ProviderMode = Literal["auto", "stand-in", "registry"]
 SHARED = "(shared)"
 PLAN_FILE = "castelet-offline.tfplan"
 OVERRIDE_FILE = "zz_castelet_offline_override.tf"
-PLACEHOLDER_KEY_FILE = "zz_castelet_offline_placeholder.auto.tfvars"
-PLACEHOLDER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOfflineCheckPlaceholderKeyOnlyForPlanning0000 castelet-check"
 # Credentials the provider configuration may read; the stand-in never uses them.
 FAKE_OPENSTACK_ENV = {
     "OS_AUTH_URL": "http://127.0.0.1:9/v3",
@@ -284,10 +282,6 @@ def check(
         standin = install_standin(tmp / "standin", schema)
         work = tmp / "deployment"
         shutil.copytree(report.deployment, work, ignore=_NOT_COPIED, symlinks=True)
-        if _has_no_admin_key(work):
-            (work / PLACEHOLDER_KEY_FILE).write_text(f"public_keys = [{json.dumps(PLACEHOLDER_KEY)}]\n")
-            report.notes.append("no administrator key in terraform.tfvars yet: checked with a placeholder "
-                                "key (add yours before apply)")
         needs_backend = any(_BACKEND.search(p.read_text(errors="replace")) for p in work.glob("*.tf"))
         if needs_backend:  # plan against a throw-away local state, never the real backend
             (work / OVERRIDE_FILE).write_text('terraform {\n  backend "local" {}\n}\n')
@@ -300,11 +294,6 @@ def check(
             shutil.rmtree(tmp, ignore_errors=True)
     say(f"offline check {'passed' if report.ok else 'FAILED'} in {report.seconds:.1f} s")
     return report
-
-
-def _has_no_admin_key(work: Path) -> bool:
-    tfvars = work / "terraform.tfvars"
-    return tfvars.is_file() and re.search(r"^public_keys\s*=\s*\[\s*\]", tfvars.read_text(), re.MULTILINE) is not None
 
 
 def _forget_providers(work: Path) -> None:

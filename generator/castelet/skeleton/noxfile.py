@@ -1,37 +1,55 @@
 """Lifecycle of this deployment.
 
-    nox -s check       offline fmt/validate/plan against the provider schema (needs castelet)
-    nox -s plan        terraform init + plan, saved to ./tfplan for review
+    nox -s check       offline fmt/validate/plan against the provider schema (needs castelet; OpenStack)
+    nox -s plan        terraform init + plan, saved to ./tfplan for review ("Before you apply" is enforced)
     nox -s apply       apply the reviewed plan (returns when Puppet has converged)
     nox -s verify      testinfra checks against every instance (inventory from terraform output)
+    nox -s secrets     print the credentials generated on the instances (for the administrators)
     nox -s configure   push the Puppet environment and hieradata again and re-run Puppet
-    nox -s destroy     destroy every resource (asks for confirmation unless -- -auto-approve)
+    nox -s destroy     destroy every resource (asks for confirmation; `-- -auto-approve` does not)
 
-Cloud credentials come from the OS_* variables of an OpenStack RC file, or clouds.yaml.
+Settings live in terraform.tfvars. Cloud credentials (OpenStack) come from clouds.yaml
+(`os_cloud`) or the OS_* variables; an LXD deployment uses the local cloud of `castelet local setup`.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import nox
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / ".castelet"))
-from runtime import find_terraform, terraform_env  # noqa: E402
+from runtime import TerraformNotFound, find_terraform, terraform_env  # noqa: E402
 
 nox.options.sessions = ["plan"]
 nox.options.error_on_missing_interpreters = False
 PLAN_FILE = HERE / "tfplan"
 INVENTORY_FILE = HERE / ".castelet" / "inventory.json"
+RENDERED = json.loads((HERE / ".castelet" / "blueprint.json").read_text(encoding="utf-8"))
+CLOUD = str(RENDERED.get("cloud", "openstack"))
 
 
 def terraform(session: nox.Session, *args: str, silent: bool = False) -> str:
-    output = session.run(*find_terraform(), *args, env=terraform_env(), external=True, silent=silent)
+    try:
+        command, env = find_terraform(), terraform_env(cloud=CLOUD)
+    except TerraformNotFound as exc:
+        session.error(str(exc))
+    output = session.run(*command, *args, env=env, external=True, silent=silent)
     return output if isinstance(output, str) else ""
+
+
+def inventory(session: nox.Session) -> dict[str, dict[str, Any]]:
+    raw = terraform(session, "output", "-json", "inventory", silent=True)
+    found: dict[str, dict[str, Any]] = json.loads(raw or "{}")
+    if not found:
+        session.error("no inventory: apply the deployment first (`nox -s plan apply`)")
+    return found
 
 
 @nox.session(python=False)
@@ -44,7 +62,7 @@ def check(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def plan(session: nox.Session) -> None:
-    """Initialise Terraform and save a plan to review."""
+    """Initialise Terraform and save a plan to review (refused while "Before you apply" items remain)."""
     terraform(session, "init", "-input=false")
     terraform(session, "plan", "-input=false", f"-out={PLAN_FILE.name}", *session.posargs)
     session.log(f"plan saved to {PLAN_FILE.name}: review it, then `nox -s apply`")
@@ -63,12 +81,33 @@ def apply(session: nox.Session) -> None:
 def verify(session: nox.Session) -> None:
     """Run the testinfra checks in tests/ against every instance."""
     session.install("pytest>=8", "pytest-testinfra>=10.1")
-    raw = terraform(session, "output", "-json", "inventory", silent=True)
-    inventory = json.loads(raw or "{}")
-    if not inventory:
-        session.error("no inventory: apply the deployment first (`nox -s plan apply`)")
-    INVENTORY_FILE.write_text(json.dumps(inventory, indent=2) + "\n")
+    INVENTORY_FILE.write_text(json.dumps(inventory(session), indent=2) + "\n")
     session.run("pytest", "tests", *session.posargs, env={"CASTELET_INVENTORY": str(INVENTORY_FILE)})
+
+
+def _on_instance(entry: dict[str, Any], command: list[str]) -> list[str]:
+    """argv running ``command`` as root on an instance: `lxc exec` locally, SSH + sudo on OpenStack."""
+    url = str(entry["testinfra_url"])
+    if url.startswith("lxc://"):
+        return ["lxc", "exec", url.removeprefix("lxc://"), "--", *command]
+    target = url.removeprefix("ssh://")
+    return ["ssh", "-o", "BatchMode=yes", target, "sudo", "-n", *command]
+
+
+@nox.session(python=False)
+def secrets(session: nox.Session) -> None:
+    """Print the secrets generated on each instance (root-only files there; never stored here)."""
+    described = {s["name"]: s.get("description", "") for s in RENDERED.get("secrets", [])}
+    for hostname, entry in sorted(inventory(session).items()):
+        argv = _on_instance(entry, ["/usr/local/sbin/castelet-secrets"])
+        proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            session.error(f"{hostname}: {' '.join(argv[:3])} failed: {proc.stderr.strip()}")
+        print(f"# {hostname}")
+        for line in proc.stdout.splitlines():
+            name = line.split(":", 1)[0]
+            note = f"   # {described[name]}" if described.get(name) else ""
+            print(f"{line}{note}")
 
 
 @nox.session(python=False)
@@ -83,5 +122,8 @@ def configure(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def destroy(session: nox.Session) -> None:
-    """Destroy every resource of this deployment."""
-    terraform(session, "destroy", "-input=false", *session.posargs)
+    """Destroy every resource of this deployment (interactive confirmation)."""
+    if "-auto-approve" not in session.posargs:
+        session.log("Terraform asks for confirmation; to run without a terminal: nox -s destroy -- -auto-approve")
+    terraform(session, "destroy", "-input=false" if "-auto-approve" in session.posargs else "-input=true",
+              *session.posargs)

@@ -40,11 +40,44 @@ locals {
     }
   }
 
+  # Hiera interpolates %{...} in every string it reads: text from terraform.tfvars (a key's
+  # comment, a project name) must reach Puppet as written, never as a lookup.
+  hiera_percent = "%%{literal('%')}{"
+  settings      = { for name, value in var.settings : name => replace(value, "%%{", local.hiera_percent) }
+  public_keys   = [for key in var.public_keys : replace(trimspace(key), "%%{", local.hiera_percent)]
+
+  # role => host firewall rules for Puppet: a public service is open to 0.0.0.0/0 and ::/0, an
+  # admin one to admin_cidr; SSH from admin_cidr is added by Puppet itself (lock-out guard).
+  puppet_firewall_rules = {
+    for role, rules in var.firewall_rules : role => flatten([
+      for rule in rules : rule.exposure == "public" ? [
+        { name = rule.name, port = rule.port, protocol = rule.protocol, source = "0.0.0.0/0" },
+        { name = "${rule.name}-ipv6", port = rule.port, protocol = rule.protocol, source = "::/0" },
+        ] : [
+        { name = rule.name, port = rule.port, protocol = rule.protocol, source = rule.cidr },
+      ] if rule.name != "ssh"
+    ])
+  }
+
+  # The one writer of deployment data for Puppet (Magic Castle's terraform_data.yaml): the
+  # library's hiera data aliases these keys (%{alias('terraform.<key>')}).
   hieradata = {
-    for hostname in keys(var.instances) : hostname => yamlencode({
-      "castelet::deployment" = var.name
-      "castelet::nodes"      = local.nodes
-      "castelet::volumes"    = local.node_volumes[hostname]
+    for hostname, instance in var.instances : hostname => yamlencode({
+      terraform = {
+        deployment     = var.name
+        domain         = replace(var.domain, "%%{", local.hiera_percent)
+        admin_email    = replace(var.admin_email, "%%{", local.hiera_percent)
+        admin_user     = var.admin_user
+        admin_users    = { (var.admin_user) = { ssh_keys = local.public_keys } }
+        admin_cidr     = var.admin_cidr
+        timezone       = replace(var.timezone, "%%{", local.hiera_percent)
+        settings       = local.settings
+        nodes          = local.nodes
+        role           = instance.role
+        role_class     = instance.puppet_class
+        firewall_rules = lookup(local.puppet_firewall_rules, instance.role, [])
+        volumes        = local.node_volumes[hostname]
+      }
     })
   }
 
@@ -69,6 +102,11 @@ locals {
       path        = "/usr/local/sbin/castelet-puppet-apply"
       content     = file("${path.module}/files/castelet-puppet-apply.sh")
       permissions = "0755"
+    },
+    {
+      path        = "/usr/local/sbin/castelet-secrets"
+      content     = file("${path.module}/files/castelet-secrets.sh")
+      permissions = "0700"
     },
     {
       path        = "/usr/local/sbin/castelet-install-environment"

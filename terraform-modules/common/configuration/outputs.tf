@@ -4,7 +4,7 @@ output "user_data" {
 }
 
 output "hieradata" {
-  description = "Map hostname => content of data/terraform.yaml for that node (castelet::deployment, castelet::nodes, castelet::volumes)."
+  description = "Map hostname => content of data/terraform.yaml for that node: one `terraform` hash (deployment, domain, admin e-mail, admin users and keys, admin CIDR, time zone, settings, nodes, role, role class, firewall rules, volumes)."
   value       = local.hieradata
 }
 

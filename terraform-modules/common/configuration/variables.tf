@@ -1,13 +1,53 @@
 variable "name" {
-  description = "Deployment name (written to hiera as castelet::deployment)."
+  description = "Deployment name (Puppet: terraform.deployment)."
   type        = string
 }
 
 variable "instances" {
-  description = "The design module's `instances` output: hostname => {role, ...}. Only `role` is used."
+  description = "The design module's `instances` output: hostname => {role, puppet_class, ...}."
   type = map(object({
-    role = string
+    role         = string
+    puppet_class = optional(string, "castelet::role::base")
   }))
+}
+
+variable "firewall_rules" {
+  description = "The design module's `firewall_rules` output: role => [{name, port, protocol, cidr, exposure}]. Public rules reach Puppet as two rules (0.0.0.0/0 and ::/0); the ssh rule is left to Puppet's own guard."
+  type = map(list(object({
+    name     = string
+    port     = number
+    protocol = string
+    cidr     = string
+    exposure = string
+  })))
+  default = {}
+}
+
+variable "admin_cidr" {
+  description = "CIDR the admins connect from (Puppet always lets SSH in from it)."
+  type        = string
+}
+
+variable "domain" {
+  description = "Fully qualified domain name of the service."
+  type        = string
+}
+
+variable "admin_email" {
+  description = "E-mail address of the people responsible for the service."
+  type        = string
+}
+
+variable "timezone" {
+  description = "Time zone of the instances (tz database name)."
+  type        = string
+  default     = "UTC"
+}
+
+variable "settings" {
+  description = "Blueprint settings, handed to Puppet as terraform.settings.<name>."
+  type        = map(string)
+  default     = {}
 }
 
 variable "volumes" {
@@ -43,13 +83,10 @@ variable "admin_user" {
 }
 
 variable "public_keys" {
-  description = "SSH public keys authorised for admin_user (at least one)."
+  description = "SSH public keys authorised for admin_user (may be empty where the cloud has another way in, e.g. `lxc exec`)."
   type        = list(string)
+  default     = []
 
-  validation {
-    condition     = length(var.public_keys) > 0
-    error_message = "public_keys must contain at least one SSH public key."
-  }
   validation {
     condition     = alltrue([for k in var.public_keys : can(regex("^(ssh-|ecdsa-|sk-)", trimspace(k)))])
     error_message = "Each public key must be an OpenSSH public key starting with ssh-, ecdsa- or sk-."

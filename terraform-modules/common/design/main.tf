@@ -8,14 +8,15 @@ locals {
     for role in local.role_names : {
       for index in range(1, var.roles[role].count + 1) :
       "${var.name}-${role}${index}" => {
-        role        = role
-        index       = index
-        flavor      = var.roles[role].flavor
-        image       = coalesce(var.roles[role].image, var.image)
-        public      = var.roles[role].public
-        min_vcpus   = var.roles[role].min_vcpus
-        min_ram_mb  = var.roles[role].min_ram_mb
-        min_disk_gb = var.roles[role].min_disk_gb
+        role         = role
+        index        = index
+        flavor       = var.roles[role].flavor
+        image        = coalesce(var.roles[role].image, var.image)
+        public       = var.roles[role].public
+        min_vcpus    = var.roles[role].min_vcpus
+        min_ram_mb   = var.roles[role].min_ram_mb
+        min_disk_gb  = var.roles[role].min_disk_gb
+        puppet_class = var.roles[role].puppet_class
       }
     }
   ]...)

@@ -1,5 +1,5 @@
 output "instances" {
-  description = "Map hostname => {role, index, flavor, image, public, min_vcpus, min_ram_mb, min_disk_gb}."
+  description = "Map hostname => {role, index, flavor, image, public, min_vcpus, min_ram_mb, min_disk_gb, puppet_class}."
   value       = local.instances
 }
 

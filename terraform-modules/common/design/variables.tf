@@ -15,13 +15,14 @@ variable "roles" {
     `public` roles get a public address; `min_*` are the blueprint's minimum resources for the role.
   EOT
   type = map(object({
-    count       = number
-    flavor      = string
-    image       = optional(string)
-    public      = bool
-    min_vcpus   = number
-    min_ram_mb  = number
-    min_disk_gb = number
+    count        = number
+    flavor       = string
+    image        = optional(string)
+    public       = bool
+    min_vcpus    = number
+    min_ram_mb   = number
+    min_disk_gb  = number
+    puppet_class = optional(string, "castelet::role::base")
   }))
 
   validation {
@@ -39,6 +40,10 @@ variable "roles" {
   validation {
     condition     = alltrue([for r in values(var.roles) : length(trimspace(r.flavor)) > 0])
     error_message = "Each role needs a non-empty flavor."
+  }
+  validation {
+    condition     = alltrue([for r in values(var.roles) : can(regex("^[a-z][a-z0-9_]*(::[a-z][a-z0-9_]*)*$", r.puppet_class))])
+    error_message = "Each role's puppet_class must be a Puppet class name such as castelet::role::lamp."
   }
   validation {
     condition     = alltrue([for r in values(var.roles) : r.min_vcpus >= 0 && r.min_ram_mb >= 0 && r.min_disk_gb >= 0])

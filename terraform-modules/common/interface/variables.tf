@@ -19,15 +19,16 @@ variable "image" {
 }
 
 variable "roles" {
-  description = "Roles, keyed by role name: {count, flavor, image (optional), public, min_vcpus, min_ram_mb, min_disk_gb}. See common/design."
+  description = "Roles, keyed by role name: {count, flavor, image (optional), public, min_vcpus, min_ram_mb, min_disk_gb, puppet_class}. See common/design."
   type = map(object({
-    count       = number
-    flavor      = string
-    image       = optional(string)
-    public      = bool
-    min_vcpus   = number
-    min_ram_mb  = number
-    min_disk_gb = number
+    count        = number
+    flavor       = string
+    image        = optional(string)
+    public       = bool
+    min_vcpus    = number
+    min_ram_mb   = number
+    min_disk_gb  = number
+    puppet_class = string
   }))
 }
 
@@ -54,13 +55,9 @@ variable "volumes" {
 }
 
 variable "public_keys" {
-  description = "SSH public keys of the administrators (the first one also becomes the cloud key pair)."
+  description = "SSH public keys of the administrators (OpenStack needs at least one; LXD may have none: `lxc exec`)."
   type        = list(string)
-
-  validation {
-    condition     = length(var.public_keys) > 0
-    error_message = "public_keys must contain at least one SSH public key."
-  }
+  default     = []
 }
 
 variable "admin_user" {
@@ -72,6 +69,28 @@ variable "admin_user" {
 variable "admin_cidr" {
   description = "CIDR allowed to reach SSH and the `admin` services."
   type        = string
+}
+
+variable "domain" {
+  description = "Fully qualified domain name of the service (Puppet: terraform.domain)."
+  type        = string
+}
+
+variable "admin_email" {
+  description = "E-mail address of the people responsible for the service (Puppet: terraform.admin_email)."
+  type        = string
+}
+
+variable "timezone" {
+  description = "Time zone of the instances, a tz database name (Puppet: terraform.timezone)."
+  type        = string
+  default     = "UTC"
+}
+
+variable "settings" {
+  description = "Blueprint settings handed to Puppet as terraform.settings.<name> (strings)."
+  type        = map(string)
+  default     = {}
 }
 
 variable "puppet_environment_path" {

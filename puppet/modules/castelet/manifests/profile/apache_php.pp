@@ -26,6 +26,11 @@ class castelet::profile::apache_php (
   Hash[Pattern[/\A[A-Za-z0-9_.]+\z/], Variant[String, Integer, Boolean]] $php_ini = {},
 ) {
   include castelet
+  include castelet::profile::firewall
+
+  # Apache listens as soon as its package is installed: the closed firewall (public ports
+  # held until the applications installed themselves) must already be loaded.
+  Service['nftables'] -> Class['apache']
 
   $mod_php_package = "libapache2-mod-php${php_version}"
   $mod_php = "php${php_version}"

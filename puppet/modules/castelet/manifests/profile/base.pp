@@ -18,8 +18,9 @@
 #   include castelet::profile::base
 #
 # @param admin_users
-#   Admin accounts: user name => `{ ssh_keys => [full public key lines] }`. Users not listed
-#   are left alone.
+#   Admin accounts: user name => `{ ssh_keys => [full public key lines] }` (from Terraform:
+#   `terraform.admin_users`). The list may be empty (a local LXD sandbox is reached with
+#   `lxc exec`): `authorized_keys` then holds no key. Users not listed are left alone.
 # @param admin_cidr
 #   Network the admins connect from (CIDR). The firewall always lets SSH in from it (see
 #   `castelet::profile::firewall::admin_cidr`, which defaults to this value).
@@ -28,7 +29,7 @@
 # @param ssh_service
 #   Name of the OpenSSH server's systemd unit.
 class castelet::profile::base (
-  Hash[Pattern[/\A[a-z_][a-z0-9_-]{0,31}\z/], Struct[{ ssh_keys => Array[Pattern[/\A\S.*\S\z/], 1] }]] $admin_users,
+  Hash[Pattern[/\A[a-z_][a-z0-9_-]{0,31}\z/], Struct[{ ssh_keys => Array[Pattern[/\A\S.*\S\z/]] }]] $admin_users,
   Castelet::Cidr $admin_cidr,
   Pattern[/\A[A-Za-z0-9_+-]+(\/[A-Za-z0-9_+-]+)*\z/] $timezone = 'UTC',
   String[1] $ssh_service = 'ssh',

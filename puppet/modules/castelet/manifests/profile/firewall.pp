@@ -8,6 +8,13 @@
 # Tables of other software are left alone. The file is checked with `nft -c -f` before it
 # is put in place; the `nftables` service is enabled and reloaded when the file changes.
 #
+# Public rules (source `0.0.0.0/0` or `::/0`) are not in that file: they are written to
+# `/etc/nftables.castelet.d/public.nft` (included by it) only after `castelet::installed`,
+# i.e. once every application of the node has completed its own installation. Until then
+# the public ports answer on loopback only, so nobody can claim a half-installed site; a
+# failed installation keeps them closed. The closed firewall is loaded before any package
+# that listens (`Service['nftables']` comes before the web server).
+#
 # @example Rules as the generator writes them in `data/roles/<role>.yaml`
 #   castelet::profile::firewall::rules:
 #     - { name: ssh, port: 22, protocol: tcp, source: 203.0.113.0/24 }
@@ -23,35 +30,42 @@
 #   `castelet::profile::base::admin_cidr`.
 # @param ssh_port
 #   Port of the SSH rule added for `admin_cidr`.
+# @param include_dir
+#   Directory of the rule files included at the end of `/etc/nftables.conf` (managed: files
+#   Puppet did not write there are removed).
 class castelet::profile::firewall (
   Array[Castelet::Firewallrule] $rules = [],
   Optional[Castelet::Cidr] $admin_cidr = undef,
   Stdlib::Port $ssh_port = 22,
+  Castelet::Path $include_dir = '/etc/nftables.castelet.d',
 ) {
   $admin_rules = $admin_cidr ? {
     undef   => [],
     default => [{ 'name' => 'ssh-admin', 'port' => $ssh_port, 'protocol' => 'tcp', 'source' => $admin_cidr }],
   }
 
+  $public_sources = ['0.0.0.0/0', '::/0']
+  $public_rules = $rules.filter |Hash $rule| { $rule['source'] in $public_sources }
+  $other_rules = $rules.filter |Hash $rule| { !($rule['source'] in $public_sources) }
+
   # Render each rule as one nft statement; drop exact duplicates, keep the order.
-  $statements = unique(($admin_rules + $rules).map |Hash $rule| {
-    $family = $rule['source'] ? {
-      Stdlib::IP::Address::V6::CIDR => 'ip6',
-      default                       => 'ip',
-    }
-    $nfproto = $family ? {
-      'ip6'   => 'ipv6',
-      default => 'ipv4',
-    }
-    $match = $rule['source'] ? {
-      Enum['0.0.0.0/0', '::/0'] => "meta nfproto ${nfproto}",
-      default                   => "${family} saddr ${rule['source']}",
-    }
-    "${match} ${rule['protocol']} dport ${rule['port']} accept comment \"${rule['name']}\""
-  })
+  $statements = castelet::nft_statements($admin_rules + $other_rules)
+  $public_statements = castelet::nft_statements($public_rules)
+
+  include castelet::installed
 
   package { 'nftables':
     ensure => installed,
+  }
+
+  file { $include_dir:
+    ensure  => directory,
+    owner   => 'root',
+    group   => 'root',
+    mode    => '0755',
+    purge   => true,
+    recurse => true,
+    force   => true,
   }
 
   file { '/etc/nftables.conf':
@@ -59,9 +73,9 @@ class castelet::profile::firewall (
     owner        => 'root',
     group        => 'root',
     mode         => '0755',
-    content      => epp('castelet/nftables.conf.epp', { 'statements' => $statements }),
+    content      => epp('castelet/nftables.conf.epp', { 'statements' => $statements, 'include_dir' => $include_dir }),
     validate_cmd => '/usr/sbin/nft -c -f %',
-    require      => Package['nftables'],
+    require      => [Package['nftables'], File[$include_dir]],
   }
 
   service { 'nftables':
@@ -69,5 +83,21 @@ class castelet::profile::firewall (
     enable    => true,
     restart   => '/bin/systemctl reload nftables',
     subscribe => File['/etc/nftables.conf'],
+  }
+
+  # Opened last: after every application installed itself, and after the closed ruleset runs.
+  file { "${include_dir}/public.nft":
+    ensure  => file,
+    owner   => 'root',
+    group   => 'root',
+    mode    => '0644',
+    content => epp('castelet/nftables-public.nft.epp', { 'statements' => $public_statements }),
+    require => [Class['castelet::installed'], Service['nftables']],
+  }
+
+  exec { 'castelet-nftables-open-public':
+    command     => '/usr/sbin/nft -f /etc/nftables.conf',
+    refreshonly => true,
+    subscribe   => File["${include_dir}/public.nft"],
   }
 }

@@ -1,0 +1,68 @@
+"""Where each answer goes in a deployment: ``terraform.tfvars`` is the one editable source.
+
+Deployment-wide answers become Terraform variables of their own; a blueprint's other answers
+(and its pinned release) become entries of ``settings``, which Terraform hands to Puppet as
+``terraform.settings.<name>``. Nothing here writes Puppet data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from castelet.manifest import Blueprint
+
+# answer -> Terraform variable of the same meaning (the skeleton's variables.tf declares them)
+DEPLOYMENT_VARIABLES = {
+    "project_slug": "name",
+    "domain": "domain",
+    "admin_email": "admin_email",
+    "admin_cidr": "admin_cidr",
+    "admin_cidr_open_to_all": "admin_cidr_open_to_all",
+    "timezone": "timezone",
+    "image": "image",
+    "existing_network": "existing_network",
+    "external_network": "external_network",
+}
+# answers consumed by the render itself (cloud picks the module; keys, flavors and volume sizes
+# become the lists and maps of terraform.tfvars)
+RENDER_ONLY = {"cloud", "admin_ssh_keys"}
+LOCAL_IMAGE = "castelet/debian-12"
+OPENSTACK_ONLY = {"image", "existing_network", "external_network"}
+
+
+def _structural(bp: Blueprint) -> set[str]:
+    sizes = {v.size_gb.removeprefix("question:") for v in bp.volumes if isinstance(v.size_gb, str)}
+    return RENDER_ONLY | {r.flavor_question for r in bp.roles} | sizes
+
+
+def tfvars_of(bp: Blueprint, answers: dict[str, Any]) -> dict[str, Any]:
+    """The scalar variables of terraform.tfvars, in the order the manifest asks them."""
+    cloud = answers["cloud"]
+    values: dict[str, Any] = {}
+    for q in bp.questions:
+        variable = DEPLOYMENT_VARIABLES.get(q.name)
+        if variable is None or (cloud != "openstack" and q.name in OPENSTACK_ONLY):
+            continue
+        value = answers[q.name]
+        if q.name == "existing_network" and value == "":
+            value = None
+        values[variable] = value
+    values.setdefault("admin_cidr_open_to_all", False)
+    if cloud != "openstack":
+        values["image"] = LOCAL_IMAGE
+    return values
+
+
+def settings_of(bp: Blueprint, answers: dict[str, Any]) -> dict[str, str]:
+    """The blueprint's own answers and release pin, as Puppet reads them (strings)."""
+    settings: dict[str, str] = {}
+    if bp.release:
+        settings["release_version"] = str(bp.release["version"])
+        settings["release_url"] = str(bp.release["url"])
+    skip = _structural(bp) | set(DEPLOYMENT_VARIABLES)
+    for q in bp.questions:
+        if q.name in skip:
+            continue
+        value = answers[q.name]
+        settings[q.name] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return settings

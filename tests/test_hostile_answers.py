@@ -1,0 +1,153 @@
+"""Answers are data, never code: hostile strings that pass validation reach every file intact.
+
+Each string of the corpus is rendered as a project name through `castelet new` and through
+plain `cookiecutter`. It must come out verbatim in the recorded answers, as the same HCL
+string in terraform.tfvars, as text (not markup) in the README once a Markdown renderer
+(markdown-it, CommonMark) has turned it into HTML, and — through real Terraform core and a real
+Puppet run reading hiera — as the same string in Puppet. Payloads that would create a marker
+file if any layer evaluated them must leave no marker.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from castelet.render import new
+from helpers import REPO_ROOT, terraform_outputs
+
+MARKER = "castelet-pwned"
+
+
+def corpus(marker_dir: Path) -> list[str]:
+    touch = f"touch {marker_dir}/{MARKER}"
+    return [
+        "{{ 7*7 }}",
+        "{% if true %}yes{% endif %}",
+        "{{ broken",
+        "{% endif %}",
+        "{# not a comment",
+        "{% raw %}{{ x }}{% endraw %}",
+        f"{{{{ lipsum.__globals__['os'].popen('{touch}').read() }}}}",
+        f"{{{{ cycler.__init__.__globals__.os.system('{touch}') }}}}",
+        "${var.name} ${file(\"/etc/passwd\")}",
+        "$${x} %%{y} %{ if true }x%{ endif }",
+        "%{lookup('terraform.domain')} %{alias('x')} %{literal('%')}",
+        "%{hiera('castelet::domain')}",
+        f"`{touch}` $({touch})",
+        "'; DROP TABLE users; --",
+        "\"quoted\" and 'single' \\ backslash",
+        "a | b | c",
+        "<script>alert(1)</script> & <b>bold</b>",
+        "[link](javascript:alert(1)) ![img](x) *em* _u_ ~s~",
+        "# heading",
+        "- item",
+        "1. numbered",
+        "\u202eRTL override \u200f",
+        "e\u0301 combining and \u0627\u0644\u0639\u0631\u0628\u064a\u0629 Arabic",
+        "emoji 🏛️ and tab-free spaces",
+        "ends with a percent %",
+    ]
+
+
+def _tfvars_setting(tfvars: str, name: str) -> str:
+    match = re.search(rf"^\s*{name}\s*=\s*(\".*\")\s*$", tfvars, re.MULTILINE)
+    assert match, f"{name} not found in terraform.tfvars"
+    return match.group(1)
+
+
+def _html_text(value: str) -> str:
+    """How markdown-it writes text into HTML."""
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def _readme_text(readme: str) -> str:
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable("table").render(readme)
+
+
+def _render_with_cookiecutter(out: Path, value: str) -> Path:
+    proc = subprocess.run(
+        [sys.executable, "-m", "cookiecutter", str(REPO_ROOT / "blueprints" / "lamp"), "--no-input", "-o", str(out),
+         f"project_name={value}", "cloud=lxd", "project_slug=hostile-cc"],
+        capture_output=True, text=True, check=False, cwd=out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out / "hostile-cc"
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    base = tmp_path_factory.mktemp("hostile")
+    values = corpus(base)
+    results = []
+    for index, value in enumerate(values):
+        out = base / f"v{index}"
+        out.mkdir()
+        via_castelet = new(REPO_ROOT / "blueprints" / "lamp",
+                           {"project_name": value, "cloud": "lxd", "project_slug": "hostile"}, out / "castelet")
+        via_cookiecutter = _render_with_cookiecutter(out, value)
+        results.append((value, via_castelet, via_cookiecutter))
+    return {"base": base, "results": results}
+
+
+def test_no_payload_was_executed(rendered: dict[str, Any]) -> None:
+    assert not list(Path(rendered["base"]).rglob(MARKER))
+    assert not (Path.cwd() / MARKER).exists()
+
+
+def test_values_are_intact_in_every_file_and_both_renderers_agree(rendered: dict[str, Any]) -> None:
+    for value, via_castelet, via_cookiecutter in rendered["results"]:
+        for deployment in (via_castelet, via_cookiecutter):
+            answers = yaml.safe_load((deployment / ".castelet-answers.yaml").read_text())["answers"]
+            assert answers["project_name"] == value
+            literal = _tfvars_setting((deployment / "terraform.tfvars").read_text(), "project_name")
+            assert json.loads(literal).replace("$${", "${").replace("%%{", "%{") == value
+            page = _readme_text((deployment / "README.md").read_text())
+            assert f"<h1>{_html_text(value)} — " in page, (value, page[:300])
+            assert "<script>" not in page and "<b>" not in page
+        assert (via_castelet / "terraform.tfvars").read_text() == (via_cookiecutter / "terraform.tfvars").read_text()
+
+
+def test_values_reach_puppet_verbatim_through_terraform_and_hiera(
+        rendered: dict[str, Any], terraform_cmd: list[str], puppet_bin: str, tmp_path: Path) -> None:
+    """One deployment carries every value as a setting (the HCL castelet wrote for it) and SSH keys
+    whose comments are hostile; Terraform writes the hieradata, a real `puppet apply` reads it back."""
+    from test_puppet import scratch_environment
+
+    results = rendered["results"]
+    lines = [f"  v{i} = {_tfvars_setting((d / 'terraform.tfvars').read_text(), 'project_name')}"
+             for i, (_, d, _) in enumerate(results)]
+    keygen = tmp_path / "key"
+    comments = ["%{lookup('terraform.domain')} {{ 7*7 }}", "${path.root} `id` <b>x</b>", "ünï %{literal('%')}"]
+    keys = []
+    for index, comment in enumerate(comments):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", f"{keygen}{index}"],
+                       check=True)
+        keys.append(Path(f"{keygen}{index}.pub").read_text().strip())
+    with_keys = new(REPO_ROOT / "blueprints" / "lamp",
+                    {"cloud": "openstack", "project_slug": "keys", "admin_ssh_keys": ",".join(keys)}, tmp_path / "k")
+    tfvars = (with_keys / "terraform.tfvars").read_text()
+    keys_block = tfvars[tfvars.index("public_keys = ["):tfvars.index("]", tfvars.index("public_keys = [")) + 1]
+    var_file = "settings = {\n" + "\n".join(lines) + "\n}\n" + keys_block + "\n"
+    outputs = terraform_outputs(with_keys, terraform_cmd, tmp_path, var_file)
+    (hostname, data), = outputs["hieradata"].items()
+
+    env = scratch_environment(tmp_path / "puppet", puppet_bin, with_keys / "puppet")
+    (env.env_dir / "data" / "terraform.yaml").write_text(data)
+    probe = tmp_path / "probe.json"
+    applied = env.apply(
+        "file { '%s': content => to_json({'settings' => lookup('terraform.settings'), "
+        "'users' => lookup('castelet::profile::base::admin_users')}) }" % probe)
+    assert applied.returncode == 2, applied.stdout + applied.stderr
+    seen = json.loads(probe.read_text())
+    assert seen["settings"] == {f"v{i}": value for i, (value, _, _) in enumerate(results)}
+    assert seen["users"] == {"castelet": {"ssh_keys": keys}}
+    assert not list(tmp_path.rglob(MARKER))
