@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from pathlib import Path
 import sys
 
 import pytest
@@ -42,29 +43,41 @@ def test_plain_cookiecutter_with_bad_context_leaves_no_directory(tmp_path, field
 def test_plain_cookiecutter_renders_the_same_repo(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "cookiecutter", str(REPO_ROOT / "blueprints" / "lamp"), "--no-input",
-         "-o", str(tmp_path)], capture_output=True, text=True, check=False)
+         "-o", str(tmp_path), "cloud=lxd"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     via_castelet = tmp_path / "via-castelet"
-    assert castelet("new", "lamp", "--no-input", "-o", str(via_castelet)).returncode == 0
-    files = sorted(p.relative_to(tmp_path / "lamp").as_posix() for p in (tmp_path / "lamp").rglob("*"))
-    same = sorted(p.relative_to(via_castelet / "lamp").as_posix() for p in (via_castelet / "lamp").rglob("*"))
-    assert files == same
+    assert castelet("new", "lamp", "--no-input", "--answers", "/dev/stdin", "-o", str(via_castelet),
+                    stdin="cloud: lxd\n").returncode == 0
+
+    def contents(root: Path) -> dict[str, bytes]:
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*")
+                if p.is_file() and ".git" not in p.relative_to(root).parts}
+
+    assert contents(tmp_path / "lamp") == contents(via_castelet / "lamp")
 
 
 def test_new_refuses_an_existing_directory(tmp_path):
-    assert castelet("new", "lamp", "--no-input", "-o", str(tmp_path)).returncode == 0
-    proc = castelet("new", "lamp", "--no-input", "-o", str(tmp_path))
+    assert castelet("new", "lamp", "--no-input", "--answers", "/dev/stdin", "-o", str(tmp_path),
+                    stdin="cloud: lxd\n").returncode == 0
+    proc = castelet("new", "lamp", "--no-input", "--answers", "/dev/stdin", "-o", str(tmp_path), stdin="cloud: lxd\n")
     assert proc.returncode == 2 and "--force" in proc.stderr
 
 
 def test_answers_file_from_an_earlier_render_is_accepted(tmp_path):
     answers = tmp_path / "a.yaml"
-    answers.write_text("project_slug: atlas\ndomain: atlas.mylab.ca\n")
+    answers.write_text("project_slug: atlas\ndomain: atlas.mylab.ca\ncloud: lxd\n")
     assert castelet("new", "lamp", "--no-input", "--answers", str(answers), "-o", str(tmp_path)).returncode == 0
     again = castelet("new", "lamp", "--no-input", "--answers", str(tmp_path / "atlas" / ".castelet-answers.yaml"),
                      "-o", str(tmp_path / "again"))
     assert again.returncode == 0, again.stderr
-    assert 'name             = "atlas"' in (tmp_path / "again" / "atlas" / "terraform.tfvars").read_text()
+    assert 'name                   = "atlas"' in (tmp_path / "again" / "atlas" / "terraform.tfvars").read_text()
+
+
+def test_global_options_go_before_or_after_the_sub_command():
+    before = castelet("--lang", "fr", "show", "lamp")
+    after = castelet("show", "lamp", "--lang", "fr")
+    assert before.returncode == after.returncode == 0
+    assert "Serveur d'applications LAMP" in after.stdout and before.stdout == after.stdout
 
 
 def test_unknown_blueprint_lists_the_known_ones():

@@ -138,14 +138,14 @@ def test_values_reach_puppet_verbatim_through_terraform_and_hiera(
     keys_block = tfvars[tfvars.index("public_keys = ["):tfvars.index("]", tfvars.index("public_keys = [")) + 1]
     var_file = "settings = {\n" + "\n".join(lines) + "\n}\n" + keys_block + "\n"
     outputs = terraform_outputs(with_keys, terraform_cmd, tmp_path, var_file)
-    (hostname, data), = outputs["hieradata"].items()
+    (_hostname, data), = outputs["hieradata"].items()
 
     env = scratch_environment(tmp_path / "puppet", puppet_bin, with_keys / "puppet")
     (env.env_dir / "data" / "terraform.yaml").write_text(data)
     probe = tmp_path / "probe.json"
     applied = env.apply(
-        "file { '%s': content => to_json({'settings' => lookup('terraform.settings'), "
-        "'users' => lookup('castelet::profile::base::admin_users')}) }" % probe)
+        f"file {{ '{probe}': content => to_json({{'settings' => lookup('terraform.settings'), "
+        "'users' => lookup('castelet::profile::base::admin_users')}) }")
     assert applied.returncode == 2, applied.stdout + applied.stderr
     seen = json.loads(probe.read_text())
     assert seen["settings"] == {f"v{i}": value for i, (value, _, _) in enumerate(results)}

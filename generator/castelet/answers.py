@@ -1,26 +1,42 @@
-"""Answers to a blueprint's questions: coercion and validation, before anything is written."""
+"""Answers to a blueprint's questions: coercion and validation, before anything is written.
+
+Answers are data typed by strangers (or sent by a colleague), so validation is exact: a value is
+accepted as written or refused with a reason; nothing is stripped or repaired silently.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import re
+import reprlib
+import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from castelet.manifest import Blueprint, Question
 
-_SLUG = re.compile(r"^[a-z][a-z0-9-]{0,28}[a-z0-9]$")
+_SLUG = re.compile(r"[a-z][a-z0-9-]{0,28}[a-z0-9]")
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
-_DOMAIN = re.compile(rf"^(?=.{{4,253}}$){_LABEL}(\.{_LABEL})*\.[a-z]{{2,63}}$")
-_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]{1,64}@" + rf"{_LABEL}(\.{_LABEL})*\.[a-z]{{2,63}}$", re.IGNORECASE)
-_SSH_KEY = re.compile(
-    r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|"
-    r"sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]{16,}={0,3}( [^,\n]*)?$"
-)
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_DOMAIN = re.compile(rf"(?=.{{4,253}}\Z){_LABEL}(\.{_LABEL})*\.[a-z]{{2,63}}")
+# re.ASCII: with IGNORECASE alone, [a-z] also matches the Kelvin sign and the long s.
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@" + rf"{_LABEL}(\.{_LABEL})*\.[a-z]{{2,63}}", re.IGNORECASE | re.ASCII)
+_CIDR = re.compile(r"[0-9A-Fa-f.:]+/[0-9]{1,3}")  # no netmask form, no IPv6 scope (%eth0)
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_DECIMAL = re.compile(r"[+-]?[0-9]+")
 _TRUE = {"true", "yes", "y", "1", "on", "oui"}
 _FALSE = {"false", "no", "n", "0", "off", "non"}
+
+# C0 controls (tab, newline, carriage return, NUL...), DEL, C1 controls, line and paragraph
+# separators, and lone surrogates (not encodable: a file could not be written with them).
+_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_FORBIDDEN_BUT_NEWLINE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+#: The question that must be true for ``admin_cidr`` to be a whole address family (prefix length 0).
+OPEN_TO_ALL = "admin_cidr_open_to_all"
 
 ALLOWED = {
     "slug": "2-30 characters: lowercase letters, digits and dashes, starting with a letter",
@@ -29,19 +45,56 @@ ALLOWED = {
     "cidr": "an IPv4 or IPv6 network in CIDR notation such as 132.203.0.0/16 (host bits zero)",
     "integer": "a whole number",
     "boolean": "yes or no",
-    "ssh_public_keys": "OpenSSH public key lines (ssh-ed25519 AAAA... comment), comma-separated",
+    "ssh_public_keys": "OpenSSH public key lines (TYPE BASE64 [comment]: ed25519, ECDSA, RSA of at least 2048 bits "
+                       "or FIDO sk- keys), separated by commas or newlines",
     "sha256": "64 lowercase hexadecimal characters",
+    "timezone": "a tz database time zone name such as America/Toronto or UTC",
 }
+
+#: Unknown question names listed one by one; the rest are counted (a file of junk stays readable).
+MAX_UNKNOWN_LISTED = 10
+
+#: Longest echo of a value in a message (characters of its repr, before the ellipsis).
+SHOWN_LIMIT = 80
+
+_repr = reprlib.Repr()
+_repr.maxlevel, _repr.maxdict, _repr.maxlist, _repr.maxtuple, _repr.maxset = 2, 4, 4, 4, 4
+_repr.maxstring = _repr.maxother = _repr.maxlong = SHOWN_LIMIT
+
+
+def bounded_repr(value: Any, limit: int = SHOWN_LIMIT) -> str:
+    """``repr(value)`` cut to at most ``limit`` characters plus an ellipsis: never floods a terminal."""
+    if isinstance(value, str):
+        text = repr(value[: limit + 1])
+    elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 4 * limit:
+        text = f"<an integer of {value.bit_length()} bits>"
+    else:
+        try:
+            text = _repr.repr(value)
+        except Exception:  # a hostile __repr__, an int too long to print...
+            text = f"<{type(value).__name__}>"
+    if len(text) > limit or (isinstance(value, str) and len(value) > limit):
+        return text[:limit] + "…"
+    return text
+
+
+_PLAIN_FIELD = re.compile(r"[A-Za-z0-9_()-][A-Za-z0-9_ ().-]{0,63}")
 
 
 @dataclass(frozen=True)
 class AnswerProblem:
+    """One refused answer. ``reason`` says what is wrong without echoing the value."""
+
     field: str
     value: Any
     allowed: str
+    reason: str = ""
 
     def __str__(self) -> str:
-        return f"{self.field}: {self.value!r} is not valid; expected {self.allowed}"
+        field = self.field if isinstance(self.field, str) and _PLAIN_FIELD.fullmatch(self.field) \
+            else bounded_repr(self.field, 40)
+        reason = f" ({_cut(self.reason, 200)})" if self.reason else ""
+        return f"{field}: {bounded_repr(self.value)} is not valid{reason}; expected {self.allowed}"
 
 
 class AnswersError(ValueError):
@@ -50,9 +103,228 @@ class AnswersError(ValueError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+class InvalidAnswer(ValueError):
+    """Raised by :func:`coerce`; ``reason`` is safe to show (it never contains the value)."""
+
+    def __init__(self, reason: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _kind(value: Any) -> str:
+    return "empty (null)" if value is None else f"a {type(value).__name__}"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def text_problem(text: str, *, newlines: bool = False) -> str | None:
+    """Why ``text`` cannot be an answer as written (control character, separator, surrounding
+    whitespace), or None. ``newlines`` allows ``\\n`` (only where a type separates items by lines)."""
+    found = (_FORBIDDEN_BUT_NEWLINE if newlines else _FORBIDDEN).search(text)
+    if found:
+        char = found.group()
+        kind = "line separator" if char in "\u2028\u2029" else \
+            "unpaired surrogate" if "\ud800" <= char <= "\udfff" else "control character"
+        return f"{kind} U+{ord(char):04X} at position {found.start() + 1}"
+    if text[:1].isspace() or text[-1:].isspace():
+        return "leading or trailing whitespace"
+    return None
+
+
+# --- SSH public keys -------------------------------------------------------------------------
+
+KEY_TYPES = (
+    "ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com",
+)
+MIN_RSA_BITS = 2048
+MAX_RSA_BITS = 16384  # OpenSSH's own limit
+_MAX_KEY_LINE = 8192  # a 16384-bit RSA key is about 2,800 characters
+
+# NIST curves (SEC 2): field prime p and coefficient b of y^2 = x^3 - 3x + b; coordinate bytes.
+_CURVES: dict[str, tuple[int, int, int]] = {
+    "nistp256": (
+        2**256 - 2**224 + 2**192 + 2**96 - 1,
+        0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B,
+        32,
+    ),
+    "nistp384": (
+        2**384 - 2**128 - 2**96 + 2**32 - 1,
+        0xB3312FA7E23EE7E4988E056BE3F82D19181D9C6EFE8141120314088F5013875AC656398D8A2ED19D2A85C8EDD3EC2AEF,
+        48,
+    ),
+    "nistp521": (
+        2**521 - 1,
+        0x0051953EB9618E1C9A1F929A21A0B68540EEA2DA725B99B315F3B8B489918EF109E156193951EC7E937B1652C0BD3BB1BF073573DF883D2C34F1EF451FD46B503F00,
+        66,
+    ),
+}
+_CURVE_BITS = {"nistp256": 256, "nistp384": 384, "nistp521": 521}
+
+
+class PublicKeyError(ValueError):
+    """A key line that is not a well-formed OpenSSH public key; the message never echoes the key."""
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    type: str
+    bits: int
+    comment: str
+    line: str
+
+
+class _Blob:
+    """Reader of the SSH wire encoding (RFC 4251): uint32-length strings and mpints."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def string(self, what: str) -> bytes:
+        if len(self.data) - self.pos < 4:
+            raise PublicKeyError(f"key data ends before the {what}")
+        length = int.from_bytes(self.data[self.pos:self.pos + 4], "big")
+        start = self.pos + 4
+        if length > len(self.data) - start:
+            raise PublicKeyError(f"key data ends inside the {what}")
+        self.pos = start + length
+        return self.data[start:self.pos]
+
+    def mpint(self, what: str) -> int:
+        raw = self.string(what)
+        if raw and raw[0] & 0x80:
+            raise PublicKeyError(f"the {what} is negative")
+        if raw[:1] == b"\x00" and (len(raw) == 1 or not raw[1] & 0x80):
+            raise PublicKeyError(f"the {what} is not minimally encoded")
+        return int.from_bytes(raw, "big")
+
+    def end(self) -> None:
+        if self.pos != len(self.data):
+            raise PublicKeyError(f"{len(self.data) - self.pos} unexpected bytes after the key")
+
+
+def _ed25519(blob: _Blob) -> int:
+    if len(blob.string("ed25519 key")) != 32:
+        raise PublicKeyError("the ed25519 key is not 32 bytes")
+    return 256
+
+
+def _ecdsa(blob: _Blob, curve: str) -> int:
+    if blob.string("curve name") != curve.encode():
+        raise PublicKeyError(f"the curve name inside the key is not {curve}")
+    point = blob.string("curve point")
+    p, b, size = _CURVES[curve]
+    if len(point) != 1 + 2 * size or point[0] != 4:
+        raise PublicKeyError(f"the curve point is not an uncompressed {curve} point ({1 + 2 * size} bytes)")
+    x, y = int.from_bytes(point[1:1 + size], "big"), int.from_bytes(point[1 + size:], "big")
+    if x >= p or y >= p or (y * y - (x * x * x - 3 * x + b)) % p:
+        raise PublicKeyError(f"the point is not on the curve {curve}")
+    return _CURVE_BITS[curve]
+
+
+def _rsa(blob: _Blob) -> int:
+    e = blob.mpint("RSA exponent")
+    n = blob.mpint("RSA modulus")
+    if e < 3 or e % 2 == 0:
+        raise PublicKeyError("the RSA exponent is not an odd number of at least 3")
+    bits = n.bit_length()
+    if bits < MIN_RSA_BITS:
+        raise PublicKeyError(f"RSA key of {bits} bits; at least {MIN_RSA_BITS} are required")
+    if bits > MAX_RSA_BITS or n % 2 == 0:
+        raise PublicKeyError(f"the RSA modulus is not usable ({bits} bits{', even' if n % 2 == 0 else ''})")
+    return bits
+
+
+def _application(blob: _Blob) -> None:
+    application = blob.string("security key application")
+    if not application or not all(0x20 < c < 0x7F for c in application):
+        raise PublicKeyError("the security key application is not printable ASCII text")
+
+
+def parse_public_key(line: str) -> PublicKey:
+    """Parse one OpenSSH public key line ``TYPE BASE64 [COMMENT]`` (the format of ``*.pub`` files).
+
+    The key data is decoded strictly and its whole structure checked against TYPE; RSA keys need
+    at least 2048 bits. The comment is printable text without commas. Raises PublicKeyError.
+    """
+    if not isinstance(line, str):
+        raise PublicKeyError("a key line is text")
+    if len(line) > _MAX_KEY_LINE:
+        raise PublicKeyError(f"longer than {_MAX_KEY_LINE} characters")
+    problem = text_problem(line)
+    if problem:
+        raise PublicKeyError(problem)
+    if "," in line:
+        raise PublicKeyError("a comma inside a key (commas separate keys)")
+    parts = line.split(" ", 2)
+    if len(parts) < 2:
+        raise PublicKeyError("expected TYPE BASE64 [COMMENT]")
+    key_type, data, comment = parts[0], parts[1], parts[2] if len(parts) == 3 else ""
+    if not data:
+        raise PublicKeyError("expected TYPE BASE64 [COMMENT], separated by single spaces")
+    if key_type not in KEY_TYPES:
+        raise PublicKeyError(f"unsupported key type {bounded_repr(key_type, 40)} (accepted: {', '.join(KEY_TYPES)})")
+    if not comment.isprintable():
+        char = next(c for c in comment if not c.isprintable())
+        raise PublicKeyError(f"the comment contains the non-printable character U+{ord(char):04X}")
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise PublicKeyError("the key data is not valid base64") from None
+    if base64.b64encode(raw).decode("ascii") != data:
+        raise PublicKeyError("the key data is not canonical base64")
+    blob = _Blob(raw)
+    inner = blob.string("key type")
+    if inner != key_type.encode():
+        raise PublicKeyError(f"the key data is not a {key_type} key")
+    if key_type == "ssh-ed25519":
+        bits = _ed25519(blob)
+    elif key_type == "ssh-rsa":
+        bits = _rsa(blob)
+    elif key_type.startswith("ecdsa-sha2-"):
+        bits = _ecdsa(blob, key_type.removeprefix("ecdsa-sha2-"))
+    elif key_type == "sk-ssh-ed25519@openssh.com":
+        bits = _ed25519(blob)
+        _application(blob)
+    else:  # sk-ecdsa-sha2-nistp256@openssh.com
+        bits = _ecdsa(blob, "nistp256")
+        _application(blob)
+    blob.end()
+    return PublicKey(type=key_type, bits=bits, comment=comment, line=line)
+
+
+_KEY_SEPARATOR = re.compile(r" *(?:, *\n?|\n) *")
+
+
 def split_keys(value: str) -> list[str]:
-    """The individual keys of an ``ssh_public_keys`` answer."""
-    return [k.strip() for k in re.split(r"[,\n]", value) if k.strip()]
+    """The key lines of an ``ssh_public_keys`` answer, separated by a comma, a newline or a comma
+    then a newline (spaces around a separator belong to it). Empty entries are kept, for
+    validation to refuse them; the empty answer has no keys."""
+    return [] if value == "" else _KEY_SEPARATOR.split(value)
+
+
+def _public_keys(text: str) -> str:
+    lines = []
+    for index, entry in enumerate(split_keys(text), start=1):
+        if entry == "":
+            raise InvalidAnswer(f"key {index} is empty")
+        try:
+            lines.append(parse_public_key(entry).line)
+        except PublicKeyError as exc:
+            raise InvalidAnswer(f"key {index}: {exc}") from None
+    return ",".join(lines)
+
+
+# --- coercion ----------------------------------------------------------------------------------
+
+
+@cache
+def timezones() -> frozenset[str]:
+    """Names of the tz database (the system's, else the ``tzdata`` package's)."""
+    return frozenset(zoneinfo.available_timezones() - {"localtime"})  # localtime: a link to this host's
 
 
 def _describe(q: Question) -> str:
@@ -70,48 +342,79 @@ def _describe(q: Question) -> str:
     return ALLOWED[q.type]
 
 
-def coerce(q: Question, value: Any) -> Any:
-    """Return the typed value of one answer; raise ValueError when it is not acceptable."""
-    if q.type == "integer":
-        if isinstance(value, bool):
-            raise ValueError
-        number = int(str(value).strip()) if not isinstance(value, int) else value
-        if (q.minimum is not None and number < q.minimum) or (q.maximum is not None and number > q.maximum):
-            raise ValueError
-        return number
-    if q.type == "boolean":
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-        raise ValueError
+def _integer(q: Question, value: Any) -> int:
+    if isinstance(value, bool):
+        raise InvalidAnswer("yes/no is not a number")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str):
+        problem = text_problem(value)
+        if problem:
+            raise InvalidAnswer(problem)
+        if not _DECIMAL.fullmatch(value):
+            raise InvalidAnswer("not a decimal number")
+        try:
+            number = int(value)
+        except ValueError:  # more digits than Python converts
+            raise InvalidAnswer("too many digits") from None
+    else:
+        raise InvalidAnswer(f"{_kind(value)}, not a number")
+    if (q.minimum is not None and number < q.minimum) or (q.maximum is not None and number > q.maximum):
+        raise InvalidAnswer("out of range")
+    return number
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
     if not isinstance(value, str):
-        raise ValueError
-    text = value.strip()
-    if text == "" and q.optional:
+        raise InvalidAnswer(f"{_kind(value)}, not yes or no")
+    problem = text_problem(value)
+    if problem:
+        raise InvalidAnswer(problem)
+    text = value.lower() if value.isascii() else value
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise InvalidAnswer
+
+
+def coerce(q: Question, value: Any) -> Any:
+    """Return the typed value of one answer; raise ValueError (InvalidAnswer, with a reason) when
+    it is not acceptable as written."""
+    if q.type == "integer":
+        return _integer(q, value)
+    if q.type == "boolean":
+        return _boolean(value)
+    if not isinstance(value, str):
+        raise InvalidAnswer(f"{_kind(value)}, not text")
+    if value == "" and q.optional:
         return ""
+    problem = text_problem(value, newlines=q.type == "ssh_public_keys")
+    if problem:
+        raise InvalidAnswer(problem)
+    if q.type == "ssh_public_keys":
+        return _public_keys(value)
     checks: dict[str, Callable[[str], bool]] = {
-        "slug": lambda t: bool(_SLUG.match(t)),
-        "domain": lambda t: bool(_DOMAIN.match(t)),
-        "email": lambda t: bool(_EMAIL.match(t)),
+        "slug": lambda t: bool(_SLUG.fullmatch(t)),
+        "domain": lambda t: bool(_DOMAIN.fullmatch(t)),
+        "email": lambda t: bool(_EMAIL.fullmatch(t)),
         "cidr": _is_cidr,
         "choice": lambda t: t in q.choices,
-        "ssh_public_keys": lambda t: bool(split_keys(t)) and all(_SSH_KEY.match(k) for k in split_keys(t)),
-        "sha256": lambda t: bool(_SHA256.match(t)),
+        "sha256": lambda t: bool(_SHA256.fullmatch(t)),
+        "timezone": lambda t: t in timezones(),
         "string": lambda t: _string_ok(q, t),
     }
-    if not checks[q.type](text):
-        raise ValueError
-    if q.type == "ssh_public_keys":
-        return ",".join(split_keys(text))
-    return text
+    if not checks[q.type](value):
+        raise InvalidAnswer
+    return value
 
 
 def _is_cidr(text: str) -> bool:
-    if "/" not in text:
+    if not _CIDR.fullmatch(text):
         return False
     try:
         ipaddress.ip_network(text, strict=True)
@@ -125,9 +428,33 @@ def _string_ok(q: Question, text: str) -> bool:
         return False
     if q.max_length is not None and len(text) > q.max_length:
         return False
-    if any(ch in text for ch in "\n\r\x00"):
-        return False
     return not (q.pattern and not re.fullmatch(q.pattern, text))
+
+
+# --- validation --------------------------------------------------------------------------------
+
+
+def cross_field_problems(answers: dict[str, Any]) -> list[AnswerProblem]:
+    """Rules between answers, checked once every answer has its type.
+
+    - on OpenStack at least one SSH key is needed (instances are administered over SSH); the
+      local LXD cloud may have none (``lxc exec``).
+    - ``admin_cidr`` with prefix length 0 (``0.0.0.0/0``, ``::/0``) opens SSH to the whole
+      internet: refused unless ``admin_cidr_open_to_all`` is true (false when not asked).
+    """
+    problems: list[AnswerProblem] = []
+    keys = answers.get("admin_ssh_keys")
+    if answers.get("cloud") == "openstack" and keys is not None and not split_keys(keys):
+        problems.append(AnswerProblem(
+            "admin_ssh_keys", "", "at least one OpenSSH public key",
+            "OpenStack instances are administered over SSH (the lxd cloud may go without: lxc exec)"))
+    cidr = answers.get("admin_cidr")
+    if isinstance(cidr, str) and cidr and ipaddress.ip_network(cidr).prefixlen == 0 \
+            and answers.get(OPEN_TO_ALL) is not True:
+        problems.append(AnswerProblem(
+            "admin_cidr", cidr, f"a narrower network, or {OPEN_TO_ALL}: yes to accept it",
+            "it would open SSH and admin services to the whole internet"))
+    return problems
 
 
 def validate(blueprint: Blueprint, given: dict[str, Any], *, allow_private: bool = True) -> dict[str, Any]:
@@ -138,17 +465,26 @@ def validate(blueprint: Blueprint, given: dict[str, Any], *, allow_private: bool
     """
     problems: list[AnswerProblem] = []
     known = set(blueprint.question_names)
-    for name in sorted(given):
-        if name not in known and not (allow_private and name.startswith("_")):
-            problems.append(AnswerProblem(name, given[name], f"one of the questions of "
-                                          f"{blueprint.id}: {', '.join(blueprint.question_names)}"))
+    questions = f"one of the questions of {blueprint.id}: {', '.join(blueprint.question_names)}"
+    unknown = [name for name in sorted(given, key=lambda n: (0, n) if isinstance(n, str) else (1, type(n).__name__))
+               if not isinstance(name, str) or (name not in known and not (allow_private and name.startswith("_")))]
+    for name in unknown[:MAX_UNKNOWN_LISTED]:
+        if isinstance(name, str):
+            problems.append(AnswerProblem(name, given[name], questions))
+        else:
+            problems.append(AnswerProblem("(question name)", name, "text naming " + questions))
+    if len(unknown) > MAX_UNKNOWN_LISTED:
+        problems.append(AnswerProblem("(more names)", len(unknown) - MAX_UNKNOWN_LISTED, questions,
+                                      "further unknown question names, not listed"))
     answers: dict[str, Any] = {}
     for q in blueprint.questions:
         value = given.get(q.name, q.default)
         try:
             answers[q.name] = coerce(q, value)
-        except (ValueError, TypeError):
-            problems.append(AnswerProblem(q.name, value, _describe(q)))
+        except (ValueError, TypeError) as exc:
+            reason = exc.reason if isinstance(exc, InvalidAnswer) else ""
+            problems.append(AnswerProblem(q.name, value, _describe(q), reason))
+    problems.extend(cross_field_problems(answers))
     if problems:
         raise AnswersError(problems)
     return answers

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from rich.console import Console
 from rich.table import Table
 
 from castelet import __version__
-from castelet.answers import AnswerProblem, AnswersError, coerce, validate
+from castelet.answers import AnswersError, _describe, coerce, validate
+from castelet.answers_file import read_answers_file
 from castelet.blockers import before_apply
 from castelet.library import LibraryNotFound, find_blueprint, library_root, load_all
 from castelet.manifest import Blueprint, ManifestError, Question, load
@@ -85,37 +85,25 @@ def cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _read_answers(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text("utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise AnswersError([AnswerProblem("--answers", str(path), f"a readable YAML file ({exc})")]) from exc
-    if isinstance(data, dict) and isinstance(data.get("answers"), dict):
-        data = data["answers"]  # a .castelet-answers.yaml from an earlier render
-    if not isinstance(data, dict):
-        raise AnswersError([AnswerProblem("--answers", str(path), "a YAML mapping of question: answer")])
-    return data
-
-
 def _prompt(q: Question, lang: str, current: Any) -> Any:
     while True:
         shown = "" if current == "" else f" [{current}]"
         if q.type == "choice":
             shown = f" ({'/'.join(q.choices)}){shown}"
         out.print(f"[dim]{q.help[lang]}[/dim]")
-        raw = input(f"{q.name}{shown}: ").strip()
+        raw = input(f"{q.name}{shown}: ")
         value = current if raw == "" else raw
         try:
             return coerce(q, value)
         except (ValueError, TypeError):
-            err.print(f"[red]{q.name}: {value!r} is not valid[/red]")
+            err.print(f"{q.name}: {value!r} is not valid: {_describe(q)}", markup=False, soft_wrap=True)
 
 
 def cmd_new(args: argparse.Namespace) -> int:
     root = library_root()
     blueprint_dir = find_blueprint(root, args.name)
     bp = load(blueprint_dir)
-    given = _read_answers(Path(args.answers)) if args.answers else {}
+    given = read_answers_file(Path(args.answers)) if args.answers else {}
     if not args.no_input:
         if not sys.stdin.isatty():
             err.print("stdin is not a terminal: use --no-input (with --answers FILE) to render unattended")
@@ -359,11 +347,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
     except AnswersError as exc:
         for problem in exc.problems:
-            err.print(f"[red]error[/red] {problem}", soft_wrap=True)
+            err.print(f"error {problem}", soft_wrap=True, markup=False)
         err.print("nothing was written")
         return EXIT_USAGE
     except (ManifestError, LookupError, TargetExists, LibraryNotFound) as exc:
-        err.print(f"[red]error[/red] {exc}", soft_wrap=True)
+        err.print(f"error {exc}", soft_wrap=True, markup=False)
         return EXIT_USAGE
     except KeyboardInterrupt:
         err.print("interrupted: nothing was written")
