@@ -56,7 +56,8 @@ def test_an_empty_file_has_no_answers(tmp_path, text):
 
 
 def test_the_answers_of_an_earlier_render_are_accepted(tmp_path):
-    given = {"project_slug": "atlas", "domain": "atlas.mylab.ca", "project_name": "no", "data_volume_gb": "250", "cloud": "lxd"}
+    given = {"project_slug": "atlas", "domain": "atlas.mylab.ca", "project_name": "no", "data_volume_gb": "250",
+             "cloud": "lxd"}
     target = new(LAMP, given, tmp_path / "out")
     again = read_answers_file(target / ".castelet-answers.yaml")
     bp = load(LAMP)

@@ -14,6 +14,8 @@ import json
 import re
 import subprocess
 import sys
+import tempfile
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ import yaml
 from castelet.render import new
 from helpers import REPO_ROOT, terraform_outputs
 
-MARKER = "castelet-pwned"
+MARKER = "pwned"
 
 
 def corpus(marker_dir: Path) -> list[str]:
@@ -75,30 +77,34 @@ def _readme_text(readme: str) -> str:
 
 
 def _render_with_cookiecutter(out: Path, value: str) -> Path:
+    out.mkdir()
     proc = subprocess.run(
         [sys.executable, "-m", "cookiecutter", str(REPO_ROOT / "blueprints" / "lamp"), "--no-input", "-o", str(out),
-         f"project_name={value}", "cloud=lxd", "project_slug=hostile-cc"],
+         f"project_name={value}", "cloud=lxd", "project_slug=hostile"],
         capture_output=True, text=True, check=False, cwd=out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return out / "hostile-cc"
+    return out / "hostile"
 
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     base = tmp_path_factory.mktemp("hostile")
-    values = corpus(base)
+    # payloads must fit the 120 characters of a project name: a short marker directory
+    marker_dir = Path(tempfile.mkdtemp(prefix="cx", dir="/tmp"))
+    values = corpus(marker_dir)
     results = []
     for index, value in enumerate(values):
         out = base / f"v{index}"
         out.mkdir()
         via_castelet = new(REPO_ROOT / "blueprints" / "lamp",
                            {"project_name": value, "cloud": "lxd", "project_slug": "hostile"}, out / "castelet")
-        via_cookiecutter = _render_with_cookiecutter(out, value)
+        via_cookiecutter = _render_with_cookiecutter(out / "cookiecutter", value)
         results.append((value, via_castelet, via_cookiecutter))
-    return {"base": base, "results": results}
+    return {"base": base, "marker_dir": marker_dir, "results": results}
 
 
 def test_no_payload_was_executed(rendered: dict[str, Any]) -> None:
+    assert Path(rendered["marker_dir"]).is_dir() and not list(Path(rendered["marker_dir"]).iterdir())
     assert not list(Path(rendered["base"]).rglob(MARKER))
     assert not (Path.cwd() / MARKER).exists()
 
@@ -133,7 +139,7 @@ def test_values_reach_puppet_verbatim_through_terraform_and_hiera(
                        check=True)
         keys.append(Path(f"{keygen}{index}.pub").read_text().strip())
     with_keys = new(REPO_ROOT / "blueprints" / "lamp",
-                    {"cloud": "openstack", "project_slug": "keys", "admin_ssh_keys": ",".join(keys)}, tmp_path / "k")
+                    {"cloud": "lxd", "project_slug": "keys", "admin_ssh_keys": ",".join(keys)}, tmp_path / "k")
     tfvars = (with_keys / "terraform.tfvars").read_text()
     keys_block = tfvars[tfvars.index("public_keys = ["):tfvars.index("]", tfvars.index("public_keys = [")) + 1]
     var_file = "settings = {\n" + "\n".join(lines) + "\n}\n" + keys_block + "\n"
@@ -148,6 +154,8 @@ def test_values_reach_puppet_verbatim_through_terraform_and_hiera(
         "'users' => lookup('castelet::profile::base::admin_users')}) }")
     assert applied.returncode == 2, applied.stdout + applied.stderr
     seen = json.loads(probe.read_text())
-    assert seen["settings"] == {f"v{i}": value for i, (value, _, _) in enumerate(results)}
+    # HCL normalises every string to Unicode NFC (e + U+0301 arrives as é): canonically the same
+    # text, and the only change any layer makes.
+    assert seen["settings"] == {f"v{i}": unicodedata.normalize("NFC", value) for i, (value, _, _) in enumerate(results)}
     assert seen["users"] == {"castelet": {"ssh_keys": keys}}
-    assert not list(tmp_path.rglob(MARKER))
+    assert not list(tmp_path.rglob(MARKER)) and not list(Path(rendered["marker_dir"]).iterdir())

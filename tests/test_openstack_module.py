@@ -139,6 +139,31 @@ MUTATIONS = {
         "guards.tftest.hcl",
         "user_data_too_large_without_gzip",
     ),
+    "no-public-keys-guard": Mutation(
+        "openstack/main.tf",
+        "condition     = length(var.public_keys) > 0",
+        "condition     = length(var.public_keys) >= 0",
+        "guards.tftest.hcl",
+        "no_public_keys",
+    ),
+    "no-key-pair-despite-keys": Mutation(
+        "openstack/main.tf",
+        "count = length(var.public_keys) > 0 ? 1 : 0",
+        "count = length(var.public_keys) > 0 ? 0 : 0",
+        "deployment.tftest.hcl",
+        "instances",
+    ),
+    "puppet-data-without-firewall-rules": Mutation(
+        "openstack/main.tf",
+        "volume_devices          = local.volume_devices\n  admin_user              = var.admin_user\n"
+        "  public_keys             = var.public_keys\n  admin_cidr              = var.admin_cidr\n"
+        "  firewall_rules          = module.design.firewall_rules",
+        "volume_devices          = local.volume_devices\n  admin_user              = var.admin_user\n"
+        "  public_keys             = var.public_keys\n  admin_cidr              = var.admin_cidr\n"
+        "  firewall_rules          = {}",
+        "deployment.tftest.hcl",
+        "puppet_data",
+    ),
     "no-vcpu-guard": Mutation(
         "openstack/main.tf",
         ".vcpus, 0) >= each.value.min_vcpus",

@@ -27,6 +27,7 @@ SCRIPT_NAMES = (
     "castelet-bootstrap.sh",
     "castelet-puppet-apply.sh",
     "castelet-install-environment.sh",
+    "castelet-secrets.sh",
 )
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -153,12 +154,25 @@ def rendered_user_data(
 module "configuration" {
   source    = "../common/configuration"
   name      = "atlas"
-  instances = { "atlas-web1" = { role = "web" }, "atlas-db1" = { role = "db" } }
+  instances = {
+    "atlas-web1" = { role = "web", puppet_class = "castelet::role::lamp" }
+    "atlas-db1"  = { role = "db" }
+  }
+  firewall_rules = {
+    web = [
+      { name = "ssh", port = 22, protocol = "tcp", cidr = "203.0.113.7/32", exposure = "admin" },
+      { name = "https", port = 443, protocol = "tcp", cidr = "0.0.0.0/0", exposure = "public" },
+    ]
+  }
+  admin_cidr  = "203.0.113.7/32"
+  domain      = "atlas.example.org"
+  admin_email = "ops@example.org"
+  settings    = { greeting = "100% %%{lookup('x')}" }
   volumes = {
     "atlas-db1-data" = { instance = "atlas-db1", name = "data", mount = "/srv/data" }
   }
   volume_devices          = { "atlas-db1-data" = "/dev/disk/by-id/virtio-0123456789abcdef0123" }
-  public_keys             = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixtureKeyOne admin@example.org"]
+  public_keys             = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixtureKeyOne admin-%%{hiera('x')}@example.org"]
   puppet_environment_path = "../common/configuration/tests/fixtures/env-a"
 }
 output "user_data" { value = module.configuration.user_data }
@@ -198,12 +212,45 @@ def test_rendered_environment_files_decompress_to_the_sources(
             entry = files[prefix + rel]
             assert gzip.decompress(base64.b64decode(entry["content"])) == (fixture / rel).read_bytes(), rel
         hiera = yaml.safe_load(files[prefix + "data/terraform.yaml"]["content"])
-        assert hiera["castelet::deployment"] == "atlas"
+        assert list(hiera) == ["terraform"]
+        data = hiera["terraform"]
+        assert data["deployment"] == "atlas"
+        assert (data["domain"], data["admin_email"], data["admin_cidr"], data["timezone"]) == (
+            "atlas.example.org",
+            "ops@example.org",
+            "203.0.113.7/32",
+            "UTC",
+        )
+        # Hiera would interpolate %{...}: it arrives escaped; cloud-init gets the key as written.
+        assert data["admin_users"] == {
+            "castelet": {
+                "ssh_keys": [
+                    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixtureKeyOne admin-%{literal('%')}{hiera('x')}@example.org"
+                ]
+            }
+        }
+        assert data["settings"] == {"greeting": "100% %{literal('%')}{lookup('x')}"}
+        assert yaml.safe_load(user_data)["users"][0]["ssh_authorized_keys"] == [
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixtureKeyOne admin-%{hiera('x')}@example.org"
+        ]
+        secrets = files["/usr/local/sbin/castelet-secrets"]
+        assert secrets["permissions"] == "0700"
+        assert secrets["content"] == (modules_dir / "common/configuration/files/castelet-secrets.sh").read_text()
         assert yaml.safe_load(files["/etc/facter/facts.d/castelet.yaml"]["content"]) == {
             "castelet_role": hostname.removeprefix("atlas-").rstrip("0123456789")
         }
+    web_hiera = yaml.safe_load(
+        _write_files(rendered_user_data["atlas-web1"])[prefix + "data/terraform.yaml"]["content"]
+    )
+    assert (web_hiera["terraform"]["role"], web_hiera["terraform"]["role_class"]) == ("web", "castelet::role::lamp")
+    assert web_hiera["terraform"]["firewall_rules"] == [
+        {"name": "https", "port": 443, "protocol": "tcp", "source": "0.0.0.0/0"},
+        {"name": "https-ipv6", "port": 443, "protocol": "tcp", "source": "::/0"},
+    ]
     db_hiera = yaml.safe_load(_write_files(rendered_user_data["atlas-db1"])[prefix + "data/terraform.yaml"]["content"])
-    assert db_hiera["castelet::volumes"] == {
+    assert (db_hiera["terraform"]["role"], db_hiera["terraform"]["role_class"]) == ("db", "castelet::role::base")
+    assert db_hiera["terraform"]["firewall_rules"] == []
+    assert db_hiera["terraform"]["volumes"] == {
         "data": {"mount": "/srv/data", "device": "/dev/disk/by-id/virtio-0123456789abcdef0123"}
     }
 
@@ -469,14 +516,14 @@ def test_install_environment_swaps_in_the_staged_copy(sandbox: Sandbox) -> None:
     staging = sandbox.root / "staging"
     (staging / "environment" / "manifests").mkdir(parents=True)
     (staging / "environment" / "manifests" / "site.pp").write_text("node default { }  # new\n")
-    (staging / "terraform.yaml").write_text("castelet::deployment: atlas\n")
+    (staging / "terraform.yaml").write_text("terraform:\n  deployment: atlas\n")
     (sandbox.environment / "stale.pp").write_text("old\n")
 
     result = sandbox.run("castelet-install-environment.sh", str(staging))
 
     assert result.returncode == 0, result.stderr
     assert (sandbox.environment / "manifests" / "site.pp").read_text().endswith("# new\n")
-    assert (sandbox.environment / "data" / "terraform.yaml").read_text() == "castelet::deployment: atlas\n"
+    assert (sandbox.environment / "data" / "terraform.yaml").read_text() == "terraform:\n  deployment: atlas\n"
     assert not (sandbox.environment / "stale.pp").exists(), "files removed upstream must disappear"
     leftovers = [p.name for p in sandbox.root.iterdir() if p.name.startswith("environment.castelet-")]
     assert leftovers == []

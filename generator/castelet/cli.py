@@ -124,18 +124,19 @@ def cmd_new(args: argparse.Namespace) -> int:
         out.print("[yellow]before you apply[/yellow] (also in its README.md; `nox -s plan` refuses until done):")
         for blocker in blockers:
             out.print(f"  - {blocker.text(lang)}", soft_wrap=True, markup=False)
-    nox = _nox_command()
-    first = "castelet local setup   # once, as root\n  " if answers["cloud"] == "lxd" else ""
-    out.print(f"next:\n  cd {target}\n  {first}{nox} -s plan", soft_wrap=True, markup=False)
+    first = f"{_command('castelet')} local setup   # once per machine, as root\n  " if answers["cloud"] == "lxd" else ""
+    pin = f"{_command('castelet')} pin .\n  " if any(b.question == "release_sha256" for b in blockers) else ""
+    out.print(f"next:\n  cd {target}\n  {first}{pin}{_command('nox')} -s plan", soft_wrap=True, markup=False)
     return EXIT_OK
 
 
-def _nox_command() -> str:
-    """How to run nox as printed: the nox beside this interpreter (a venv need not be activated)."""
-    beside = Path(sys.executable).parent / "nox"
-    if beside.is_file() and shutil.which("nox") != str(beside):
+def _command(name: str) -> str:
+    """How to run a tool of this installation as printed: the one beside this interpreter when
+    it is not the one on PATH (a venv need not be activated)."""
+    beside = Path(sys.executable).parent / name
+    if beside.is_file() and shutil.which(name) != str(beside):
         return str(beside)
-    return "nox"
+    return name
 
 
 def cmd_pin(args: argparse.Namespace) -> int:

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import http.server
-import io
 import json
 import os
+import subprocess
+import sys
 import threading
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from castelet.lifecycle import leftovers, lifecycle, terraform_environment
 from castelet.local.cloud import lxc
+from castelet.pin import pin, write_setting
 from castelet.render import new
 from castelet.terraform import Terraform, TerraformError
+from omeka_standin import LoginError, fetch, install_form_offered, login, standin_archive
 
 pytestmark = pytest.mark.e2e
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -37,12 +39,36 @@ def _record(name: str, timings: dict[str, float]) -> None:
     TIMINGS.write_text(json.dumps(data, indent=2))
 
 
-def test_lamp_lifecycle(local_cloud, admin_key, tmp_path):
+def _created(container: str) -> str:
+    return str(json.loads(lxc("list", container, "--format=json").stdout)[0]["created_at"])
+
+
+def test_lamp_lifecycle_and_settings_edited_in_tfvars_reach_the_instance(local_cloud, admin_key, tmp_path):
     deployment = _render("lamp", "e2e-lamp", admin_key, tmp_path)
-    report = lifecycle(deployment, print)
-    _record("lamp", report.timings)
-    assert report.ok, f"{report.failed_phase}: {report.error}"
-    assert list(report.timings) == ["init", "plan", "apply", "verify", "idempotence", "second plan", "destroy"]
+    tf = Terraform(deployment, env=_lxd_env())
+    try:
+        report = lifecycle(deployment, print, keep=True)
+        _record("lamp", report.timings)
+        assert report.ok, f"{report.failed_phase}: {report.error}"
+        assert list(report.timings) == ["init", "plan", "apply", "verify", "idempotence", "second plan"]
+
+        # terraform.tfvars is the one source of the settings: edit the admin network and the keys,
+        # apply, and nftables and authorized_keys follow without replacing the instance.
+        created = _created("e2e-lamp-web1")
+        second_key = admin_key.rsplit(" ", 1)[0] + " second-admin"
+        tfvars = deployment / "terraform.tfvars"
+        text = tfvars.read_text().replace('"192.0.2.0/24"', '"198.51.100.0/24"')
+        text = text.replace("public_keys = [\n", f"public_keys = [\n  {json.dumps(second_key)},\n", 1)
+        tfvars.write_text(text)
+        tf.apply()
+        assert _created("e2e-lamp-web1") == created, "the instance was replaced for a settings change"
+        nftables = lxc("exec", "e2e-lamp-web1", "--", "nft", "list", "table", "inet", "castelet").stdout
+        assert "ip saddr 198.51.100.0/24 tcp dport 22 accept" in nftables
+        assert "192.0.2.0/24" not in nftables
+        keys = lxc("exec", "e2e-lamp-web1", "--", "cat", "/home/castelet/.ssh/authorized_keys").stdout
+        assert second_key in keys and admin_key in keys
+    finally:
+        tf.destroy()
     assert leftovers("lxd", "e2e-lamp") == []
 
 
@@ -59,23 +85,6 @@ def test_broken_profile_fails_apply_naming_the_resource_and_still_cleans_up(loca
     assert leftovers("lxd", "e2e-broken") == []
 
 
-def _omeka_archive(version: str) -> bytes:
-    """A stand-in release with Omeka S's layout: the real archive cannot be downloaded here."""
-    members = {
-        "omeka-s/index.php": f'<?php echo "Omeka S (castelet test archive {version})";\n',
-        "omeka-s/.htaccess": "RewriteEngine On\nRewriteCond %{REQUEST_FILENAME} !-f\nRewriteRule ^ index.php [L]\n",
-        "omeka-s/config/local.config.php": "<?php return [];\n",
-        "omeka-s/files/.keep": "",
-    }
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, content in members.items():
-            info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
-            info.external_attr = 0o100644 << 16  # regular file, rw-r--r--, as release archives carry
-            archive.writestr(info, content)
-    return buffer.getvalue()
-
-
 @pytest.fixture
 def archive_server(bridge_address: str) -> Iterator[tuple[str, dict[str, bytes]]]:
     """Serves {path: bytes} to the instances on the bridge address; stops after the test."""
@@ -85,6 +94,7 @@ def archive_server(bridge_address: str) -> Iterator[tuple[str, dict[str, bytes]]
         def do_GET(self) -> None:
             body = served.get(self.path)
             self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Length", str(len(body or b"")))
             self.end_headers()
             self.wfile.write(body or b"")
 
@@ -99,41 +109,66 @@ def archive_server(bridge_address: str) -> Iterator[tuple[str, dict[str, bytes]]
         server.shutdown()
 
 
-def _pin_release(deployment: Path, base_url: str, version: str, sha256: str) -> None:
-    data_file = deployment / "puppet/data/blueprint.yaml"
-    data = yaml.safe_load(data_file.read_text())
-    data.update({"castelet::profile::omeka_s::version": version,
-                 "castelet::profile::omeka_s::release_url": f"{base_url}/omeka-s-{version}.zip",
-                 "castelet::profile::omeka_s::release_sha256": sha256})
-    data_file.write_text(yaml.safe_dump(data, sort_keys=False))
+def _secrets(deployment: Path) -> dict[str, str]:
+    """`nox -s secrets` of the deployment, as an administrator runs it."""
+    nox = Path(sys.executable).parent / "nox"
+    proc = subprocess.run([str(nox), "-s", "secrets"], cwd=deployment, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    found = {}
+    for line in proc.stdout.splitlines():
+        if ": " in line and not line.startswith("#"):
+            name, value = line.split(": ", 1)
+            found[name] = value.split("   #", 1)[0].strip()
+    return found
 
 
-def test_omeka_s_lifecycle_with_a_served_archive_and_a_wrong_checksum_on_day_2(
+def test_omeka_s_installs_itself_and_refuses_a_wrong_checksum_on_day_2(
         local_cloud, admin_key, tmp_path, archive_server):
     base_url, served = archive_server
-    first = _omeka_archive("1.0.0-test")
-    served["/omeka-s-1.0.0-test.zip"] = first
-    deployment = _render("omeka-s", "e2e-omeka", admin_key, tmp_path)
-    _pin_release(deployment, base_url, "1.0.0-test", hashlib.sha256(first).hexdigest())
+    served["/omeka-s-1.0.0-test.zip"] = standin_archive("1.0.0-test")
+    title = "Atlas des chartes & <actes>"
+    deployment = _render("omeka-s", "e2e-omeka", admin_key, tmp_path, project_name=title)
+    pinned = pin(deployment, print, url=f"{base_url}/omeka-s-1.0.0-test.zip", version="1.0.0-test")
+    assert pinned.sha256 == hashlib.sha256(served["/omeka-s-1.0.0-test.zip"]).hexdigest()
+    tf = Terraform(deployment, env=_lxd_env())
     try:
         report = lifecycle(deployment, print, keep=True)
         _record("omeka-s", report.timings)
         assert report.ok, f"{report.failed_phase}: {report.error}"
 
+        # Nobody can claim the site: it installed itself, /install offers nothing, and the
+        # administrator logs in over HTTP with the password generated on the instance.
+        site = f"http://{tf.outputs()['instances']['e2e-omeka-web1']['private_address']}"
+        answer = fetch(site, "example.org", "/install")
+        assert (answer.status, answer.location) == (302, "/admin")
+        assert not install_form_offered(fetch(site, "example.org", "/install", follow=True).body)
+        password = _secrets(deployment)["omeka-admin"]
+        assert len(password) >= 32
+        dashboard = login(site, "example.org", "admin@example.org", password)
+        assert "Admin dashboard" in dashboard
+        front = fetch(site, "example.org", "/", follow=True).body
+        assert html.escape(title, quote=False) in front
+        with pytest.raises(LoginError):
+            login(site, "example.org", "admin@example.org", password[::-1])
+
         # Day 2: a new release whose checksum does not match must fail cleanly...
-        served["/omeka-s-2.0.0-test.zip"] = _omeka_archive("2.0.0-test")
-        _pin_release(deployment, base_url, "2.0.0-test", "0" * 64)
-        tf = Terraform(deployment, env=_lxd_env())
+        served["/omeka-s-2.0.0-test.zip"] = standin_archive("2.0.0-test")
+        tfvars = deployment / "terraform.tfvars"
+        text = tfvars.read_text()
+        for name, value in (("release_url", f"{base_url}/omeka-s-2.0.0-test.zip"), ("release_version", "2.0.0-test"),
+                            ("release_sha256", "0" * 64)):
+            text = write_setting(text, name, value)
+        tfvars.write_text(text)
         with pytest.raises(TerraformError) as failed:
             tf.apply()
         assert "checksum" in str(failed.value).lower(), str(failed.value)[-3000:]
         # ...and leave the running release untouched.
         link = lxc("exec", "e2e-omeka-web1", "--", "readlink", "/var/www/omeka-s").stdout.strip()
         assert link == "/var/www/omeka-s-1.0.0-test/omeka-s"
-        page = lxc("exec", "e2e-omeka-web1", "--", "curl", "-s", "http://127.0.0.1/install").stdout
+        page = lxc("exec", "e2e-omeka-web1", "--", "curl", "-s", "http://127.0.0.1/login").stdout
         assert "castelet test archive 1.0.0-test" in page
     finally:
-        Terraform(deployment, env=_lxd_env()).destroy()
+        tf.destroy()
     assert leftovers("lxd", "e2e-omeka") == []
 
 
@@ -147,6 +182,13 @@ def _lxd_env() -> dict[str, str]:
                            "(sha256 of that archive) where the internet is reachable")
 def test_real_omeka_s_release_passes_its_health_check(local_cloud, admin_key, tmp_path):
     deployment = _render("omeka-s", "e2e-omeka-real", admin_key, tmp_path,
-                         omeka_release_sha256=os.environ["CASTELET_OMEKA_SHA256"])
-    report = lifecycle(deployment, print)
-    assert report.ok, f"{report.failed_phase}: {report.error}"
+                         release_sha256=os.environ["CASTELET_OMEKA_SHA256"])
+    tf = Terraform(deployment, env=_lxd_env())
+    try:
+        report = lifecycle(deployment, print, keep=True)
+        assert report.ok, f"{report.failed_phase}: {report.error}"
+        site = f"http://{tf.outputs()['instances']['e2e-omeka-real-web1']['private_address']}"
+        assert not install_form_offered(fetch(site, "example.org", "/install", follow=True).body)
+        assert "Admin dashboard" in login(site, "example.org", "admin@example.org", _secrets(deployment)["omeka-admin"])
+    finally:
+        tf.destroy()

@@ -11,8 +11,8 @@ variables {
   image = "Debian-12"
   roles = {
     # p2-3gb: 2 vCPU, 3 GB RAM, no root disk (boots from a volume); c4-15gb-83: 83 GB root disk.
-    web = { count = 2, flavor = "p2-3gb", public = true, min_vcpus = 2, min_ram_mb = 3000, min_disk_gb = 20 }
-    db  = { count = 2, flavor = "c4-15gb-83", public = false, min_vcpus = 4, min_ram_mb = 15000, min_disk_gb = 40 }
+    web = { count = 2, flavor = "p2-3gb", public = true, min_vcpus = 2, min_ram_mb = 3000, min_disk_gb = 20, puppet_class = "castelet::role::lamp" }
+    db  = { count = 2, flavor = "c4-15gb-83", public = false, min_vcpus = 4, min_ram_mb = 15000, min_disk_gb = 40, puppet_class = "castelet::role::base" }
   }
   services = [
     { name = "http", port = 80, protocol = "tcp", exposure = "public", role = "web" },
@@ -31,6 +31,8 @@ variables {
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixtureKeyTwo ops@example.org",
   ]
   admin_cidr              = "203.0.113.7/32"
+  domain                  = "atlas.example.org"
+  admin_email             = "ops@example.org"
   puppet_environment_path = "tests/fixtures/env-small"
 }
 
@@ -193,8 +195,8 @@ run "instances" {
 
   variables {
     roles = {
-      web = { count = 2, flavor = "p2-3gb", public = true, min_vcpus = 2, min_ram_mb = 3000, min_disk_gb = 20 }
-      db  = { count = 2, flavor = "c4-15gb-83", image = "Debian-12-db", public = false, min_vcpus = 4, min_ram_mb = 15000, min_disk_gb = 40 }
+      web = { count = 2, flavor = "p2-3gb", public = true, min_vcpus = 2, min_ram_mb = 3000, min_disk_gb = 20, puppet_class = "castelet::role::lamp" }
+      db  = { count = 2, flavor = "c4-15gb-83", image = "Debian-12-db", public = false, min_vcpus = 4, min_ram_mb = 15000, min_disk_gb = 40, puppet_class = "castelet::role::base" }
     }
   }
 
@@ -222,8 +224,8 @@ run "instances" {
     error_message = "one port per instance, named after it"
   }
   assert {
-    condition     = openstack_compute_keypair_v2.admin.name == "atlas-admin" && openstack_compute_keypair_v2.admin.public_key == "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixtureKeyOne admin@example.org"
-    error_message = "the key pair is <name>-admin with the first public key, trimmed"
+    condition     = length(openstack_compute_keypair_v2.admin) == 1 && openstack_compute_keypair_v2.admin[0].name == "atlas-admin" && openstack_compute_keypair_v2.admin[0].public_key == "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixtureKeyOne admin@example.org"
+    error_message = "one key pair, <name>-admin, with the first public key, trimmed"
   }
   assert {
     condition     = toset(keys(data.openstack_images_image_v2.image)) == toset(["Debian-12", "Debian-12-db"]) && alltrue([for name, image in data.openstack_images_image_v2.image : image.name == name && image.most_recent])
@@ -258,6 +260,76 @@ run "instances" {
       )
     ])
     error_message = "instances of a flavor with a root disk boot from their role's image directly"
+  }
+}
+
+# --- Puppet's deployment data -------------------------------------------------------------
+
+# The module hands every deployment input to common/configuration: one `terraform` hash per node.
+run "puppet_data" {
+  command = plan
+
+  variables {
+    volumes  = {}
+    timezone = "America/Montreal"
+    settings = { site_title = "Atlas" }
+  }
+
+  assert {
+    condition = alltrue([
+      for hostname, data in module.configuration.hieradata : (
+        yamldecode(data).terraform.deployment == "atlas" &&
+        yamldecode(data).terraform.domain == "atlas.example.org" &&
+        yamldecode(data).terraform.admin_email == "ops@example.org" &&
+        yamldecode(data).terraform.admin_cidr == "203.0.113.7/32" &&
+        yamldecode(data).terraform.timezone == "America/Montreal" &&
+        yamldecode(data).terraform.settings == { site_title = "Atlas" } &&
+        yamldecode(data).terraform.role == (startswith(hostname, "atlas-web") ? "web" : "db")
+      )
+    ])
+    error_message = "domain, admin_email, admin_cidr, timezone, settings and the role reach every node's hieradata"
+  }
+  assert {
+    condition = (
+      yamldecode(module.configuration.hieradata["atlas-web2"]).terraform.role_class == "castelet::role::lamp" &&
+      yamldecode(module.configuration.hieradata["atlas-db2"]).terraform.role_class == "castelet::role::base"
+    )
+    error_message = "each node's role_class is its role's puppet_class"
+  }
+  assert {
+    condition = jsonencode(yamldecode(module.configuration.hieradata["atlas-web1"]).terraform.admin_users) == jsonencode({
+      castelet = { ssh_keys = [
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixtureKeyOne admin@example.org",
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixtureKeyTwo ops@example.org",
+      ] }
+    })
+    error_message = "every public key (trimmed) reaches Puppet for the admin user"
+  }
+  # Puppet's host firewall mirrors the security groups, SSH aside (Puppet adds it itself).
+  assert {
+    condition = jsonencode(yamldecode(module.configuration.hieradata["atlas-web1"]).terraform.firewall_rules) == jsonencode([
+      { name = "http", port = 80, protocol = "tcp", source = "0.0.0.0/0" },
+      { name = "http-ipv6", port = 80, protocol = "tcp", source = "::/0" },
+      { name = "https", port = 443, protocol = "tcp", source = "0.0.0.0/0" },
+      { name = "https-ipv6", port = 443, protocol = "tcp", source = "::/0" },
+      { name = "http3", port = 443, protocol = "udp", source = "0.0.0.0/0" },
+      { name = "http3-ipv6", port = 443, protocol = "udp", source = "::/0" },
+      { name = "node-exporter", port = 9100, protocol = "tcp", source = "203.0.113.7/32" },
+    ])
+    error_message = "web's Puppet firewall rules: public services twice (IPv4 and IPv6), admin ones from the admin CIDR, no ssh"
+  }
+  assert {
+    condition = jsonencode(yamldecode(module.configuration.hieradata["atlas-db1"]).terraform.firewall_rules) == jsonencode([
+      { name = "mysql", port = 3306, protocol = "tcp", source = "203.0.113.7/32" },
+    ])
+    error_message = "db's Puppet firewall rules: mysql from the admin CIDR only"
+  }
+  assert {
+    condition = alltrue([
+      for hostname, vm in openstack_compute_instance_v2.instance :
+      strcontains(vm.user_data, "/usr/local/sbin/castelet-secrets")
+    ])
+    error_message = "every instance's user-data installs castelet-secrets"
   }
 }
 
@@ -339,7 +411,7 @@ run "volumes" {
   }
   # Puppet finds the disk by the first 20 characters of the volume id (data/terraform.yaml).
   assert {
-    condition = yamldecode(module.configuration.hieradata["atlas-db1"])["castelet::volumes"] == {
+    condition = yamldecode(module.configuration.hieradata["atlas-db1"]).terraform.volumes == {
       data   = { mount = "/srv/data", device = "/dev/disk/by-id/virtio-0123456789abcdef0123" }
       backup = { mount = "/srv/backup", device = "/dev/disk/by-id/virtio-fedcba9876543210fedc" }
     }
@@ -406,7 +478,7 @@ run "no_public_role" {
 
   variables {
     roles = {
-      db = { count = 2, flavor = "c4-15gb-83", public = false, min_vcpus = 4, min_ram_mb = 15000, min_disk_gb = 40 }
+      db = { count = 2, flavor = "c4-15gb-83", public = false, min_vcpus = 4, min_ram_mb = 15000, min_disk_gb = 40, puppet_class = "castelet::role::base" }
     }
     services = [{ name = "mysql", port = 3306, protocol = "tcp", exposure = "admin", role = "db" }]
     volumes  = {}

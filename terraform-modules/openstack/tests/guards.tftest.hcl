@@ -17,11 +17,13 @@ variables {
   name  = "atlas"
   image = "Debian-12"
   roles = {
-    web = { count = 1, flavor = "c4-15gb-83", public = true, min_vcpus = 2, min_ram_mb = 3000, min_disk_gb = 20 }
+    web = { count = 1, flavor = "c4-15gb-83", public = true, min_vcpus = 2, min_ram_mb = 3000, min_disk_gb = 20, puppet_class = "castelet::role::lamp" }
   }
   services                = [{ name = "http", port = 80, protocol = "tcp", exposure = "public", role = "web" }]
   public_keys             = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixtureKeyOne admin@example.org"]
   admin_cidr              = "203.0.113.7/32"
+  domain                  = "atlas.example.org"
+  admin_email             = "ops@example.org"
   puppet_environment_path = "tests/fixtures/env-small"
 }
 
@@ -112,6 +114,24 @@ run "gzip_mode_always_gzips" {
   }
 }
 
+# --- administrator keys ---------------------------------------------------------------------
+
+# OpenStack instances are administered over SSH: no key, no plan (and no key pair either).
+run "no_public_keys" {
+  command = plan
+
+  variables {
+    public_keys = []
+  }
+
+  expect_failures = [openstack_compute_instance_v2.instance]
+
+  assert {
+    condition     = length(openstack_compute_keypair_v2.admin) == 0
+    error_message = "without public keys the module must not create a key pair"
+  }
+}
+
 # --- flavor minimums ------------------------------------------------------------------------
 
 run "flavor_exactly_the_minimum" {
@@ -119,8 +139,8 @@ run "flavor_exactly_the_minimum" {
 
   variables {
     roles = {
-      web = { count = 1, flavor = "p2-3gb", public = true, min_vcpus = 2, min_ram_mb = 3072, min_disk_gb = 500 }
-      db  = { count = 1, flavor = "c4-15gb-83", public = false, min_vcpus = 4, min_ram_mb = 15360, min_disk_gb = 83 }
+      web = { count = 1, flavor = "p2-3gb", public = true, min_vcpus = 2, min_ram_mb = 3072, min_disk_gb = 500, puppet_class = "castelet::role::lamp" }
+      db  = { count = 1, flavor = "c4-15gb-83", public = false, min_vcpus = 4, min_ram_mb = 15360, min_disk_gb = 83, puppet_class = "castelet::role::base" }
     }
   }
 
@@ -146,7 +166,7 @@ run "flavor_too_few_vcpus" {
 
   variables {
     roles = {
-      web = { count = 1, flavor = "p2-3gb", public = true, min_vcpus = 3, min_ram_mb = 3000, min_disk_gb = 20 }
+      web = { count = 1, flavor = "p2-3gb", public = true, min_vcpus = 3, min_ram_mb = 3000, min_disk_gb = 20, puppet_class = "castelet::role::lamp" }
     }
   }
 
@@ -158,7 +178,7 @@ run "flavor_too_little_ram" {
 
   variables {
     roles = {
-      web = { count = 1, flavor = "p2-3gb", public = true, min_vcpus = 2, min_ram_mb = 3073, min_disk_gb = 20 }
+      web = { count = 1, flavor = "p2-3gb", public = true, min_vcpus = 2, min_ram_mb = 3073, min_disk_gb = 20, puppet_class = "castelet::role::lamp" }
     }
   }
 
@@ -170,7 +190,7 @@ run "flavor_root_disk_too_small" {
 
   variables {
     roles = {
-      web = { count = 1, flavor = "c4-15gb-83", public = true, min_vcpus = 2, min_ram_mb = 3000, min_disk_gb = 84 }
+      web = { count = 1, flavor = "c4-15gb-83", public = true, min_vcpus = 2, min_ram_mb = 3000, min_disk_gb = 84, puppet_class = "castelet::role::lamp" }
     }
   }
 

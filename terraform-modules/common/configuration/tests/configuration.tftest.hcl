@@ -4,8 +4,8 @@
 variables {
   name = "atlas"
   instances = {
-    "atlas-web1" = { role = "web" }
-    "atlas-web2" = { role = "web" }
+    "atlas-web1" = { role = "web", puppet_class = "castelet::role::lamp" }
+    "atlas-web2" = { role = "web", puppet_class = "castelet::role::lamp" }
     "atlas-db1"  = { role = "db" }
   }
   volumes = {
@@ -17,6 +17,22 @@ variables {
     "atlas-db1-data"   = "/dev/disk/by-id/virtio-0123456789abcdef0123"
     "atlas-db1-backup" = null
   }
+  # The design module's firewall_rules output for web (http public, node-exporter admin) and db.
+  firewall_rules = {
+    web = [
+      { name = "ssh", port = 22, protocol = "tcp", cidr = "203.0.113.7/32", exposure = "admin" },
+      { name = "http", port = 80, protocol = "tcp", cidr = "0.0.0.0/0", exposure = "public" },
+      { name = "http3", port = 443, protocol = "udp", cidr = "0.0.0.0/0", exposure = "public" },
+      { name = "node-exporter", port = 9100, protocol = "tcp", cidr = "203.0.113.7/32", exposure = "admin" },
+    ]
+    db = [
+      { name = "ssh", port = 22, protocol = "tcp", cidr = "203.0.113.7/32", exposure = "admin" },
+      { name = "mysql", port = 3306, protocol = "tcp", cidr = "203.0.113.7/32", exposure = "admin" },
+    ]
+  }
+  admin_cidr  = "203.0.113.7/32"
+  domain      = "atlas.example.org"
+  admin_email = "ops@example.org"
   public_keys = [
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixtureKeyOne admin@example.org",
     "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYFixtureKeyTwo ops@example.org",
@@ -112,31 +128,89 @@ run "hieradata_terraform_yaml" {
   command = plan
 
   assert {
-    condition     = yamldecode(output.hieradata["atlas-web1"])["castelet::deployment"] == "atlas"
-    error_message = "castelet::deployment must be the deployment name"
+    condition     = alltrue([for h, data in output.hieradata : jsonencode(keys(yamldecode(data))) == jsonencode(["terraform"])])
+    error_message = "the hieradata is one `terraform` hash per node, nothing else"
   }
   assert {
-    condition = yamldecode(output.hieradata["atlas-web2"])["castelet::nodes"] == {
+    condition = toset(keys(yamldecode(output.hieradata["atlas-web1"]).terraform)) == toset([
+      "deployment", "domain", "admin_email", "admin_user", "admin_users", "admin_cidr", "timezone",
+      "settings", "nodes", "role", "role_class", "firewall_rules", "volumes",
+    ])
+    error_message = "terraform carries exactly the documented keys"
+  }
+  assert {
+    condition     = yamldecode(output.hieradata["atlas-web1"]).terraform.deployment == "atlas"
+    error_message = "terraform.deployment must be the deployment name"
+  }
+  assert {
+    condition = (
+      yamldecode(output.hieradata["atlas-db1"]).terraform.domain == "atlas.example.org" &&
+      yamldecode(output.hieradata["atlas-db1"]).terraform.admin_email == "ops@example.org" &&
+      yamldecode(output.hieradata["atlas-db1"]).terraform.admin_cidr == "203.0.113.7/32" &&
+      yamldecode(output.hieradata["atlas-db1"]).terraform.timezone == "UTC" &&
+      yamldecode(output.hieradata["atlas-db1"]).terraform.settings == {}
+    )
+    error_message = "domain, admin_email and admin_cidr are passed through; timezone defaults to UTC, settings to {}"
+  }
+  assert {
+    condition = (
+      yamldecode(output.hieradata["atlas-web2"]).terraform.admin_user == "castelet" &&
+      jsonencode(yamldecode(output.hieradata["atlas-web2"]).terraform.admin_users) == jsonencode({
+        castelet = { ssh_keys = [
+          "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixtureKeyOne admin@example.org",
+          "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYFixtureKeyTwo ops@example.org",
+        ] }
+      })
+    )
+    error_message = "admin_users maps the admin user to every public key"
+  }
+  assert {
+    condition = yamldecode(output.hieradata["atlas-web2"]).terraform.nodes == {
       "atlas-web1" = { role = "web" }
       "atlas-web2" = { role = "web" }
       "atlas-db1"  = { role = "db" }
     }
-    error_message = "castelet::nodes must list every instance with its role"
+    error_message = "terraform.nodes must list every instance with its role"
   }
   assert {
-    condition = yamldecode(output.hieradata["atlas-db1"])["castelet::volumes"] == {
+    condition = (
+      yamldecode(output.hieradata["atlas-web1"]).terraform.role == "web" &&
+      yamldecode(output.hieradata["atlas-web1"]).terraform.role_class == "castelet::role::lamp" &&
+      yamldecode(output.hieradata["atlas-db1"]).terraform.role == "db" &&
+      yamldecode(output.hieradata["atlas-db1"]).terraform.role_class == "castelet::role::base"
+    )
+    error_message = "role and role_class are the instance's own; role_class defaults to castelet::role::base"
+  }
+  assert {
+    condition = jsonencode(yamldecode(output.hieradata["atlas-web1"]).terraform.firewall_rules) == jsonencode([
+      { name = "http", port = 80, protocol = "tcp", source = "0.0.0.0/0" },
+      { name = "http-ipv6", port = 80, protocol = "tcp", source = "::/0" },
+      { name = "http3", port = 443, protocol = "udp", source = "0.0.0.0/0" },
+      { name = "http3-ipv6", port = 443, protocol = "udp", source = "::/0" },
+      { name = "node-exporter", port = 9100, protocol = "tcp", source = "203.0.113.7/32" },
+    ])
+    error_message = "public rules come twice (0.0.0.0/0 and <name>-ipv6 ::/0), admin rules from their CIDR, the ssh rule not at all"
+  }
+  assert {
+    condition = jsonencode(yamldecode(output.hieradata["atlas-db1"]).terraform.firewall_rules) == jsonencode([
+      { name = "mysql", port = 3306, protocol = "tcp", source = "203.0.113.7/32" },
+    ])
+    error_message = "db gets only its own admin rule (no ssh, no ipv6 twin for an admin service)"
+  }
+  assert {
+    condition = yamldecode(output.hieradata["atlas-db1"]).terraform.volumes == {
       data   = { mount = "/srv/data", device = "/dev/disk/by-id/virtio-0123456789abcdef0123" }
       backup = { mount = "/srv/backup" }
     }
     error_message = "db1 must see only its own volumes, with the device only when it is known"
   }
   assert {
-    condition     = yamldecode(output.hieradata["atlas-web1"])["castelet::volumes"] == { files = { mount = "/var/www/files" } }
+    condition     = yamldecode(output.hieradata["atlas-web1"]).terraform.volumes == { files = { mount = "/var/www/files" } }
     error_message = "web1 must see only its own volume (no device given => no device key)"
   }
   assert {
-    condition     = length(yamldecode(output.hieradata["atlas-web2"])["castelet::volumes"]) == 0
-    error_message = "an instance without volumes gets an empty castelet::volumes"
+    condition     = length(yamldecode(output.hieradata["atlas-web2"]).terraform.volumes) == 0
+    error_message = "an instance without volumes gets an empty terraform.volumes"
   }
   assert {
     condition = one([
@@ -144,6 +218,64 @@ run "hieradata_terraform_yaml" {
       if wf.path == "/etc/puppet/code/environments/production/data/terraform.yaml"
     ]) == output.hieradata["atlas-db1"]
     error_message = "user-data must carry this node's hieradata as data/terraform.yaml"
+  }
+}
+
+run "hieradata_without_firewall_rules" {
+  command = plan
+
+  variables {
+    firewall_rules = {}
+  }
+
+  assert {
+    condition     = alltrue([for h, data in output.hieradata : length(yamldecode(data).terraform.firewall_rules) == 0])
+    error_message = "a role without firewall rules gets an empty terraform.firewall_rules"
+  }
+}
+
+# Hiera interpolates %{...} in every string it reads: text from terraform.tfvars must reach
+# Puppet as written. (In HCL, "%%{" is a literal %{.)
+run "hieradata_escapes_hiera_interpolation" {
+  command = plan
+
+  variables {
+    public_keys = [
+      "  ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixtureKeyOne admin-%%{lookup('x')}@example.org\n",
+    ]
+    domain      = "%%{hiera('domain')}.example.org"
+    admin_email = "%%{lookup('mail')}@example.org"
+    timezone    = "Europe/%%{x}"
+    settings = {
+      site_title = "Atlas %%{alias('terraform.domain')} 100%"
+      plain      = "no interpolation here"
+    }
+  }
+
+  assert {
+    condition = jsonencode(yamldecode(output.hieradata["atlas-web1"]).terraform.admin_users.castelet.ssh_keys) == jsonencode([
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixtureKeyOne admin-%%{literal('%')}{lookup('x')}@example.org",
+    ])
+    error_message = "a %%{ in a key comment reaches hiera as %%{literal('%')}{ (the key trimmed)"
+  }
+  assert {
+    condition = (
+      yamldecode(output.hieradata["atlas-db1"]).terraform.domain == "%%{literal('%')}{hiera('domain')}.example.org" &&
+      yamldecode(output.hieradata["atlas-db1"]).terraform.admin_email == "%%{literal('%')}{lookup('mail')}@example.org" &&
+      yamldecode(output.hieradata["atlas-db1"]).terraform.timezone == "Europe/%%{literal('%')}{x}"
+    )
+    error_message = "domain, admin_email and timezone are escaped for hiera"
+  }
+  assert {
+    condition = yamldecode(output.hieradata["atlas-db1"]).terraform.settings == {
+      site_title = "Atlas %%{literal('%')}{alias('terraform.domain')} 100%"
+      plain      = "no interpolation here"
+    }
+    error_message = "settings are escaped for hiera; a lone % is left alone"
+  }
+  assert {
+    condition     = yamldecode(output.user_data["atlas-web1"]).users[0].ssh_authorized_keys == ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixtureKeyOne admin-%%{lookup('x')}@example.org"]
+    error_message = "cloud-init (no hiera) gets the key as written, trimmed"
   }
 }
 
@@ -184,6 +316,13 @@ run "role_fact_scripts_and_runcmd" {
       if contains(["/usr/local/lib/castelet/castelet-status.sh", "/usr/local/sbin/castelet-install-environment"], wf.path)
     ]) == 2
     error_message = "the status helpers and castelet-install-environment must be written"
+  }
+  assert {
+    condition = one([
+      for wf in yamldecode(output.user_data["atlas-db1"]).write_files : wf
+      if wf.path == "/usr/local/sbin/castelet-secrets"
+    ]) == { path = "/usr/local/sbin/castelet-secrets", content = file("files/castelet-secrets.sh"), owner = "root:root", permissions = "0700" }
+    error_message = "castelet-secrets must be the module's script, root-only (0700)"
   }
   assert {
     condition = strcontains(one([
@@ -228,14 +367,21 @@ run "env_b_changes_hash" {
   }
 }
 
-run "rejects_empty_public_keys" {
+run "accepts_empty_public_keys" {
   command = plan
 
   variables {
     public_keys = []
   }
 
-  expect_failures = [var.public_keys]
+  assert {
+    condition     = length(yamldecode(output.user_data["atlas-web1"]).users[0].ssh_authorized_keys) == 0
+    error_message = "no public keys, no authorised keys (LXD gets in with lxc exec)"
+  }
+  assert {
+    condition     = jsonencode(yamldecode(output.hieradata["atlas-web1"]).terraform.admin_users) == jsonencode({ castelet = { ssh_keys = [] } })
+    error_message = "the admin user is still declared to Puppet, with no keys"
+  }
 }
 
 run "rejects_non_ssh_key" {

@@ -5,7 +5,7 @@ variables {
   image = "Debian-12"
   roles = {
     web = { count = 2, flavor = "p2-3gb", public = true, min_vcpus = 2, min_ram_mb = 2048, min_disk_gb = 20 }
-    db  = { count = 1, flavor = "p4-6gb", image = "Debian-12-custom", public = false, min_vcpus = 2, min_ram_mb = 4096, min_disk_gb = 40 }
+    db  = { count = 1, flavor = "p4-6gb", image = "Debian-12-custom", public = false, min_vcpus = 2, min_ram_mb = 4096, min_disk_gb = 40, puppet_class = "castelet::role::db_server" }
   }
   services = [
     { name = "http", port = 80, protocol = "tcp", exposure = "public", role = "web" },
@@ -45,6 +45,10 @@ run "hostnames_and_counts" {
   assert {
     condition     = output.instances["atlas-db1"].min_ram_mb == 4096 && output.instances["atlas-db1"].min_disk_gb == 40 && output.instances["atlas-web1"].min_vcpus == 2
     error_message = "minimum resources must be copied from the role"
+  }
+  assert {
+    condition     = output.instances["atlas-db1"].puppet_class == "castelet::role::db_server" && output.instances["atlas-web2"].puppet_class == "castelet::role::base"
+    error_message = "instances carry their role's puppet_class, castelet::role::base by default"
   }
 }
 
@@ -130,6 +134,20 @@ run "rejects_bad_admin_cidr" {
   }
 
   expect_failures = [var.admin_cidr]
+}
+
+run "rejects_bad_puppet_class" {
+  command = plan
+
+  variables {
+    roles = {
+      web = { count = 1, flavor = "p2-3gb", public = true, min_vcpus = 1, min_ram_mb = 1024, min_disk_gb = 10, puppet_class = "Castelet::Role::Web; exec" }
+    }
+    services = []
+    volumes  = {}
+  }
+
+  expect_failures = [var.roles]
 }
 
 run "rejects_bad_name" {

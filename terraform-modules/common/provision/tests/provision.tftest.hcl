@@ -8,8 +8,8 @@ variables {
   }
   environment_hash = "0000000000000000000000000000000000000000000000000000000000000001"
   hieradata = {
-    "atlas-web1" = "castelet::deployment: atlas\n"
-    "atlas-db1"  = "castelet::deployment: atlas\ncastelet::volumes: {}\n"
+    "atlas-web1" = "terraform:\n  deployment: atlas\n"
+    "atlas-db1"  = "terraform:\n  deployment: atlas\n  volumes: {}\n"
   }
   puppet_environment_path = "../configuration/tests/fixtures/env-a"
 }

@@ -24,6 +24,16 @@ variable "admin_cidr" {
   type        = string
 }
 
+variable "domain" {
+  description = "Fully qualified domain name of the service, e.g. atlas.example.org."
+  type        = string
+}
+
+variable "admin_email" {
+  description = "E-mail address of the people responsible for the service."
+  type        = string
+}
+
 variable "public_key" {
   description = "Your SSH public key (its private half must be in your SSH agent)."
   type        = string
@@ -36,8 +46,8 @@ module "cloud" {
   image = "Debian-12"
 
   roles = {
-    web = { count = 1, flavor = "p2-3gb", public = true, min_vcpus = 2, min_ram_mb = 3000, min_disk_gb = 20 }
-    db  = { count = 1, flavor = "p2-3gb", public = false, min_vcpus = 2, min_ram_mb = 3000, min_disk_gb = 20 }
+    web = { count = 1, flavor = "p2-3gb", public = true, min_vcpus = 2, min_ram_mb = 3000, min_disk_gb = 20, puppet_class = "castelet::role::base" }
+    db  = { count = 1, flavor = "p2-3gb", public = false, min_vcpus = 2, min_ram_mb = 3000, min_disk_gb = 20, puppet_class = "castelet::role::base" }
   }
 
   services = [
@@ -51,6 +61,8 @@ module "cloud" {
 
   public_keys             = [var.public_key]
   admin_cidr              = var.admin_cidr
+  domain                  = var.domain
+  admin_email             = var.admin_email
   puppet_environment_path = "${path.module}/puppet"
 
   # On Arbutus, reuse the project's default network instead of creating one:

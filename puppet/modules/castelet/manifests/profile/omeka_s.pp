@@ -14,18 +14,34 @@
 #   data volume, so uploads survive upgrades.
 # * A port 80 virtual host on `install_dir` with `AllowOverride All` (Omeka S's .htaccess
 #   needs mod_rewrite), ImageMagick and the PHP extensions Omeka S needs.
+# * Completes Omeka S's own installation, so that no one ever gets its `/install` form:
+#   `castelet-omeka-install` (files/omeka-install.py) posts Omeka S's installation form to
+#   the virtual host over 127.0.0.1 (first global administrator `admin_email`, installation
+#   title `site_title`, `timezone`, `locale`), then logs in through `/login` to prove the
+#   administrator can use the site. The password is `castelet::secret('omeka-admin')`: the
+#   installer reads it from its root-only file (`<secrets dir>/omeka-admin`), so it is never
+#   in a command line, an environment or a log. The exec runs only while the database has no
+#   active global administrator, after the virtual host, Apache, `database.ini`, the database
+#   and the `install_dir` symlink, and before `castelet::installed` (the firewall opens the
+#   public ports only after that class). A failed installation fails the Puppet run with
+#   Omeka S's own error messages.
 #
 # @example Pinning a release in the blueprint's hiera data
 #   castelet::profile::omeka_s::version: '4.1.1'
 #   castelet::profile::omeka_s::release_url: 'https://github.com/omeka/omeka-s/releases/download/v4.1.1/omeka-s-4.1.1.zip'
 #   castelet::profile::omeka_s::release_sha256: '<64 hexadecimal digits>'
 #
+# @example The installation's settings in the blueprint's hiera data
+#   castelet::profile::omeka_s::site_title: 'Atlas of medieval charters'
+#   castelet::profile::omeka_s::timezone: 'America/Toronto'
+#
 # @param version
 #   Omeka S version, part of the release directory's name.
 # @param release_url
 #   URL of the release zip for `version` (http, https, or `file:///` for offline tests).
 # @param release_sha256
-#   SHA-256 of the release zip (64 lower case hexadecimal digits). Required.
+#   SHA-256 of the release zip (64 lower case hexadecimal digits). Required: undef or an empty
+#   string (an unpinned release, as Terraform hands it) fails the compilation, naming this key.
 # @param install_dir
 #   Path of the symlink to the current release; the Apache document root.
 # @param files_dir
@@ -40,10 +56,24 @@
 #   PHP extensions Omeka S needs (see `castelet::php_extension`).
 # @param packages
 #   Other Debian packages Omeka S needs (ImageMagick for thumbnails, unzip for the archive).
+# @param site_title
+#   Omeka S's installation title, shown on every page: the project's name. Set once, by the
+#   installation; change it later in Omeka S's settings.
+# @param admin_email
+#   E-mail address (the login) of the first global administrator, created by the installation;
+#   also Omeka S's `administrator_email` setting. Defaults to `castelet::admin_email`.
+#   Omeka S rejects addresses whose top-level domain is unknown (e.g. `.test`).
+# @param admin_name
+#   Display name of that administrator.
+# @param timezone
+#   Omeka S's time zone setting: a PHP time zone identifier such as `UTC` or `America/Toronto`.
+# @param locale
+#   Omeka S's locale setting: `en_US` or a locale of the release's `application/language`.
 class castelet::profile::omeka_s (
   Pattern[/\A[0-9A-Za-z][0-9A-Za-z.+~-]*\z/] $version,
   Variant[Stdlib::HTTPUrl, Pattern[/\Afile:\/\/\/\S+\z/]] $release_url,
-  Optional[Pattern[/\A[0-9a-f]{64}\z/]] $release_sha256 = undef,
+  String[1] $site_title,
+  Optional[Variant[Pattern[/\A[0-9a-f]{64}\z/], Enum['']]] $release_sha256 = undef,
   Castelet::Path $install_dir = '/var/www/omeka-s',
   Castelet::Path $files_dir = '/srv/data/omeka-files',
   Optional[Stdlib::Fqdn] $servername = undef,
@@ -51,13 +81,17 @@ class castelet::profile::omeka_s (
   Pattern[/\A[A-Za-z0-9_.-]+\z/] $archive_root = 'omeka-s',
   Array[Pattern[/\A[a-z0-9][a-z0-9_-]*\z/]] $php_extensions = ['curl', 'gd', 'imagick', 'intl', 'mbstring', 'mysql', 'xml', 'zip'],
   Array[String[1]] $packages = ['imagemagick', 'unzip'],
+  Optional[Stdlib::Email] $admin_email = undef,
+  String[1] $admin_name = 'Administrator',
+  Pattern[/\A[A-Za-z0-9_+-]+(\/[A-Za-z0-9_+-]+)*\z/] $timezone = 'UTC',
+  Pattern[/\A[a-z]{2,3}([_-][A-Za-z0-9]+)*(@[a-z]+)?\z/] $locale = 'en_US',
 ) {
   include castelet
   include castelet::profile::apache_php
   include castelet::profile::mariadb
   include castelet::profile::volumes
 
-  if $release_sha256 =~ Undef {
+  if $release_sha256 =~ Undef or $release_sha256 == '' {
     fail(@("MSG"/L))
       castelet::profile::omeka_s: no checksum for the Omeka S ${version} release. Set the hiera key \
       'castelet::profile::omeka_s::release_sha256' to the SHA-256 of ${release_url} \
@@ -66,6 +100,7 @@ class castelet::profile::omeka_s (
   }
 
   $_servername = pick($servername, $castelet::domain)
+  $_admin_email = pick($admin_email, $castelet::admin_email)
   $release_parent = "${install_dir}-${version}"
   $release_dir = "${release_parent}/${archive_root}"
   $zip = "/var/cache/castelet/omeka-s-${version}.zip"
@@ -165,4 +200,59 @@ class castelet::profile::omeka_s (
       },
     ],
   }
+
+  # --- installation: no one ever gets Omeka S's /install form --------------------------
+  # Generated on the node (root-only file) at compile time; the installer reads that file.
+  $admin_password_file = "${castelet::secrets_dir}/omeka-admin"
+  castelet::secret('omeka-admin')
+
+  ensure_packages(['python3'])
+
+  file { '/usr/local/sbin/castelet-omeka-install':
+    ensure  => file,
+    owner   => 'root',
+    group   => 'root',
+    mode    => '0700',
+    content => file('castelet/omeka-install.py'),
+  }
+
+  # Installed = the database has an active global administrator (a marker file could lie).
+  $db_client_file = "${castelet::secrets_dir}/mariadb-${db_name}.cnf"
+  $admin_query = "SELECT COUNT(*) FROM user WHERE role = 'global_admin' AND is_active = 1"
+  $installed_check = @("CHECK"/L)
+    mariadb --defaults-extra-file='${db_client_file}' --batch --skip-column-names \
+    --execute="${admin_query}" '${db_name}' | grep -qx '[1-9][0-9]*'
+    | CHECK
+
+  exec { 'castelet-omeka-install':
+    command     => '/usr/local/sbin/castelet-omeka-install',
+    environment => [
+      'OMEKA_BASE_URL=http://127.0.0.1',
+      "OMEKA_HOST=${_servername}",
+      "OMEKA_ADMIN_EMAIL=${_admin_email}",
+      "OMEKA_ADMIN_NAME=${admin_name}",
+      "OMEKA_ADMIN_PASSWORD_FILE=${admin_password_file}",
+      "OMEKA_SITE_TITLE=${site_title}",
+      "OMEKA_TIMEZONE=${timezone}",
+      "OMEKA_LOCALE=${locale}",
+    ],
+    unless      => $installed_check,
+    provider    => 'shell',
+    path        => ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'],
+    timeout     => 900,
+    logoutput   => 'on_failure',
+    require     => [
+      File['/usr/local/sbin/castelet-omeka-install'],
+      Package['python3'],
+      File[$install_dir],
+      File["${release_dir}/config/database.ini"],
+      File["${release_dir}/files"],
+      Castelet::Mariadb::Database[$db_name],
+      Apache::Vhost[$_servername],
+      Class['apache::service'],
+    ],
+  }
+
+  include castelet::installed
+  Exec['castelet-omeka-install'] -> Class['castelet::installed']
 }
