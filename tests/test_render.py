@@ -134,3 +134,23 @@ def test_varied_answers_render_formatted_terraform(tmp_path_factory, terraform_c
     proc = subprocess.run([*terraform_cmd, "fmt", "-check", "-recursive"], cwd=root, capture_output=True,
                           text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("name", BLUEPRINTS)
+def test_no_puppet_data_is_generated_at_render_time(rendered, name):
+    """Terraform is the one writer of deployment data: every file of a deployment's puppet/ is a
+    copy of the library's puppet/ or of the blueprint's template, byte for byte."""
+    root = rendered[name] / "puppet"
+    template = REPO_ROOT / "blueprints" / name / "{{cookiecutter.project_slug}}" / "puppet"
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root)
+        sources = [src for src in (REPO_ROOT / "puppet" / rel, template / rel) if src.is_file()]
+        assert sources, f"puppet/{rel} was generated at render time"
+        assert path.read_bytes() == sources[-1].read_bytes(), f"puppet/{rel} differs from its source"
+
+
+def test_the_generator_has_no_hieradata_writer():
+    sources = "\n".join(p.read_text() for p in (REPO_ROOT / "generator" / "castelet").rglob("*.py"))
+    for needle in ("deployment.yaml", "data/roles", "hiera_yaml", "_HieraDumper", "castelet::profile::base::",
+                   "castelet::role_class:", "firewall::rules"):
+        assert needle not in sources, f"generator/ mentions {needle!r}"

@@ -160,6 +160,22 @@ def cmd_pin(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_blueprint_new(args: argparse.Namespace) -> int:
+    from castelet.scaffold import ScaffoldError, create
+
+    root = library_root()
+    try:
+        created = create(root, args.name)
+    except ScaffoldError as exc:
+        err.print(f"error {exc}", soft_wrap=True, markup=False)
+        return EXIT_USAGE
+    for path in created:
+        out.print(f"[green]created[/green] {path.relative_to(root)}", soft_wrap=True)
+    out.print(f"next: {_command('castelet')} validate blueprints/{args.name}, then follow docs/adding-a-blueprint.md",
+              soft_wrap=True, markup=False)
+    return EXIT_OK
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     root = library_root()
     paths = [Path(p) for p in args.paths] or [p.parent for p in sorted(root.glob("blueprints/*/blueprint.yaml"))]
@@ -319,6 +335,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--release-version", help="version of that release (recorded as settings.release_version)")
     s.add_argument("--file", help="hash this already downloaded archive instead of downloading")
     s.set_defaults(func=cmd_pin)
+    s = command("blueprint", "work on the blueprint library itself")
+    blueprint_sub = s.add_subparsers(dest="blueprint_command", required=True)
+    b = blueprint_sub.add_parser("new", help="scaffold a blueprint (its folder and one role class)",
+                                 parents=[common])
+    b.add_argument("name", help="blueprint id: lowercase letters, digits and dashes")
+    b.set_defaults(func=cmd_blueprint_new)
     s = command("validate", "check blueprints against the schema and their templates")
     s.add_argument("paths", nargs="*", help="blueprint folders (default: all)")
     s.add_argument("--fix", action="store_true", help="write cookiecutter.json from the manifest first")

@@ -3,8 +3,8 @@ variable "name" {
   type        = string
 
   validation {
-    condition     = can(regex("^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$", var.name))
-    error_message = "name must be a DNS label of at most 32 characters: lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen."
+    condition     = can(regex("^[a-z][a-z0-9-]{0,28}[a-z0-9]$", var.name))
+    error_message = "name must be 2-30 lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen (the manifest's slug rule)."
   }
 }
 
@@ -88,8 +88,8 @@ variable "services" {
     error_message = "Each service port must be a whole number between 1 and 65535."
   }
   validation {
-    condition     = alltrue([for s in var.services : can(regex("^[a-z][a-z0-9-]*$", s.name)) && s.name != "ssh"])
-    error_message = "Each service name must be lowercase letters, digits and hyphens, starting with a letter; \"ssh\" is reserved (SSH is always opened to admin_cidr)."
+    condition     = alltrue([for s in var.services : can(regex("^[a-z]([a-z0-9-]{0,22}[a-z0-9])?$", s.name)) && s.name != "ssh" && !endswith(s.name, "-ipv6")])
+    error_message = "Each service name must be 1-24 lowercase letters, digits and hyphens, starting with a letter and not ending with a hyphen; \"ssh\" is reserved (SSH is always opened to admin_cidr) and so is the suffix \"-ipv6\" (the IPv6 twin of a public rule)."
   }
   validation {
     condition     = length(distinct([for s in var.services : "${s.role}/${s.name}"])) == length(var.services)

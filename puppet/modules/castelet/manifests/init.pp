@@ -11,7 +11,7 @@
 #   include castelet
 #
 # @param deployment
-#   Name of the deployment (lower case letters, digits, `-` and `_`), e.g. `atlas`.
+#   Name of the deployment (`Castelet::Deployment`: the manifest's slug rule), e.g. `atlas`.
 # @param domain
 #   Fully qualified domain name of the service, the default Apache ServerName.
 # @param admin_email
@@ -25,7 +25,7 @@
 #   The role class `manifests/site.pp` includes; read there with `lookup()` so that a missing
 #   value gets a clear message. Declared here so that every `castelet::*` hiera key is typed.
 class castelet (
-  Pattern[/\A[a-z0-9][a-z0-9_-]{0,62}\z/] $deployment,
+  Castelet::Deployment $deployment,
   Stdlib::Fqdn $domain,
   Stdlib::Email $admin_email,
   Hash[String[1], Castelet::Node] $nodes = {},
