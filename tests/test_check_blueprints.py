@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from castelet.answers import validate
-from castelet.blockers import before_apply
+from castelet.blockers import resolved_for_checks
 from castelet.manifest import load
 from castelet.offline.check import check
 from castelet.render import new
@@ -25,13 +24,8 @@ ANSWER_SETS = {
 }
 
 
-RESOLVED = {"sha256": "ab" * 32, "domain": "portal.mylab.ca", "email": "ada@mylab.ca", "cidr": "203.0.113.0/24"}
-
-
 def resolved(name: str, answers: dict[str, str]) -> dict[str, str]:
-    bp = load(REPO_ROOT / "blueprints" / name)
-    blockers = before_apply(bp, validate(bp, answers))
-    return {**answers, **{b.question: RESOLVED[bp.question(b.question).type] for b in blockers}}
+    return resolved_for_checks(load(REPO_ROOT / "blueprints" / name), answers)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +75,7 @@ def test_cli_check_prints_the_summary(out):
 def test_broken_rendered_terraform_fails_with_terraforms_message(out, edit, expected):
     deployment = new(REPO_ROOT / "blueprints" / "lamp", {"project_slug": f"broken-{len(edit[1])}",
                                                          "admin_ssh_keys": KEY}, out)
-    module = deployment / "modules" / "openstack" / "main.tf"
+    module = deployment / "modules" / "openstack" / "instances.tf"
     text = module.read_text()
     assert edit[0] in text, f"the module no longer contains {edit[0]!r}: update this test"
     module.write_text(text.replace(edit[0], edit[1], 1))

@@ -676,20 +676,16 @@ def test_secret_function_is_stable_and_private(repo_root: Path, puppet_bin: str,
     assert secret_file.read_text() == "short\n"
 
 
-# Values a user gives when following "Before you apply", by question type.
-RESOLVED = {"sha256": FAKE_SHA256, "domain": "portal.mylab.ca", "email": "ada@mylab.ca", "cidr": "203.0.113.0/24"}
-
-
 def _resolved_var_file(bp: Any, answers: dict[str, Any]) -> str:
     """terraform.tfvars lines that resolve every "Before you apply" item of a render."""
-    from castelet.blockers import before_apply
+    from castelet.blockers import CHECK_VALUES, before_apply
     from castelet.deployment import settings_of
     from castelet.escape import hcl
 
     settings = settings_of(bp, answers)
     lines = []
     for blocker in before_apply(bp, answers):
-        value = RESOLVED[bp.question(blocker.question).type]
+        value = CHECK_VALUES[bp.question(blocker.question).type]
         if blocker.variable == "settings":
             settings[blocker.question] = value
         else:

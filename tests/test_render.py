@@ -154,3 +154,17 @@ def test_the_generator_has_no_hieradata_writer():
     for needle in ("deployment.yaml", "data/roles", "hiera_yaml", "_HieraDumper", "castelet::profile::base::",
                    "castelet::role_class:", "firewall::rules"):
         assert needle not in sources, f"generator/ mentions {needle!r}"
+
+
+def test_the_readme_links_to_the_library_home(tmp_path):
+    """A fork's home is its pyproject Homepage, else its checkout's origin (ssh or https form)."""
+    from castelet.project import project_home
+
+    repo = tmp_path / "fork"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "remote", "add", "origin", "git@gitlab.mylab.ca:rc/castelet.git"],
+                   check=True)
+    assert project_home(repo) == "https://gitlab.mylab.ca/rc/castelet"
+    subprocess.run(["git", "-C", str(repo), "remote", "set-url", "origin", "/srv/mirror/castelet"], check=True)
+    assert project_home(repo) is None  # a local path is no web page: no link rather than a wrong one

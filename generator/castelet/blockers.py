@@ -54,3 +54,17 @@ def before_apply(bp: Blueprint, answers: dict[str, Any]) -> list[Blocker]:
                                     condition=f"lookup(var.settings, {hcl(q.name)}, \"\") != \"\"",
                                     message=dict(q.before_apply)))
     return blockers
+
+
+# Values that resolve a blocker for a check (plan, compile), by question type: what a user
+# writes when following "Before you apply". Never rendered into a real deployment.
+CHECK_VALUES = {"sha256": "0" * 64, "domain": "portal.mylab.ca", "email": "ada@mylab.ca",
+                "cidr": "203.0.113.0/24"}
+
+
+def resolved_for_checks(bp: Blueprint, answers: dict[str, Any]) -> dict[str, Any]:
+    """``answers`` with every "Before you apply" item of that render given a check value."""
+    from castelet.answers import validate
+
+    blockers = before_apply(bp, validate(bp, answers))
+    return {**answers, **{b.question: CHECK_VALUES[bp.question(b.question).type] for b in blockers}}

@@ -116,7 +116,7 @@ def assemble(bp: Blueprint, answers: dict[str, Any], project_dir: Path, library:
 
     derived = design(bp, answers)
     blockers = before_apply(bp, answers)
-    context = {"bp": bp, "a": answers, "version": __version__, "home": project_home(),
+    context = {"bp": bp, "a": answers, "version": __version__, "home": project_home(library),
                "tfvars": tfvars_of(bp, answers), "settings": settings_of(bp, answers),
                "blockers": blockers, **derived}
     env = _skeleton_env()

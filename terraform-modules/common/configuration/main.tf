@@ -28,6 +28,15 @@ locals {
 
   nodes = { for hostname, instance in var.instances : hostname => { role = instance.role } }
 
+  # hostname => {volume name => {mount}}: what first boot knows. A cloud attaches volumes after
+  # the instance exists, so their devices reach Puppet with the day-2 data (`hieradata`), and
+  # the user-data does not depend on volume ids (its size is known at plan).
+  boot_volumes = {
+    for hostname in keys(var.instances) : hostname => {
+      for key, volume in var.volumes : volume.name => { mount = volume.mount } if volume.instance == hostname
+    }
+  }
+
   # hostname => {volume name => {mount, device (only when known)}}
   node_volumes = {
     for hostname in keys(var.instances) : hostname => {
@@ -61,23 +70,30 @@ locals {
 
   # The one writer of deployment data for Puppet (Magic Castle's terraform_data.yaml): the
   # library's hiera data aliases these keys (%{alias('terraform.<key>')}).
+  terraform_data = {
+    for hostname, instance in var.instances : hostname => {
+      deployment     = var.name
+      domain         = replace(var.domain, "%%{", local.hiera_percent)
+      admin_email    = replace(var.admin_email, "%%{", local.hiera_percent)
+      admin_user     = var.admin_user
+      admin_users    = { (var.admin_user) = { ssh_keys = local.public_keys } }
+      admin_cidr     = var.admin_cidr
+      timezone       = replace(var.timezone, "%%{", local.hiera_percent)
+      settings       = local.settings
+      nodes          = local.nodes
+      role           = instance.role
+      role_class     = instance.puppet_class
+      firewall_rules = lookup(local.puppet_firewall_rules, instance.role, [])
+    }
+  }
   hieradata = {
-    for hostname, instance in var.instances : hostname => yamlencode({
-      terraform = {
-        deployment     = var.name
-        domain         = replace(var.domain, "%%{", local.hiera_percent)
-        admin_email    = replace(var.admin_email, "%%{", local.hiera_percent)
-        admin_user     = var.admin_user
-        admin_users    = { (var.admin_user) = { ssh_keys = local.public_keys } }
-        admin_cidr     = var.admin_cidr
-        timezone       = replace(var.timezone, "%%{", local.hiera_percent)
-        settings       = local.settings
-        nodes          = local.nodes
-        role           = instance.role
-        role_class     = instance.puppet_class
-        firewall_rules = lookup(local.puppet_firewall_rules, instance.role, [])
-        volumes        = local.node_volumes[hostname]
-      }
+    for hostname, data in local.terraform_data : hostname => yamlencode({
+      terraform = merge(data, { volumes = local.node_volumes[hostname] })
+    })
+  }
+  boot_hieradata = {
+    for hostname, data in local.terraform_data : hostname => yamlencode({
+      terraform = merge(data, { volumes = local.boot_volumes[hostname] })
     })
   }
 
@@ -139,7 +155,7 @@ locals {
         [
           {
             path        = local.hieradata_path
-            content     = local.hieradata[hostname]
+            content     = local.boot_hieradata[hostname]
             owner       = "root:root"
             permissions = "0644"
           },

@@ -63,8 +63,9 @@ variable "volumes" {
 variable "volume_devices" {
   description = <<-EOT
     Device path of each volume as the guest sees it, keyed like `volumes`
-    (e.g. /dev/disk/by-id/virtio-<first 20 characters of the volume id>). A missing key or a
-    null value leaves the device out of the hieradata (Puppet then has to find it itself).
+    (e.g. /dev/disk/by-id/virtio-<first 20 characters of the volume id>). Only in `hieradata`
+    (day 2: volumes are attached after the instance exists), never in the user-data. A missing
+    key or a null value leaves the device out (Puppet then only ensures the mount directory).
   EOT
   type        = map(string)
   default     = {}

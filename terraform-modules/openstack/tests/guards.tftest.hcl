@@ -4,8 +4,8 @@
 # which reads vCPU/RAM/disk from Arbutus flavor names (p2-3gb: 2 vCPU, 3072 MB, no root disk;
 # c4-15gb-83: 4 vCPU, 15360 MB, 83 GB root disk).
 #
-# No volumes here: a volume's device path (its id) is unknown at plan, and so would be the
-# user-data of its instance, leaving the size guard to apply time.
+# Volumes only where a run says so: a volume's device path (its id) is unknown at plan, so the
+# real user-data of its instance is too; the guard measures the rendering with stand-in paths.
 #
 # tests/fixtures/env-large carries modules/noise/files/noise.txt, 34000 random bytes in base64
 # (Python: base64 of random.Random(20240611).randbytes(34000), wrapped at 76 columns): its
@@ -57,8 +57,8 @@ run "user_data_too_large_without_gzip" {
   expect_failures = [openstack_compute_instance_v2.instance]
 }
 
-# Volume ids (and so the device paths in the user-data) are unknown at plan: the guard measures
-# user-data rendered with placeholder paths of the same length, so it still fails at plan.
+# Volume ids are unknown at plan, but the user-data names no device (they reach Puppet on day 2),
+# so its size is known at plan and the guard still fails there.
 run "user_data_too_large_with_a_volume_fails_at_plan" {
   command = plan
 

@@ -1,0 +1,119 @@
+# Instances: images, flavors, the administrator key pair, one port per instance on the
+# network (role and internal security groups) and the instances themselves, with the guards
+# that must hold at plan time (administrator keys, Nova's user-data limit, flavor minimums).
+
+locals {
+  # Flavors with no root disk (Arbutus' persistent "p" flavors) boot from a volume made from
+  # the image, sized by the role's min_disk_gb.
+  boot_from_volume = {
+    for hostname, instance in local.instances : hostname => coalesce(data.openstack_compute_flavor_v2.flavor[instance.flavor].disk, 0) == 0
+  }
+
+  private_addresses = {
+    for hostname, port in openstack_networking_port_v2.instance : hostname => try(port.all_fixed_ips[0], null)
+  }
+}
+
+# --- images and flavors -------------------------------------------------------------------
+
+data "openstack_images_image_v2" "image" {
+  for_each = toset([for instance in values(local.instances) : instance.image])
+
+  name        = each.key
+  most_recent = true
+}
+
+data "openstack_compute_flavor_v2" "flavor" {
+  for_each = toset([for instance in values(local.instances) : instance.flavor])
+
+  name = each.key
+}
+
+# --- key pair -----------------------------------------------------------------------------
+
+# Keys reach the instances through cloud-init (and Puppet); the key pair only lets the
+# OpenStack dashboard show which key an instance was created with.
+resource "openstack_compute_keypair_v2" "admin" {
+  count = length(var.public_keys) > 0 ? 1 : 0
+
+  name       = "${var.name}-admin"
+  public_key = trimspace(var.public_keys[0])
+}
+
+# --- ports and instances ------------------------------------------------------------------
+
+resource "openstack_networking_port_v2" "instance" {
+  for_each = local.instances
+
+  name           = each.key
+  network_id     = local.network_id
+  admin_state_up = true
+  security_group_ids = [
+    openstack_networking_secgroup_v2.role[each.value.role].id,
+    openstack_networking_secgroup_v2.internal.id,
+  ]
+
+  dynamic "fixed_ip" {
+    for_each = local.create_network ? [openstack_networking_subnet_v2.main[0].id] : []
+    content {
+      subnet_id = fixed_ip.value
+    }
+  }
+}
+
+resource "openstack_compute_instance_v2" "instance" {
+  for_each = local.instances
+
+  name        = each.key
+  flavor_name = each.value.flavor
+  image_id    = local.boot_from_volume[each.key] ? null : data.openstack_images_image_v2.image[each.value.image].id
+  key_pair    = one(openstack_compute_keypair_v2.admin[*].name)
+  user_data   = local.user_data_nova[each.key]
+
+  metadata = {
+    castelet_deployment = var.name
+    castelet_role       = each.value.role
+  }
+
+  network {
+    port = openstack_networking_port_v2.instance[each.key].id
+  }
+
+  dynamic "block_device" {
+    for_each = local.boot_from_volume[each.key] ? [data.openstack_images_image_v2.image[each.value.image].id] : []
+    content {
+      uuid                  = block_device.value
+      source_type           = "image"
+      destination_type      = "volume"
+      volume_size           = max(each.value.min_disk_gb, 10)
+      boot_index            = 0
+      delete_on_termination = true
+    }
+  }
+
+  lifecycle {
+    # Configuration changes reach running instances through common/provision (day 2); a new
+    # image release must not replace them either.
+    ignore_changes = [user_data, image_name, image_id, block_device, key_pair]
+
+    precondition {
+      condition     = length(var.public_keys) > 0
+      error_message = "public_keys is empty: OpenStack instances are administered over SSH, so at least one administrator key is needed (terraform.tfvars)."
+    }
+    precondition {
+      condition     = local.user_data_nova_base64_length[each.key] <= 65535
+      error_message = "The cloud-init user-data of ${each.key} is ${local.user_data_nova_base64_length[each.key]} bytes once base64-encoded${local.user_data_gzip[each.key] ? " (gzipped)" : ""}; Nova accepts at most 65535. Shrink the Puppet environment (puppet/) or move large files out of it${var.user_data_compression == "none" ? ", or set user_data_compression = \"auto\"" : ""}."
+    }
+    precondition {
+      condition = (
+        coalesce(data.openstack_compute_flavor_v2.flavor[each.value.flavor].vcpus, 0) >= each.value.min_vcpus &&
+        coalesce(data.openstack_compute_flavor_v2.flavor[each.value.flavor].ram, 0) >= each.value.min_ram_mb
+      )
+      error_message = "Flavor ${each.value.flavor} of ${each.key} is smaller than role ${each.value.role} needs (${each.value.min_vcpus} vCPU, ${each.value.min_ram_mb} MB RAM)."
+    }
+    precondition {
+      condition     = local.boot_from_volume[each.key] || coalesce(data.openstack_compute_flavor_v2.flavor[each.value.flavor].disk, 0) >= each.value.min_disk_gb
+      error_message = "Flavor ${each.value.flavor} of ${each.key} has a smaller root disk than role ${each.value.role} needs (${each.value.min_disk_gb} GB)."
+    }
+  }
+}
