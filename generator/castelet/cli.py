@@ -68,6 +68,13 @@ def cmd_show(args: argparse.Namespace) -> int:
     lang = _lang(args)
     out.print(f"[bold]{bp.id}[/bold] {bp.version} — {bp.title[lang]} ({bp.category}, {bp.maturity})")
     out.print(bp.description[lang])
+    if bp.upstream:
+        version = f" {bp.upstream['version']}" if bp.upstream.get("version") else ""
+        license_ = f", {bp.upstream['license']}" if bp.upstream.get("license") else ""
+        out.print(f"upstream: {bp.upstream['name']}{version} ({bp.upstream['url']}{license_})", markup=False)
+    if bp.release:
+        out.print(f"release: {bp.release['version']} from {bp.release['url']} (checksums: {bp.release['checksums']})",
+                  markup=False, soft_wrap=True)
     for role in bp.roles:
         out.print(f"role [bold]{role.name}[/bold] x{role.count}: {role.puppet_class}, ≥{role.min_vcpus} vCPU "
                   f"{role.min_ram_mb} MB RAM {role.min_disk_gb} GB disk, public IP: {role.public}")

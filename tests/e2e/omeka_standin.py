@@ -70,20 +70,21 @@ Behaviour mirrored:
 Not from Omeka: each page carries the comment `<!-- Omeka S (castelet test archive VERSION) -->`
 so tests can tell releases apart.
 
-The helpers `fetch`, `login` and `install_form_offered` use only the standard library and work
-against the real Omeka S as well as against this stand-in.
+The helpers `fetch`, `login` and `install_form_offered` work against the real Omeka S as well as
+against this stand-in. They use only the standard library and the HTTP client, HTML parser and
+login check of Castelet's installer script, loaded as the module `omeka_install`, so tests and
+installer read Omeka's pages the same way.
 """
 
 from __future__ import annotations
 
-import html.parser
-import http.cookiejar
+import importlib.util
 import io
-import urllib.error
-import urllib.parse
-import urllib.request
+import sys
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
 
 __all__ = ["LoginError", "Response", "fetch", "install_form_offered", "login", "standin_archive"]
 
@@ -769,8 +770,37 @@ def standin_archive(version: str) -> bytes:
 
 
 # --------------------------------------------------------------------------------------
-# HTTP helpers (standard library only): for the stand-in and the real Omeka S alike
+# HTTP helpers: for the stand-in and the real Omeka S alike, built on the installer's own
 # --------------------------------------------------------------------------------------
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+INSTALLER_SCRIPT = REPO_ROOT / "puppet" / "modules" / "castelet" / "files" / "omeka-install.py"
+
+
+def _load_installer() -> ModuleType:
+    """Castelet's Omeka S installer script as the module `omeka_install` (its main() is guarded).
+
+    Registered in sys.modules before running it, as dataclasses need to find their module.
+    """
+    loaded = sys.modules.get("omeka_install")
+    if loaded is not None:
+        return loaded
+    spec = importlib.util.spec_from_file_location("omeka_install", INSTALLER_SCRIPT)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load the Omeka S installer script {INSTALLER_SCRIPT}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["omeka_install"] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules["omeka_install"]
+        raise
+    return module
+
+
+_installer = _load_installer()
+# Seconds per request (the installer allows minutes for its POST /install): these helpers only check.
+_installer.TIMEOUT = 60
 
 
 class LoginError(Exception):
@@ -778,104 +808,10 @@ class LoginError(Exception):
 
 
 @dataclass
-class Response:
-    """One HTTP answer, redirects not followed."""
+class Response(_installer.Page):
+    """One HTTP answer (the installer's Page: status, location, body) and the URL that gave it."""
 
-    status: int
-    location: str
-    body: str
     url: str = ""
-
-
-@dataclass
-class _Form:
-    attrs: dict[str, str]
-    fields: dict[str, str] = field(default_factory=dict)
-
-
-class _PageParser(html.parser.HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.forms: list[_Form] = []
-        self.errors: list[str] = []
-        self._form: _Form | None = None
-        self._in_messages = False
-        self._item: list[str] | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {k: v or "" for k, v in attrs}
-        if tag == "form":
-            self._form = _Form(a)
-            self.forms.append(self._form)
-        elif tag in ("input", "select", "textarea", "button") and a.get("name"):
-            if self._form is not None:
-                self._form.fields[a["name"]] = a.get("value", "")
-        elif tag == "ul" and {"messages", "pre-errors"} & set(a.get("class", "").split()):
-            self._in_messages = True
-        elif tag == "li" and self._in_messages and "success" not in a.get("class", "").split():
-            self._item = []  # errors, warnings and pre-installation errors
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "form":
-            self._form = None
-        elif tag == "li" and self._item is not None:
-            text = " ".join("".join(self._item).split())
-            if text:
-                self.errors.append(text)
-            self._item = None
-        elif tag == "ul":
-            self._in_messages = False
-
-    def handle_data(self, data: str) -> None:
-        if self._item is not None:
-            self._item.append(data)
-
-
-def _parse(body: str) -> _PageParser:
-    parser = _PageParser()
-    parser.feed(body)
-    parser.close()
-    return parser
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None
-
-
-class _Session:
-    """Requests to base_url with a fixed Host header, one cookie jar, no automatic redirects."""
-
-    def __init__(self, base_url: str, host: str, timeout: float = 60) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.host = host
-        self.timeout = timeout
-        self.opener = urllib.request.build_opener(
-            _NoRedirect(), urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
-        )
-
-    def _url(self, target: str) -> str:
-        parts = urllib.parse.urlsplit(target)
-        return self.base_url + (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-
-    def request(self, target: str, data: dict[str, str] | None = None) -> Response:
-        url = self._url(target)
-        body = urllib.parse.urlencode(data).encode() if data is not None else None
-        req = urllib.request.Request(url, data=body, headers={"Host": self.host})
-        try:
-            with self.opener.open(req, timeout=self.timeout) as resp:
-                text = resp.read().decode("utf-8", "replace")
-                return Response(resp.status, resp.headers.get("Location", ""), text, url)
-        except urllib.error.HTTPError as exc:
-            text = exc.read().decode("utf-8", "replace")
-            return Response(exc.code, exc.headers.get("Location", ""), text, url)
-
-    def follow(self, target: str, data: dict[str, str] | None = None, limit: int = 5) -> Response:
-        answer = self.request(target, data)
-        while answer.status in (301, 302, 303, 307) and answer.location and limit > 0:
-            answer = self.request(answer.location)
-            limit -= 1
-        return answer
 
 
 def fetch(base_url: str, host: str, path: str, follow: bool = False) -> Response:
@@ -883,8 +819,9 @@ def fetch(base_url: str, host: str, path: str, follow: bool = False) -> Response
 
     E.g. `fetch(url, host, "/install")` on an installed Omeka S: status 302, location "/admin".
     """
-    session = _Session(base_url, host)
-    return session.follow(path) if follow else session.request(path)
+    client = _installer.Client(base_url, host)  # fixed Host, cookie jar, no redirects
+    where, page = client.follow(path) if follow else (path, client.request(path))
+    return Response(page.status, page.location, page.body, client.url(where))
 
 
 def install_form_offered(html: str) -> bool:
@@ -894,36 +831,24 @@ def install_form_offered(html: str) -> bool:
     /install redirects to /admin, whose body is empty, or the login page if followed).
     """
     names = {"user[email]", "user[password-confirm][password]", "settings[installation_title]"}
-    return any(names & set(form.fields) for form in _parse(html).forms)
+    return any(names & set(form.fields) for form in _installer.parse(html).forms)
 
 
 def login(base_url: str, host: str, email: str, password: str) -> str:
     """Log in through Omeka S's login form like a browser; returns the admin dashboard's HTML.
 
-    GET /login (session cookie + the `loginform_csrf` token), POST `email`, `password`,
-    `loginform_csrf`, `submit`, follow the redirect to /admin. `base_url` is where to connect
-    (e.g. `http://10.166.0.12`), `host` the Host header (the vhost's ServerName). Raises
-    LoginError, with Omeka's messages, unless the admin dashboard (with its Logout link)
-    answers HTTP 200.
+    The installer's check_login: GET /login (session cookie + the `loginform_csrf` token), POST
+    `email`, `password`, the token and `submit`, follow the redirect to /admin; then GET /admin
+    in that session. `base_url` is where to connect (e.g. `http://10.166.0.12`), `host` the
+    Host header (the vhost's ServerName). Raises LoginError, with Omeka's messages, unless the
+    admin dashboard (with its Logout link) answers HTTP 200.
     """
-    session = _Session(base_url, host)
-    page = session.follow("/login")
-    if page.status != 200 or urllib.parse.urlsplit(page.url).path.rstrip("/") != "/login":
-        raise LoginError(f"GET /login ended at {page.url} with HTTP {page.status}: is Omeka S installed?")
-    forms = [f for f in _parse(page.body).forms if {"email", "password"} <= set(f.fields)]
-    if not forms:
-        raise LoginError("the login page has no form with `email` and `password` fields")
-    form = forms[0]
-    csrf = {name: value for name, value in form.fields.items() if name.endswith("_csrf")}
-    if not csrf.get("loginform_csrf"):
-        raise LoginError("the login form has no `loginform_csrf` token")
-    data = {**csrf, "email": email, "password": password, "submit": "Log in"}
-    answer = session.request(form.attrs.get("action") or "/login", data)
-    if answer.status not in (302, 303):
-        messages = _parse(answer.body).errors
-        raise LoginError(f"login as {email} refused (HTTP {answer.status}): {'; '.join(messages) or 'no message'}")
-    admin = session.follow(answer.location)
-    path = urllib.parse.urlsplit(admin.url).path
-    if admin.status != 200 or not path.startswith("/admin") or 'href="/logout"' not in admin.body:
-        raise LoginError(f"after login, {admin.url} answered HTTP {admin.status} without the admin dashboard")
+    client = _installer.Client(base_url, host)  # fixed Host, cookie jar, no redirects
+    try:
+        _installer.check_login(client, email, password)
+    except _installer.InstallError as exc:
+        raise LoginError(str(exc)) from exc
+    where, admin = client.follow("/admin")
+    if admin.status != 200 or not where.startswith("/admin") or 'href="/logout"' not in admin.body:
+        raise LoginError(f"after login, {where} answered HTTP {admin.status} without the admin dashboard")
     return admin.body

@@ -5,11 +5,10 @@
 locals {
   staging     = "/home/${var.admin_user}/.castelet-staging"
   private_key = var.ssh_private_key_file == null ? null : file(pathexpand(var.ssh_private_key_file))
-  instances   = var.enabled ? var.instances : {}
 }
 
 resource "terraform_data" "puppet" {
-  for_each = local.instances
+  for_each = var.instances
 
   triggers_replace = {
     environment_hash = var.environment_hash
@@ -24,7 +23,7 @@ resource "terraform_data" "puppet" {
     private_key         = local.private_key
     agent               = local.private_key == null
     timeout             = var.connection_timeout
-    bastion_host        = each.value.bastion_host != null ? each.value.bastion_host : var.bastion_host
+    bastion_host        = each.value.bastion_host
     bastion_user        = var.admin_user
     bastion_private_key = local.private_key
   }

@@ -1,13 +1,7 @@
-variable "enabled" {
-  description = "Whether to push the Puppet environment over SSH and re-run Puppet (day 2). false creates nothing."
-  type        = bool
-  default     = true
-}
-
 variable "instances" {
   description = <<-EOT
     Instances to configure: hostname => {address (reachable over SSH), id (optional: a replaced
-    instance is provisioned again), bastion_host (optional: overrides var.bastion_host)}.
+    instance is provisioned again), bastion_host (optional: jump host; null connects directly)}.
   EOT
   type = map(object({
     address      = string
@@ -39,12 +33,6 @@ variable "admin_user" {
 
 variable "ssh_private_key_file" {
   description = "Private key file for SSH; null uses the SSH agent (SSH_AUTH_SOCK)."
-  type        = string
-  default     = null
-}
-
-variable "bastion_host" {
-  description = "Default jump host for instances that have no bastion_host of their own; null connects directly."
   type        = string
   default     = null
 }

@@ -35,15 +35,15 @@ run "one_resource_per_instance" {
   }
 }
 
-run "disabled_creates_nothing" {
+run "no_instance_creates_nothing" {
   command = plan
 
   variables {
-    enabled = false
+    instances = {}
   }
 
   assert {
     condition     = length(terraform_data.puppet) == 0 && length(output.provisioned) == 0
-    error_message = "enabled = false must not create any provisioning resource"
+    error_message = "no SSH target must create no provisioning resource"
   }
 }
