@@ -105,5 +105,8 @@ def test_readme_catalogue_is_current():
 
 
 def test_doctor_finds_terraform():
+    """Terraform or OpenTofu, whichever was found, with its version (1.x for both)."""
     proc = castelet("doctor")
-    assert proc.returncode == 0 and "Terraform v1." in proc.stdout
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.search(r"(Terraform|OpenTofu) v1\.\d+\.\d+", proc.stdout), proc.stdout
+    assert "library" in proc.stdout and str(REPO_ROOT) in proc.stdout
