@@ -558,3 +558,14 @@ def test_accepted_text_is_returned_exactly(text):
             or text[0].isspace() or text[-1].isspace()
     else:
         assert result == text
+
+
+def test_debian_release_is_one_of_the_supported_ones(omeka):
+    from castelet.releases import RELEASES
+
+    for major in RELEASES:
+        assert validate(omeka, {**WITH_KEY, "debian_release": major})["debian_release"] == major
+    assert validate(omeka, {**WITH_KEY, "debian_release": 13})["debian_release"] == "13"  # a YAML number
+    for bad in ("11", "14", "sid", "13 ", "trixie"):
+        with pytest.raises(AnswersError):
+            validate(omeka, {**WITH_KEY, "debian_release": bad})

@@ -64,3 +64,24 @@ def test_changed_resources_are_listed_from_puppet_notices():
     )
     assert changed_resources(output) == ["/Stage[main]/Castelet::Profile::Base/File[/etc/motd]",
                                          "/Stage[main]/Main/Node[default]/Exec[x]"]
+
+
+def test_an_image_of_another_release_gets_that_releases_sources():
+    from castelet.local.image import _sources_for
+
+    host = ("Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\n\n"
+            "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n")
+    trixie = _sources_for(host, "trixie")
+    assert "Suites: trixie trixie-updates\n" in trixie and "Suites: trixie-security\n" in trixie
+    assert "bookworm" not in trixie and "http://mirror.example/debian-security" in trixie
+    assert _sources_for(trixie, "bookworm") == host
+
+
+def test_each_release_has_its_own_image_recipe():
+    from castelet.local.image import ImageRecipe, image_file
+    from castelet.releases import RELEASES
+
+    recipes = [ImageRecipe(mirror="http://mirror.example/debian", release=r) for r in RELEASES.values()]
+    assert len({r.digest for r in recipes}) == len(recipes)
+    assert [image_file(r).split("-")[1] for r in recipes] == list(RELEASES)
+    assert {r.suite for r in recipes} == {"trixie", "bookworm"}

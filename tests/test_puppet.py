@@ -102,6 +102,20 @@ DEBIAN12_FACTS: dict[str, Any] = {
     "clientnoop": False,
 }
 
+def debian_facts(major: str) -> dict[str, Any]:
+    """The facts of a Debian <major> node (the fixture above, release fields changed)."""
+    codename = {"12": "bookworm", "13": "trixie"}[major]
+    full = {"12": "12.8", "13": "13.8"}[major]
+    release = {"full": full, "major": major, "minor": full.split(".")[1]}
+    facts = json.loads(json.dumps(DEBIAN12_FACTS))
+    facts["os"]["release"] = release
+    facts["os"]["distro"].update({"codename": codename, "release": release,
+                                  "description": f"Debian GNU/Linux {major} ({codename})"})
+    facts.update({"operatingsystemrelease": full, "operatingsystemmajrelease": major,
+                  "lsbdistcodename": codename, "lsbdistrelease": full})
+    return facts
+
+
 ROLE_RULES = [
     {"name": "http", "port": 80, "protocol": "tcp", "source": "0.0.0.0/0"},
     {"name": "http-ipv6", "port": 80, "protocol": "tcp", "source": "::/0"},
@@ -329,7 +343,15 @@ def test_puppet_lint(repo_root: Path) -> None:
 def test_hiera_and_module_metadata(repo_root: Path) -> None:
     hiera = yaml.safe_load((repo_root / "puppet" / "hiera.yaml").read_text())
     assert hiera["version"] == 5
-    assert [level["path"] for level in hiera["hierarchy"]] == ["terraform.yaml", "blueprint.yaml", "common.yaml"]
+    assert [level["path"] for level in hiera["hierarchy"]] == [
+        "terraform.yaml", "blueprint.yaml", "os/%{facts.os.release.major}.yaml", "common.yaml"]
+    # every supported Debian release has its data, and nothing else has
+    from castelet.releases import RELEASES
+
+    os_data = repo_root / "puppet" / "data" / "os"
+    assert sorted(p.stem for p in os_data.glob("*.yaml")) == sorted(RELEASES)
+    for major in RELEASES:
+        assert "castelet::profile::apache_php::php_version" in yaml.safe_load((os_data / f"{major}.yaml").read_text())
     common = yaml.safe_load((repo_root / "puppet" / "data" / "common.yaml").read_text())
     # deployment data has one writer (Terraform): the library only aliases it
     assert common["castelet::domain"] == "%{alias('terraform.domain')}"
@@ -693,17 +715,22 @@ def _resolved_var_file(bp: Any, answers: dict[str, Any]) -> str:
     return "\n".join([*lines, f"settings = {hcl(settings)}", ""])
 
 
-@pytest.mark.parametrize("cloud", ["openstack", "lxd"])
+PHP = {"13": "8.4", "12": "8.2"}
+
+
+@pytest.mark.parametrize(("cloud", "release"), [("openstack", "13"), ("lxd", "13"), ("openstack", "12")])
 @pytest.mark.parametrize("blueprint", BLUEPRINTS)
 def test_default_render_compiles_every_role(repo_root: Path, puppet_bin: str, terraform_cmd: list[str],
-                                            tmp_path: Path, blueprint: str, cloud: str) -> None:
+                                            tmp_path: Path, blueprint: str, cloud: str, release: str) -> None:
     """`castelet new X --no-input` with only the required answers, its "Before you apply" list done,
-    gives Terraform data on which every role's catalogue compiles (Terraform's own output)."""
+    gives Terraform data on which every role's catalogue compiles (Terraform's own output), for
+    each supported Debian release (its facts select data/os/<major>.yaml)."""
     from castelet.answers import validate
     from castelet.manifest import load
 
     bp = load(repo_root / "blueprints" / blueprint)
-    given = {"cloud": cloud, **({"admin_ssh_keys": ADMIN_KEY} if cloud == "openstack" else {})}
+    given = {"cloud": cloud, "debian_release": release,
+             **({"admin_ssh_keys": ADMIN_KEY} if cloud == "openstack" else {})}
     deployment = new(bp.path, given, tmp_path / "out")
     outputs = terraform_outputs(deployment, terraform_cmd, tmp_path, _resolved_var_file(bp, validate(bp, given)))
     hosts = outputs["hieradata"]
@@ -712,10 +739,13 @@ def test_default_render_compiles_every_role(repo_root: Path, puppet_bin: str, te
         role = yaml.safe_load(data)["terraform"]["role"]
         env = scratch_environment(tmp_path / "puppet" / hostname, puppet_bin, deployment / "puppet")
         (env.env_dir / "data" / "terraform.yaml").write_text(data)
-        result = env.compile({**DEBIAN12_FACTS, "castelet_role": role}, node=hostname)
+        result = env.compile({**debian_facts(release), "castelet_role": role}, node=hostname)
         assert result.returncode == 0, errors_of(result)
         expected = next(r.puppet_class for r in bp.roles if r.name == role)
         assert expected.lower() in {c.lower() for c in result.classes}
         if cloud == "openstack":
             keys = result.resource("File", "/home/castelet/.ssh/authorized_keys")["content"]
             assert ADMIN_KEY in keys
+        if ("Package", "libapache2-mod-php8.4") in result.resources or ("Package", "libapache2-mod-php8.2") in \
+                result.resources:
+            assert ("Package", f"libapache2-mod-php{PHP[release]}") in result.resources

@@ -168,3 +168,17 @@ def test_the_readme_links_to_the_library_home(tmp_path):
     assert project_home(repo) == "https://gitlab.mylab.ca/rc/castelet"
     subprocess.run(["git", "-C", str(repo), "remote", "set-url", "origin", "/srv/mirror/castelet"], check=True)
     assert project_home(repo) is None  # a local path is no web page: no link rather than a wrong one
+
+
+@pytest.mark.parametrize(("cloud", "image"), [("openstack", "Debian-13"), ("lxd", "castelet/debian-13")])
+def test_default_render_is_debian_13_and_12_is_an_answer_away(tmp_path, cloud, image):
+    from castelet.releases import DEFAULT_RELEASE, RELEASES
+
+    assert DEFAULT_RELEASE == "13" and set(RELEASES) == {"13", "12"}
+    given = {"cloud": cloud, **({"admin_ssh_keys": KEY} if cloud == "openstack" else {})}
+    root = new(REPO_ROOT / "blueprints" / "lamp", given, tmp_path / "13")
+    assert f'= "{image}"' in (root / "terraform.tfvars").read_text()
+    older = new(REPO_ROOT / "blueprints" / "lamp", {**given, "debian_release": "12"}, tmp_path / "12")
+    assert f'= "{image.replace("13", "12")}"' in (older / "terraform.tfvars").read_text()
+    if cloud == "lxd":
+        assert "castelet local setup --release 12" in (older / "README.md").read_text()

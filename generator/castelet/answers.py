@@ -18,6 +18,7 @@ from functools import cache
 from typing import Any
 
 from castelet.manifest import Blueprint, Question
+from castelet.releases import RELEASES
 
 _SLUG = re.compile(r"[a-z][a-z0-9-]{0,28}[a-z0-9]")
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
@@ -48,6 +49,7 @@ ALLOWED = {
     "ssh_public_keys": "OpenSSH public key lines (TYPE BASE64 [comment]: ed25519, ECDSA, RSA of at least 2048 bits "
                        "or FIDO sk- keys), separated by commas or newlines",
     "sha256": "64 lowercase hexadecimal characters",
+    "debian_release": "a supported Debian release: " + ", ".join(RELEASES),
     "timezone": "a tz database time zone name such as America/Toronto or UTC",
 }
 
@@ -389,6 +391,8 @@ def coerce(q: Question, value: Any) -> Any:
         return _integer(q, value)
     if q.type == "boolean":
         return _boolean(value)
+    if q.type == "debian_release" and isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # `debian_release: 13` in a YAML answers file
     if not isinstance(value, str):
         raise InvalidAnswer(f"{_kind(value)}, not text")
     if value == "" and q.optional:
@@ -406,6 +410,7 @@ def coerce(q: Question, value: Any) -> Any:
         "choice": lambda t: t in q.choices,
         "sha256": lambda t: bool(_SHA256.fullmatch(t)),
         "timezone": lambda t: t in timezones(),
+        "debian_release": lambda t: t in RELEASES,
         "string": lambda t: _string_ok(q, t),
     }
     if not checks[q.type](value):

@@ -21,6 +21,7 @@ from castelet.answers_file import read_answers_file
 from castelet.blockers import before_apply
 from castelet.library import LibraryNotFound, find_blueprint, library_root, load_all
 from castelet.manifest import Blueprint, ManifestError, Question, load
+from castelet.releases import DEFAULT_RELEASE, RELEASES
 from castelet.render import TargetExists, new
 from castelet.runtime import TerraformNotFound, find_terraform
 from castelet.validate import problems, write_cookiecutter_json
@@ -131,7 +132,9 @@ def cmd_new(args: argparse.Namespace) -> int:
         out.print("[yellow]before you apply[/yellow] (also in its README.md; `nox -s plan` refuses until done):")
         for blocker in blockers:
             out.print(f"  - {blocker.text(lang)}", soft_wrap=True, markup=False)
-    first = f"{_command('castelet')} local setup   # once per machine, as root\n  " if answers["cloud"] == "lxd" else ""
+    release = answers["debian_release"]
+    setup = f"{_command('castelet')} local setup --release {release}   # once per machine, as root\n  "
+    first = setup if answers["cloud"] == "lxd" else ""
     pin = f"{_command('castelet')} pin .\n  " if any(b.question == "release_sha256" for b in blockers) else ""
     out.print(f"next:\n  cd {target}\n  {first}{pin}{_command('nox')} -s plan", soft_wrap=True, markup=False)
     return EXIT_OK
@@ -249,16 +252,19 @@ def cmd_local(args: argparse.Namespace) -> int:
         table = Table(title="castelet local cloud (LXD)")
         for column in ("component", "ready", "detail"):
             table.add_column(column)
-        components = cloud.status()
+        components = cloud.status(tuple(args.release or [DEFAULT_RELEASE]))
         for c in components:
             table.add_row(c.name, "[green]yes[/green]" if c.ready else "[red]no[/red]", c.detail)
         out.print(table)
         return EXIT_OK if all(c.ready for c in components) else EXIT_FAIL
     started = time.monotonic()
     try:
-        (cloud.setup if args.action == "setup" else cloud.teardown)(progress)
+        if args.action == "setup":
+            cloud.setup(progress, tuple(args.release or [DEFAULT_RELEASE]))
+        else:
+            cloud.teardown(progress)
     except cloud.SetupError as exc:
-        err.print(f"[red]error[/red] {exc}", soft_wrap=True)
+        err.print(f"error {exc}", soft_wrap=True, markup=False)
         return EXIT_FAIL
     out.print(f"[green]{args.action} done[/green] in {time.monotonic() - started:.0f} s")
     return EXIT_OK
@@ -291,7 +297,7 @@ def cmd_lifecycle(args: argparse.Namespace) -> int:
     try:
         report = lifecycle(Path(args.deployment), progress, keep=args.keep)
     except LifecycleError as exc:
-        err.print(f"[red]error[/red] {exc}", soft_wrap=True)
+        err.print(f"error {exc}", soft_wrap=True, markup=False)
         return EXIT_USAGE
     table = Table(title=f"lifecycle of {report.deployment.name}")
     table.add_column("phase")
@@ -301,7 +307,8 @@ def cmd_lifecycle(args: argparse.Namespace) -> int:
         table.add_row(name + mark, f"{seconds:.1f}")
     out.print(table)
     if not report.ok:
-        err.print(f"[red]failed[/red] in phase {report.failed_phase}:\n{report.error}", soft_wrap=True)
+        err.print(f"[red]failed[/red] in phase {report.failed_phase}:", soft_wrap=True)
+        err.print(report.error, soft_wrap=True, markup=False)
         return EXIT_FAIL
     out.print("[green]lifecycle passed[/green]")
     return EXIT_OK
@@ -354,6 +361,8 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_validate)
     s = command("local", "a local LXD cloud to apply and verify deployments on")
     s.add_argument("action", choices=["setup", "status", "teardown"])
+    s.add_argument("--release", action="append", choices=list(RELEASES),
+                   help=f"Debian release whose image to build or check; repeatable (default {DEFAULT_RELEASE})")
     s.set_defaults(func=cmd_local)
     s = command("check", "fmt, validate and plan an OpenStack deployment offline (real Terraform core)")
     s.add_argument("deployment", help="a rendered deployment folder (left untouched)")

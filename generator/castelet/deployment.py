@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from castelet.manifest import Blueprint
+from castelet.releases import DEFAULT_RELEASE, release
 
 # answer -> Terraform variable of the same meaning (the skeleton's variables.tf declares them)
 DEPLOYMENT_VARIABLES = {
@@ -25,8 +26,7 @@ DEPLOYMENT_VARIABLES = {
 }
 # answers consumed by the render itself (cloud picks the module; keys, flavors and volume sizes
 # become the lists and maps of terraform.tfvars)
-RENDER_ONLY = {"cloud", "admin_ssh_keys"}
-LOCAL_IMAGE = "castelet/debian-12"
+RENDER_ONLY = {"cloud", "admin_ssh_keys", "debian_release"}
 OPENSTACK_ONLY = {"image", "existing_network", "external_network"}
 
 
@@ -48,8 +48,11 @@ def tfvars_of(bp: Blueprint, answers: dict[str, Any]) -> dict[str, Any]:
             value = None
         values[variable] = value
     values.setdefault("admin_cidr_open_to_all", False)
+    debian = release(str(answers.get("debian_release", DEFAULT_RELEASE)))
     if cloud != "openstack":
-        values["image"] = LOCAL_IMAGE
+        values["image"] = debian.local_image
+    elif not values.get("image"):
+        values["image"] = debian.openstack_image
     return values
 
 

@@ -15,8 +15,8 @@ import yaml
 MANIFEST_NAME = "blueprint.yaml"
 # Questions the shared skeleton (terraform.tfvars, variables, README) needs from every blueprint.
 REQUIRED_QUESTIONS = frozenset({"project_slug", "project_name", "domain", "admin_email", "admin_cidr",
-                                "admin_ssh_keys", "cloud", "image", "existing_network", "external_network",
-                                "timezone"})
+                                "admin_ssh_keys", "cloud", "debian_release", "image", "existing_network",
+                                "external_network", "timezone"})
 
 
 class ManifestError(ValueError):

@@ -66,6 +66,7 @@ questions:
   - use: admin_cidr_open_to_all
   - use: admin_ssh_keys
   - use: cloud
+  - use: debian_release
   - use: image
   - use: flavor
   - use: data_volume_gb

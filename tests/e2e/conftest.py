@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from castelet.local import cloud
+from castelet.releases import RELEASES
 
 
 @pytest.fixture(scope="session")
@@ -16,7 +17,7 @@ def local_cloud() -> None:
     """The e2e session is asked for explicitly: a missing cloud is a failure, not a skip."""
     if os.geteuid() != 0:
         pytest.fail("end-to-end tests need root (LXD): run `sudo .venv/bin/nox -s e2e`")
-    missing = [c.name for c in cloud.status() if not c.ready]
+    missing = [c.name for c in cloud.status(tuple(RELEASES)) if not c.ready]
     if missing:
         pytest.fail(f"local cloud not ready ({', '.join(missing)}): run `castelet local setup`")
 

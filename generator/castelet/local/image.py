@@ -1,4 +1,5 @@
-"""The Debian 12 cloud image for LXD, built with debootstrap from the host's own apt mirror.
+"""The Debian cloud images for LXD (one per supported release), built with debootstrap from the
+host's own apt mirror.
 
 The image carries cloud-init with the NoCloud data source; LXD templates write the instance's
 ``cloud-init.user-data`` (or ``user.user-data``) config key into the NoCloud seed at creation,
@@ -18,7 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-SUITE = "bookworm"
+from castelet.releases import DEFAULT_RELEASE, RELEASES, DebianRelease
+
 PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "cloud-init", "python3-cffi-backend", "openssh-server", "python3",
     "ca-certificates", "ifupdown", "isc-dhcp-client", "iproute2", "netbase", "sudo", "gnupg", "curl",
@@ -48,8 +50,12 @@ _DEFAULT_DATA = {"user-data": "#cloud-config\n{}", "vendor-data": "#cloud-config
 @dataclass(frozen=True)
 class ImageRecipe:
     mirror: str
-    suite: str = SUITE
+    release: DebianRelease = RELEASES[DEFAULT_RELEASE]
     packages: tuple[str, ...] = PACKAGES
+
+    @property
+    def suite(self) -> str:
+        return self.release.codename
 
     @property
     def digest(self) -> str:
@@ -70,7 +76,7 @@ def host_mirror(sources_dir: Path = Path("/etc/apt")) -> str:
             if "security" not in match.group(1):
                 return match.group(1).rstrip("/")
         for match in re.finditer(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+)\s+(\S+)", text, re.MULTILINE):
-            if "security" not in match.group(1) and match.group(2) == SUITE:
+            if "security" not in match.group(1) and match.group(2) in {r.codename for r in RELEASES.values()}:
                 return match.group(1).rstrip("/")
     return "http://deb.debian.org/debian"
 
@@ -85,7 +91,14 @@ def _run(cmd: list[str], log: Path) -> None:
         raise RuntimeError(f"{cmd[0]} failed (exit {proc.returncode}); last lines of {log}:\n{tail}")
 
 
-def _configure_rootfs(rootfs: Path) -> None:
+def _sources_for(text: str, suite: str) -> str:
+    """The host's deb822 sources with every suite name of a known release changed to ``suite``
+    (a trixie image built on a bookworm host gets trixie, trixie-updates, trixie-security)."""
+    codenames = "|".join(r.codename for r in RELEASES.values())
+    return re.sub(rf"\b({codenames})(?=(-updates|-security|-backports)?\b)", suite, text)
+
+
+def _configure_rootfs(rootfs: Path, suite: str) -> None:
     (rootfs / "etc/default/locale").write_text("LANG=C.UTF-8\n")
     (rootfs / "etc/cloud/cloud.cfg.d/90-castelet.cfg").write_text(CLOUD_CFG)
     binfmt = rootfs / "etc/systemd/system/systemd-binfmt.service"
@@ -95,7 +108,8 @@ def _configure_rootfs(rootfs: Path) -> None:
     for key in (rootfs / "etc/ssh").glob("ssh_host_*"):
         key.unlink()
     for host_sources in Path("/etc/apt/sources.list.d").glob("debian.sources"):
-        shutil.copy2(host_sources, rootfs / "etc/apt/sources.list.d" / host_sources.name)
+        target = rootfs / "etc/apt/sources.list.d" / host_sources.name
+        target.write_text(_sources_for(host_sources.read_text(), suite))
         (rootfs / "etc/apt/sources.list").write_text("# see sources.list.d/debian.sources\n")
     lists = rootfs / "var/lib/apt/lists"
     for item in lists.glob("*"):
@@ -115,16 +129,20 @@ def _metadata(recipe: ImageRecipe) -> str:
     }
     meta = {
         "architecture": "x86_64", "creation_date": int(time.time()),
-        "properties": {"description": f"Debian 12 ({recipe.suite}) cloud image by castelet",
+        "properties": {"description": f"Debian {recipe.release.major} ({recipe.suite}) cloud image by castelet",
                        "os": "debian", "release": recipe.suite, "castelet.recipe": recipe.digest},
         "templates": templates,
     }
     return json.dumps(meta, indent=2)  # JSON is YAML
 
 
+def image_file(recipe: ImageRecipe) -> str:
+    return f"debian-{recipe.release.major}-{recipe.digest}.tar"
+
+
 def build(recipe: ImageRecipe, workdir: Path, log: Path) -> Path:
     """Build the unified image tarball (metadata.yaml, templates/, rootfs/); return its path."""
-    tarball = workdir / f"debian-12-{recipe.digest}.tar"
+    tarball = workdir / image_file(recipe)
     if tarball.is_file():
         return tarball
     staging = workdir / f"build-{recipe.digest}"
@@ -132,7 +150,7 @@ def build(recipe: ImageRecipe, workdir: Path, log: Path) -> Path:
     (staging / "templates").mkdir(parents=True)
     _run(["debootstrap", "--variant=minbase", f"--include={','.join(recipe.packages)}", recipe.suite,
           str(staging / "rootfs"), recipe.mirror], log)
-    _configure_rootfs(staging / "rootfs")
+    _configure_rootfs(staging / "rootfs", recipe.suite)
     (staging / "metadata.yaml").write_text(_metadata(recipe))
     for name, body in _TEMPLATE_SEED.items():
         (staging / "templates" / f"cloud-init-{name}.tpl").write_text(body)

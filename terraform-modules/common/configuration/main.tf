@@ -142,14 +142,16 @@ locals {
       manage_etc_hosts = true
       disable_root     = true
       ssh_pwauth       = false
-      users = [{
-        name                = var.admin_user
-        gecos               = "Castelet administrator"
-        shell               = "/bin/bash"
-        sudo                = "ALL=(ALL) NOPASSWD:ALL"
-        lock_passwd         = true
+      # cloud-init's schema refuses an empty ssh_authorized_keys (LXD deployments may have no key)
+      users = [merge({
+        name        = var.admin_user
+        gecos       = "Castelet administrator"
+        shell       = "/bin/bash"
+        sudo        = "ALL=(ALL) NOPASSWD:ALL"
+        lock_passwd = true
+        }, length(var.public_keys) == 0 ? {} : {
         ssh_authorized_keys = [for k in var.public_keys : trimspace(k)]
-      }]
+      })]
       write_files = concat(
         local.environment_write_files,
         [

@@ -10,10 +10,10 @@ variable "name" {
 
 variable "image" {
   description = <<-EOT
-    Default image for every role that does not set its own `image` (Debian 12 with cloud-init).
+    Default image for every role that does not set its own `image` (Debian 13 or 12 with cloud-init).
     OpenStack: the image name (on Arbutus, images are named by distribution, version and date;
     `openstack image list --public | grep -i debian`). LXD: the image alias built by
-    `castelet local setup` ("castelet/debian-12").
+    `castelet local setup` ("castelet/debian-13", or "castelet/debian-12").
   EOT
   type        = string
 }

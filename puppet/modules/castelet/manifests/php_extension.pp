@@ -1,7 +1,7 @@
 # @summary
 #   Installs one PHP extension package for the PHP of `castelet::profile::apache_php`.
 #
-# The title is the extension's short name: `mysql` installs `php8.2-mysql`. Profiles declare
+# The title is the extension's short name: `mysql` installs `php<version>-mysql`. Profiles declare
 # the extensions they need with `ensure_resource('castelet::php_extension', [...])`, so two
 # profiles asking for the same extension do not clash. Apache restarts after an install.
 #

@@ -1,5 +1,6 @@
 # @summary
-#   Apache httpd (puppetlabs-apache, Debian's packages) with mod_php for Debian's PHP 8.2.
+#   Apache httpd (puppetlabs-apache, Debian's packages) with mod_php for Debian's PHP (8.4 on
+#   Debian 13, 8.2 on Debian 12).
 #
 # * Apache with the prefork MPM (mod_php is not thread safe), no default vhost, `ServerTokens
 #   Prod`, `ServerSignature Off`, `TraceEnable Off`, ServerAdmin `castelet::admin_email`,
@@ -15,13 +16,13 @@
 #   include castelet::profile::apache_php
 #
 # @param php_version
-#   Debian's PHP version (`8.2` on Debian 12).
+#   Debian's PHP version, from `data/os/<major>.yaml` (`8.4` on Debian 13, `8.2` on Debian 12).
 # @param php_extensions
-#   Extensions to install, short names: `mysql` installs `php8.2-mysql`.
+#   Extensions to install, short names: `mysql` installs `php<version>-mysql`.
 # @param php_ini
 #   php.ini settings for Apache's PHP, e.g. `{ upload_max_filesize => '64M' }`.
 class castelet::profile::apache_php (
-  Pattern[/\A[0-9]+\.[0-9]+\z/] $php_version = '8.2',
+  Pattern[/\A[0-9]+\.[0-9]+\z/] $php_version,
   Array[Pattern[/\A[a-z0-9][a-z0-9_-]*\z/]] $php_extensions = [],
   Hash[Pattern[/\A[A-Za-z0-9_.]+\z/], Variant[String, Integer, Boolean]] $php_ini = {},
 ) {
