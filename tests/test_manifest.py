@@ -118,3 +118,14 @@ def test_verified_blueprints_have_an_end_to_end_test(name):
         return
     e2e = (REPO_ROOT / "tests" / "e2e" / "test_lifecycle.py").read_text()
     assert f'_render("{name}"' in e2e, f"{name} is `verified` but no e2e test applies it"
+
+
+@pytest.mark.parametrize("question", ["admin_cidr", "timezone", "debian_release", "project_name"])
+def test_a_manifest_without_a_question_the_shared_templates_need_is_refused(blueprint_copy, question):
+    from castelet.manifest import REQUIRED_QUESTIONS
+
+    assert question in REQUIRED_QUESTIONS
+    _edit_manifest(blueprint_copy,
+                   lambda d: d.update(questions=[q for q in d["questions"] if q.get("use") != question]))
+    found = problems(blueprint_copy, blueprint_copy.parents[1])
+    assert any(f"must ask `{question}`" in p for p in found), found
