@@ -153,5 +153,6 @@ def test_pin_offline_says_what_to_do_and_changes_nothing(tmp_path: Path, served:
     before = (deployment / "terraform.tfvars").read_text()
     result = castelet("pin", str(deployment), "--url", f"{base}/missing.zip")
     assert result.returncode == 1
-    assert "cannot download" in result.stderr and "--file" in result.stderr
+    assert result.stderr.startswith("error cannot download") and "--file" in result.stderr
+    assert "[red]" not in result.stderr
     assert (deployment / "terraform.tfvars").read_text() == before

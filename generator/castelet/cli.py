@@ -158,7 +158,7 @@ def cmd_pin(args: argparse.Namespace) -> int:
             pinned = pin(deployment, lambda line: status.update(line), url=args.url, version=args.release_version,
                          file=Path(args.file) if args.file else None)
     except PinError as exc:
-        err.print(f"[red]error[/red] {exc}", soft_wrap=True, markup=False)
+        err.print(f"error {exc}", soft_wrap=True, markup=False)
         return EXIT_FAIL
     out.print(f"[green]pinned[/green] {pinned.url} ({pinned.size} bytes)", soft_wrap=True)
     out.print(f"  sha256 {pinned.sha256}", markup=False)
@@ -196,7 +196,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
                 written = write_cookiecutter_json(path.resolve())
                 out.print(f"wrote {written}")
             except ManifestError as exc:
-                err.print(f"[red]✗[/red] {path}: {exc}", soft_wrap=True, markup=False)
+                err.print(f"✗ {path}: {exc}", soft_wrap=True, markup=False)
         found = problems(path.resolve(), root)
         if found:
             failed += 1
