@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from castelet.escape import hcl
-from castelet.render import TargetExists, new
+from castelet.render import new
+from castelet.rerender import TargetExists
 from helpers import BLUEPRINTS, REPO_ROOT
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC7bOCtDd4z0fbvNtNvHVn1v9Kkp7oPNq7d0bH5vY3zQ admin@lab"

@@ -22,7 +22,8 @@ from castelet.blockers import before_apply
 from castelet.library import LibraryNotFound, find_blueprint, library_root, load_all
 from castelet.manifest import Blueprint, ManifestError, Question, load
 from castelet.releases import DEFAULT_RELEASE, RELEASES
-from castelet.render import TargetExists, new
+from castelet.render import new
+from castelet.rerender import TargetExists
 from castelet.runtime import TerraformNotFound, find_terraform
 from castelet.validate import problems, write_cookiecutter_json
 

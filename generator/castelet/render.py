@@ -12,7 +12,6 @@ everything succeeded and nothing the user made would be lost (:mod:`castelet.rer
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -32,18 +31,14 @@ from castelet.deployment import settings_of, tfvars_of
 from castelet.escape import hcl, markdown, markdown_cell
 from castelet.manifest import Blueprint, load
 from castelet.project import project_home
+from castelet.rerender import RENDERED_RECORD, RenderConflict, TargetExists, file_digests, merge, plan_merge
 
 SKELETON = Path(__file__).with_name("skeleton")
 ANSWERS_FILE = ".castelet-answers.yaml"
-RENDERED_RECORD = ".castelet/rendered.json"
 QUIET_HOOKS = "CASTELET_QUIET_HOOKS"
 _IGNORED = shutil.ignore_patterns(
     "tests", ".terraform", ".terraform.lock.hcl", "*.tfstate", "*.tfstate.*", "__pycache__", ".*.swp"
 )
-
-
-class TargetExists(FileExistsError):
-    pass
 
 
 def design(bp: Blueprint, answers: dict[str, Any]) -> dict[str, Any]:
@@ -93,17 +88,6 @@ def _skeleton_files(cloud: str) -> list[tuple[str, Path]]:
     return files
 
 
-def file_digests(root: Path) -> dict[str, str]:
-    """sha256 of every file under ``root`` (outside .git), by POSIX relative path."""
-    digests = {}
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root)
-        if rel.parts[0] == ".git" or not path.is_file() or path.is_symlink():
-            continue
-        digests[rel.as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return digests
-
-
 def assemble(bp: Blueprint, answers: dict[str, Any], project_dir: Path, library: Path) -> list[Blocker]:
     """Add everything the blueprint shares with others to a freshly rendered ``project_dir``,
     record what was written, and make it a git repository. Returns the "Before you apply" list."""
@@ -150,8 +134,6 @@ def assemble(bp: Blueprint, answers: dict[str, Any], project_dir: Path, library:
 def new(blueprint_dir: Path, given: dict[str, Any], output_dir: Path, force: bool = False) -> Path:
     """Validate ``given``, render into a temp dir beside the target, then move it into place, or
     with ``force`` merge it into the existing deployment without losing anything (else refuse)."""
-    from castelet.rerender import RenderConflict, merge, plan_merge
-
     bp = load(blueprint_dir)
     answers = validate(bp, given)  # raises before anything is written
     output_dir = Path(output_dir).resolve()

@@ -18,7 +18,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from castelet import gitrepo
-from castelet.render import RENDERED_RECORD, TargetExists, file_digests
+
+RENDERED_RECORD = ".castelet/rendered.json"
+
+
+class TargetExists(FileExistsError):
+    """The target folder exists and cannot be (re-)rendered as asked."""
+
+
+def file_digests(root: Path) -> dict[str, str]:
+    """sha256 of every file under ``root`` (outside .git), by POSIX relative path."""
+    digests = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if rel.parts[0] == ".git" or not path.is_file() or path.is_symlink():
+            continue
+        digests[rel.as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digests
 
 
 @dataclass
