@@ -698,23 +698,6 @@ def test_secret_function_is_stable_and_private(repo_root: Path, puppet_bin: str,
     assert secret_file.read_text() == "short\n"
 
 
-def _resolved_var_file(bp: Any, answers: dict[str, Any]) -> str:
-    """terraform.tfvars lines that resolve every "Before you apply" item of a render."""
-    from castelet.blockers import CHECK_VALUES, before_apply
-    from castelet.deployment import settings_of
-    from castelet.escape import hcl
-
-    settings = settings_of(bp, answers)
-    lines = []
-    for blocker in before_apply(bp, answers):
-        value = CHECK_VALUES[bp.question(blocker.question).type]
-        if blocker.variable == "settings":
-            settings[blocker.question] = value
-        else:
-            lines.append(f"{blocker.variable} = {hcl(value)}")
-    return "\n".join([*lines, f"settings = {hcl(settings)}", ""])
-
-
 PHP = {"13": "8.4", "12": "8.2"}
 
 
@@ -725,14 +708,14 @@ def test_default_render_compiles_every_role(repo_root: Path, puppet_bin: str, te
     """`castelet new X --no-input` with only the required answers, its "Before you apply" list done,
     gives Terraform data on which every role's catalogue compiles (Terraform's own output), for
     each supported Debian release (its facts select data/os/<major>.yaml)."""
-    from castelet.answers import validate
+    from castelet.blockers import resolved_for_checks
     from castelet.manifest import load
 
     bp = load(repo_root / "blueprints" / blueprint)
     given = {"cloud": cloud, "debian_release": release,
              **({"admin_ssh_keys": ADMIN_KEY} if cloud == "openstack" else {})}
-    deployment = new(bp.path, given, tmp_path / "out")
-    outputs = terraform_outputs(deployment, terraform_cmd, tmp_path, _resolved_var_file(bp, validate(bp, given)))
+    deployment = new(bp.path, resolved_for_checks(bp, given), tmp_path / "out")
+    outputs = terraform_outputs(deployment, terraform_cmd, tmp_path)
     hosts = outputs["hieradata"]
     assert {yaml.safe_load(data)["terraform"]["role"] for data in hosts.values()} == {r.name for r in bp.roles}
     for hostname, data in sorted(hosts.items()):
