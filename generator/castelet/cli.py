@@ -1,18 +1,22 @@
-"""The ``castelet`` command line: list, show, new, validate, doctor."""
+"""The ``castelet`` command line: list, show, new, validate, sandbox, doctor."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from castelet import __version__
@@ -108,7 +112,27 @@ def _prompt(q: Question, lang: str, current: Any) -> Any:
             err.print(f"{q.name}: {value!r} is not valid: {_describe(q)}", markup=False, soft_wrap=True)
 
 
+def _sandbox_ttl(args: argparse.Namespace) -> timedelta | None:
+    """The time to live of ``new --sandbox [--ttl]`` (None: not a sandbox); raises SandboxError."""
+    from castelet.sandbox import DEFAULT_TTL, SandboxError, parse_ttl
+
+    if not args.sandbox:
+        if args.ttl is not None:
+            raise SandboxError("--ttl needs --sandbox (only a sandbox expires)")
+        return None
+    if args.force:
+        raise SandboxError("--sandbox makes a new deployment; it cannot be combined with --force")
+    return parse_ttl(args.ttl if args.ttl is not None else DEFAULT_TTL)
+
+
 def cmd_new(args: argparse.Namespace) -> int:
+    from castelet.sandbox import SandboxError
+
+    try:
+        ttl = _sandbox_ttl(args)
+    except SandboxError as exc:
+        err.print(f"error {exc}; nothing was written", soft_wrap=True, markup=False)
+        return EXIT_USAGE
     root = library_root()
     blueprint_dir = find_blueprint(root, args.name)
     bp = load(blueprint_dir)
@@ -127,6 +151,8 @@ def cmd_new(args: argparse.Namespace) -> int:
     elapsed = time.monotonic() - started
     out.print(f"[green]rendered[/green] {bp.id} into {target} ({files} files, {elapsed:.1f} s)", soft_wrap=True)
     answers = validate(bp, given)
+    if ttl is not None and not _make_sandbox(target, ttl, str(answers["cloud"])):
+        return EXIT_FAIL
     blockers = before_apply(bp, answers)
     lang = _lang(args)
     if blockers:
@@ -139,6 +165,89 @@ def cmd_new(args: argparse.Namespace) -> int:
     pin = f"{_command('castelet')} pin .\n  " if any(b.question == "release_sha256" for b in blockers) else ""
     out.print(f"next:\n  cd {target}\n  {first}{pin}{_command('nox')} -s plan", soft_wrap=True, markup=False)
     return EXIT_OK
+
+
+#: Live sandbox instances under the current directory above which `new --sandbox` warns (half of a
+#: typical 20-instance allocation; the real quota is the preflight's business).
+SANDBOX_INSTANCES_WARNING = 10
+
+
+def _make_sandbox(target: Path, ttl: timedelta, cloud: str) -> bool:
+    """Mark a fresh render as a sandbox (removing the render if that fails); on OpenStack, run the
+    preflight when castelet has one and warn when sandboxes here already hold many instances."""
+    from castelet import sandbox
+
+    try:
+        marked = sandbox.mark(target, ttl)
+    except (sandbox.SandboxError, OSError) as exc:
+        shutil.rmtree(target, ignore_errors=True)
+        err.print(f"error could not mark {target} as a sandbox, the render was removed: {exc}", soft_wrap=True,
+                  markup=False)
+        return False
+    out.print(f"[green]sandbox[/green] expires {sandbox.format_time(marked.expires)} (owner {escape(marked.owner)}); "
+              "`castelet sandbox gc` destroys it after that, `nox -s extend -- 2h` moves it", soft_wrap=True)
+    if cloud != "openstack":
+        return True
+    if importlib.util.find_spec("castelet.preflight") is None:
+        out.print("[yellow]preflight not available[/yellow] in this castelet: quotas were not checked")
+    else:
+        try:
+            check = getattr(importlib.import_module("castelet.preflight"), "preflight", None)
+            if callable(check):
+                out.print(str(check(target)), soft_wrap=True, markup=False)
+            else:
+                out.print("[yellow]preflight not available[/yellow]: castelet.preflight has no preflight()")
+        except Exception as exc:  # an optional check must not undo the render
+            err.print(f"warning the preflight failed: {exc}", soft_wrap=True, markup=False)
+    held = sum(1 for row in sandbox.listing([Path.cwd()]) if row.sandbox and row.sandbox.cloud == "openstack"
+               and not row.sandbox.expired(datetime.now(UTC))
+               for address in row.resources if address.endswith(".openstack_compute_instance_v2.instance"))
+    if held >= SANDBOX_INSTANCES_WARNING:
+        out.print(f"[yellow]warning[/yellow] sandboxes under {Path.cwd()} already hold {held} instances: "
+                  "`castelet sandbox list` shows them, `castelet sandbox gc` frees the expired ones", soft_wrap=True)
+    return True
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from castelet import sandbox
+
+    roots = [Path(p) for p in args.dirs] if getattr(args, "dirs", None) else [Path.cwd()]
+    if args.sandbox_command == "list":
+        now = datetime.now(UTC)
+        rows = sandbox.listing(roots)
+        table = Table(title=f"sandboxes ({len(rows)})")
+        for column in ("path", "blueprint", "cloud", "owner", "expires (UTC)", "time left", "resources"):
+            table.add_column(column)
+        for row in rows:
+            if row.sandbox is None:
+                table.add_row(escape(str(row.path)), "?", "?", "?", "?", "[red]unreadable[/red]",
+                              escape(row.problem[:80]))
+                continue
+            s = row.sandbox
+            left = sandbox.describe_left(s.left(now))
+            table.add_row(escape(str(row.path)), escape(s.blueprint), escape(s.cloud), escape(s.owner),
+                          sandbox.format_time(s.expires),
+                          f"[red]{left}[/red]" if s.expired(now) else left, str(len(row.resources)))
+        out.print(table, soft_wrap=True)
+        return EXIT_FAIL if any(row.sandbox is None for row in rows) else EXIT_OK
+    if args.sandbox_command == "extend":
+        try:
+            sandbox.extend(Path(args.deployment), args.duration,
+                           lambda line: out.print(line, soft_wrap=True, markup=False), apply=not args.no_apply)
+        except sandbox.SandboxError as exc:
+            err.print(f"error {exc}", soft_wrap=True, markup=False)
+            return EXIT_FAIL
+        return EXIT_OK
+
+    def log(line: str) -> None:
+        print(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} castelet sandbox gc: {line}", flush=True)
+
+    try:
+        report = sandbox.gc(roots, log, dry_run=args.dry_run)
+    except KeyboardInterrupt:
+        log("interrupted: Terraform was stopped cleanly where possible; run gc again to finish")
+        return 130
+    return EXIT_OK if report.ok else EXIT_FAIL
 
 
 def _command(name: str) -> str:
@@ -343,6 +452,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--force", action="store_true",
                    help="re-render an existing deployment in place: keeps .git, state and what you edited, "
                         "or refuses listing what would be lost")
+    s.add_argument("--sandbox", action="store_true",
+                   help="a throwaway deployment that `castelet sandbox gc` destroys once expired")
+    s.add_argument("--ttl", help="time to live of a --sandbox, e.g. 30m, 4h, 2d (default 8h, at most 14d)")
     s.set_defaults(func=cmd_new)
     s = command("pin", "download a deployment's pinned upstream release and record its SHA-256")
     s.add_argument("deployment", nargs="?", default=".", help="a rendered deployment folder (default: .)")
@@ -376,6 +488,22 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("deployment", help="a rendered deployment folder")
     s.add_argument("--keep", action="store_true", help="do not destroy at the end (debugging)")
     s.set_defaults(func=cmd_lifecycle)
+    s = command("sandbox", "deployments with a time to live: list, extend, garbage-collect")
+    sandbox_sub = s.add_subparsers(dest="sandbox_command", required=True)
+    b = sandbox_sub.add_parser("list", help="sandboxes under DIRs (default .): owner, time left, resources",
+                               parents=[common])
+    b.add_argument("dirs", nargs="*", metavar="DIR")
+    b.set_defaults(func=cmd_sandbox)
+    b = sandbox_sub.add_parser("gc", help="terraform destroy every expired sandbox under DIRs (default .)",
+                               parents=[common])
+    b.add_argument("dirs", nargs="*", metavar="DIR")
+    b.add_argument("--dry-run", action="store_true", help="say what would be destroyed, destroy nothing")
+    b.set_defaults(func=cmd_sandbox)
+    b = sandbox_sub.add_parser("extend", help="move a sandbox's expiry and apply it in place", parents=[common])
+    b.add_argument("deployment", help="a sandbox deployment folder")
+    b.add_argument("duration", help="how much later, e.g. 2h (at most 14 days after creation)")
+    b.add_argument("--no-apply", action="store_true", help="only edit terraform.tfvars")
+    b.set_defaults(func=cmd_sandbox)
     s = command("doctor", "which tools castelet found")
     s.set_defaults(func=cmd_doctor)
     return p

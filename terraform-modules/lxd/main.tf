@@ -51,10 +51,10 @@ resource "lxd_container" "instance" {
     cpu    = tostring(each.value.min_vcpus)
     memory = "${each.value.min_ram_mb}MB"
   }
-  config = {
+  config = merge({
     "cloud-init.user-data" = module.configuration.user_data[each.key]
     "user.castelet.role"   = each.value.role
-  }
+  }, var.expires == "" ? {} : { "user.castelet.expires" = var.expires })
 
   dynamic "device" {
     for_each = { for key, volume in module.design.volumes : key => volume if volume.instance == each.key }

@@ -70,10 +70,10 @@ resource "openstack_compute_instance_v2" "instance" {
   key_pair    = one(openstack_compute_keypair_v2.admin[*].name)
   user_data   = local.user_data_nova[each.key]
 
-  metadata = {
+  metadata = merge({
     castelet_deployment = var.name
     castelet_role       = each.value.role
-  }
+  }, var.expires == "" ? {} : { castelet_expires = var.expires })
 
   network {
     port = openstack_networking_port_v2.instance[each.key].id

@@ -7,6 +7,8 @@
     nox -s secrets     print the credentials generated on the instances (for the administrators)
     nox -s configure   push the Puppet environment and hieradata again and re-run Puppet
     nox -s destroy     destroy every resource (asks for confirmation; `-- -auto-approve` does not)
+    nox -s status      the instances and, for a sandbox, its expiry and time left
+    nox -s extend      a sandbox only: `nox -s extend -- 2h` moves its expiry (needs castelet)
 
 Settings live in terraform.tfvars. Cloud credentials (OpenStack) come from clouds.yaml
 (`os_cloud`) or the OS_* variables; an LXD deployment uses the local cloud of `castelet local setup`.
@@ -15,9 +17,11 @@ Settings live in terraform.tfvars. Cloud credentials (OpenStack) come from cloud
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +131,43 @@ def destroy(session: nox.Session) -> None:
         session.log("Terraform asks for confirmation; to run without a terminal: nox -s destroy -- -auto-approve")
     terraform(session, "destroy", "-input=false" if "-auto-approve" in session.posargs else "-input=true",
               *session.posargs)
+
+
+def _sandbox_expiry() -> datetime | None:
+    """The sandbox expiry of terraform.tfvars (`sandbox_expires`), or None when not a sandbox."""
+    found = re.search(r'^sandbox_expires *= *"([0-9TZ:-]+)" *$', (HERE / "terraform.tfvars").read_text(), re.MULTILINE)
+    if not found:
+        return None
+    return datetime.strptime(found.group(1), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+@nox.session(python=False)
+def status(session: nox.Session) -> None:
+    """The instances in Terraform's state and, for a sandbox, when it expires."""
+    expires = _sandbox_expiry()
+    if expires is None:
+        print("not a sandbox: no expiry")
+    else:
+        left = int((expires - datetime.now(UTC)).total_seconds() // 60)
+        when = f"{left // 60}h {left % 60}m left" if left > 0 else f"expired {-left // 60}h {-left % 60}m ago"
+        print(f"sandbox: expires {expires:%Y-%m-%dT%H:%M:%SZ} ({when}); `castelet sandbox gc` then destroys it")
+    if not (HERE / ".terraform").is_dir():
+        print("instances: none (never initialised: `nox -s plan`)")
+        return
+    instances = json.loads(terraform(session, "output", "-json", silent=True) or "{}").get("instances", {})
+    found = instances.get("value") or {}
+    print(f"instances: {len(found)}")
+    for hostname, entry in sorted(found.items()):
+        address = entry.get("public_address") or entry.get("private_address") or "-"
+        print(f"  {hostname}  {entry.get('role', '?')}  {address}")
+
+
+@nox.session(python=False)
+def extend(session: nox.Session) -> None:
+    """Sandbox only: `nox -s extend -- 2h` moves the expiry (at most 14 days after creation) and
+    applies it to the instances in place."""
+    if len(session.posargs) != 1:
+        session.error("usage: nox -s extend -- DURATION (e.g. 2h, 30m, 1d)")
+    if shutil.which("castelet") is None:
+        session.error("castelet is not installed: `castelet sandbox extend . DURATION` does the work")
+    session.run("castelet", "sandbox", "extend", str(HERE), session.posargs[0], external=True)

@@ -93,6 +93,12 @@ variable "settings" {
   default     = {}
 }
 
+variable "expires" {
+  description = "Sandbox expiry (UTC, YYYY-MM-DDTHH:MM:SSZ) recorded on every instance (OpenStack metadata castelet_expires, LXD config user.castelet.expires); empty: not a sandbox. Changing it updates instances in place."
+  type        = string
+  default     = ""
+}
+
 variable "puppet_environment_path" {
   description = "Directory of the Puppet environment (the deployment repo's puppet/)."
   type        = string

@@ -1,0 +1,466 @@
+"""Sandboxes: deployments with a time to live, listed and garbage-collected.
+
+A sandbox is an ordinary deployment with two marks written by ``castelet new --sandbox``:
+
+- ``.castelet-answers.yaml`` records ``sandbox: true``, when it was created, by whom and its
+  first time to live (never edited afterwards: it is the proof that gc may destroy it);
+- ``terraform.tfvars`` holds ``sandbox_expires`` (UTC, ``YYYY-MM-DDTHH:MM:SSZ``), the one
+  editable expiry: Terraform hands it to the instances (OpenStack metadata, LXD config
+  ``user.castelet.expires``) and ``castelet sandbox extend`` / ``nox -s extend`` move it.
+
+``gc`` destroys expired sandboxes with ``terraform destroy`` (state-aware: volumes included),
+one deployment at a time under an exclusive ``flock`` of its answers file, and never touches a
+deployment without the marker.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import getpass
+import json
+import os
+import re
+import signal
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+from castelet.answers import bounded_repr, text_problem
+from castelet.runtime import TerraformNotFound, find_terraform, terraform_env
+
+ANSWERS_FILE = ".castelet-answers.yaml"
+TFVARS = "terraform.tfvars"
+EXPIRES_VARIABLE = "sandbox_expires"
+DEFAULT_TTL = "8h"
+#: Longest time to live, and the latest expiry ``extend`` accepts (counted from creation).
+MAX_TTL = timedelta(days=14)
+_TTL = re.compile(r"(?:([1-9][0-9]{0,3})d)?(?:([1-9][0-9]{0,4})h)?(?:([1-9][0-9]{0,6})m)?", re.ASCII)
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z", re.ASCII)
+_EXPIRES_LINE = re.compile(rf'^{EXPIRES_VARIABLE}[ ]*=[ ]*"([^"\n]*)"[ ]*$', re.MULTILINE)
+_SKIPPED_DIRS = {".git", ".terraform", ".castelet", ".nox", "node_modules", "puppet", "modules", "tests"}
+_MAX_ANSWERS_BYTES = 64 * 1024
+#: How deep ``find`` looks for deployments under each directory given.
+MAX_DEPTH = 4
+Log = Callable[[str], None]
+
+
+class SandboxError(ValueError):
+    """A refused duration, a broken sandbox record or a failed step; the message says which."""
+
+
+# --- durations and times ------------------------------------------------------------------------
+
+
+def parse_ttl(text: str) -> timedelta:
+    """A time to live such as ``90m``, ``4h``, ``2d`` or ``1d12h`` (days, hours, minutes in that
+    order, each a positive whole number): at least one minute, at most 14 days."""
+    if not isinstance(text, str) or not text or not _TTL.fullmatch(text):
+        raise SandboxError(f"{bounded_repr(text, 40)} is not a duration: expected e.g. 30m, 4h, 2d or 1d12h "
+                           "(whole days, hours, minutes, in that order)")
+    days, hours, minutes = (int(part or 0) for part in _TTL.fullmatch(text).groups())  # type: ignore[union-attr]
+    ttl = timedelta(days=days, hours=hours, minutes=minutes)
+    if ttl > MAX_TTL:
+        raise SandboxError(f"{text} is longer than the maximum time to live of a sandbox, 14 days (14d)")
+    return ttl
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: Any, what: str) -> datetime:
+    if not isinstance(text, str) or not _TIME.fullmatch(text):
+        raise SandboxError(f"{what} is {bounded_repr(text, 40)}, not a UTC time YYYY-MM-DDTHH:MM:SSZ")
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        raise SandboxError(f"{what} is {text}, not a valid date and time") from None
+
+
+def describe_left(left: timedelta) -> str:
+    """``3h 12m left`` or ``expired 5m ago``."""
+    minutes = int(abs(left.total_seconds()) // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    span = " ".join([f"{days}d"] * bool(days) + [f"{hours}h"] * bool(hours) + [f"{minutes}m"])
+    return f"{span} left" if left.total_seconds() > 0 else f"expired {span} ago"
+
+
+def current_owner() -> str:
+    """Who creates the sandbox: the git identity (e-mail, else name), else the login name."""
+    for key in ("user.email", "user.name"):
+        try:
+            proc = subprocess.run(["git", "config", key], capture_output=True, text=True, check=False, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            break
+        value = proc.stdout.strip()
+        if value and len(value) <= 120 and text_problem(value) is None:
+            return value
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+# --- one sandbox ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    path: Path
+    blueprint: str
+    cloud: str
+    name: str
+    owner: str
+    created: datetime
+    expires: datetime
+
+    def left(self, now: datetime) -> timedelta:
+        return self.expires - now
+
+    def expired(self, now: datetime) -> bool:
+        return now >= self.expires
+
+    @property
+    def latest(self) -> datetime:
+        """The latest expiry ``extend`` accepts."""
+        return self.created + MAX_TTL
+
+
+def _recorded(deployment: Path) -> dict[str, Any] | None:
+    """The answers record of a deployment, or None when there is none."""
+    path = deployment / ANSWERS_FILE
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(_MAX_ANSWERS_BYTES + 1)
+    except OSError:
+        return None
+    if len(raw) > _MAX_ANSWERS_BYTES:
+        raise SandboxError(f"{path} is larger than {_MAX_ANSWERS_BYTES} bytes")
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise SandboxError(f"{path} cannot be read: {type(exc).__name__}") from None
+    return data if isinstance(data, dict) else None
+
+
+def expiry_in_tfvars(deployment: Path) -> str:
+    """The ``sandbox_expires`` value written in terraform.tfvars (exactly one such line)."""
+    path = deployment / TFVARS
+    try:
+        found = _EXPIRES_LINE.findall(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SandboxError(f"{path} cannot be read: {type(exc).__name__}") from None
+    if len(found) != 1:
+        raise SandboxError(f"{path} must hold exactly one line {EXPIRES_VARIABLE} = \"YYYY-MM-DDTHH:MM:SSZ\" "
+                           f"(found {len(found)})")
+    return str(found[0])
+
+
+def read(deployment: Path) -> Sandbox | None:
+    """The sandbox at ``deployment``; None when it is not a sandbox (no marker). Raises
+    SandboxError when the marker is there but the record or terraform.tfvars is broken."""
+    recorded = _recorded(deployment)
+    if recorded is None or recorded.get("sandbox") is not True:
+        return None
+    answers: dict[str, Any] = recorded["answers"] if isinstance(recorded.get("answers"), dict) else {}
+    created = parse_time(recorded.get("sandbox_created"), f"sandbox_created in {deployment / ANSWERS_FILE}")
+    expires = parse_time(expiry_in_tfvars(deployment), f"{EXPIRES_VARIABLE} in {deployment / TFVARS}")
+    return Sandbox(path=deployment, blueprint=str(recorded.get("blueprint", "?")),
+                   cloud=str(answers.get("cloud", "openstack")), name=str(answers.get("project_slug", "?")),
+                   owner=str(recorded.get("sandbox_owner", "?")), created=created, expires=expires)
+
+
+def mark(deployment: Path, ttl: timedelta, now: datetime | None = None, owner: str | None = None) -> Sandbox:
+    """Make a freshly rendered deployment a sandbox expiring ``ttl`` from ``now`` and commit it."""
+    from castelet import gitrepo
+
+    now = (now or datetime.now(UTC)).replace(microsecond=0)
+    if not timedelta(minutes=1) <= ttl <= MAX_TTL:
+        raise SandboxError("a sandbox lives between one minute and 14 days")
+    answers_path, tfvars_path = deployment / ANSWERS_FILE, deployment / TFVARS
+    tfvars = tfvars_path.read_text(encoding="utf-8")
+    if _EXPIRES_LINE.search(tfvars):
+        raise SandboxError(f"{tfvars_path} already holds {EXPIRES_VARIABLE}")
+    expires = now + ttl
+    record = (f"sandbox: true\nsandbox_created: \"{format_time(now)}\"\n"
+              f"sandbox_owner: {json.dumps(owner if owner is not None else current_owner())}\n"
+              f"sandbox_ttl: {json.dumps(str(int(ttl.total_seconds() // 60)) + 'm')}\n")
+    block = ("\n# Sandbox: `castelet sandbox gc` destroys this deployment after this time (UTC);\n"
+             f"# `nox -s extend -- 2h` moves it, up to {format_time(now + MAX_TTL)} (14 days after creation).\n"
+             f'{EXPIRES_VARIABLE} = "{format_time(expires)}"\n')
+    answers_path.write_text(answers_path.read_text(encoding="utf-8") + record, encoding="utf-8")
+    tfvars_path.write_text(tfvars + block, encoding="utf-8")
+    gitrepo.commit_paths(deployment, [ANSWERS_FILE, TFVARS], f"castelet new --sandbox: expires {format_time(expires)}")
+    sandbox = read(deployment)
+    assert sandbox is not None
+    return sandbox
+
+
+def set_expiry(sandbox: Sandbox, ttl: timedelta, now: datetime | None = None) -> Sandbox:
+    """Move the expiry ``ttl`` later (from now when already expired), refusing to go past 14 days
+    after creation. Edits only the ``sandbox_expires`` line of terraform.tfvars."""
+    now = (now or datetime.now(UTC)).replace(microsecond=0)
+    expires = max(sandbox.expires, now) + ttl
+    if expires > sandbox.latest:
+        raise SandboxError(f"{format_time(expires)} is past the latest expiry of this sandbox, "
+                           f"{format_time(sandbox.latest)} (14 days after its creation); "
+                           f"{describe_left(sandbox.left(now))}")
+    path = sandbox.path / TFVARS
+    text = path.read_text(encoding="utf-8")
+    updated = _EXPIRES_LINE.sub(f'{EXPIRES_VARIABLE} = "{format_time(expires)}"', text, count=1)
+    _write_atomically(path, updated)
+    refreshed = read(sandbox.path)
+    assert refreshed is not None
+    return refreshed
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, path.stat().st_mode & 0o7777)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --- Terraform ------------------------------------------------------------------------------------
+
+
+def _env(cloud: str) -> dict[str, str]:
+    try:
+        return terraform_env(cloud=cloud)
+    except TerraformNotFound as exc:
+        raise SandboxError(str(exc)) from None
+
+
+def _terraform(deployment: Path, cloud: str, *args: str) -> subprocess.CompletedProcess[str]:
+    try:
+        command = find_terraform()
+    except TerraformNotFound as exc:
+        raise SandboxError(str(exc)) from None
+    return subprocess.run([*command, *args], cwd=deployment, env=_env(cloud), capture_output=True, text=True,
+                          check=False)
+
+
+def _tail(proc: subprocess.CompletedProcess[str]) -> str:
+    return (proc.stdout + proc.stderr).strip()[-3000:]
+
+
+def _ensure_init(sandbox: Sandbox) -> None:
+    if (sandbox.path / ".terraform").is_dir():
+        return
+    proc = _terraform(sandbox.path, sandbox.cloud, "init", "-input=false", "-no-color")
+    if proc.returncode != 0:
+        raise SandboxError(f"terraform init failed in {sandbox.path}:\n{_tail(proc)}")
+
+
+def resources(sandbox: Sandbox) -> list[str]:
+    """Addresses of the resources in the deployment's Terraform state (empty: nothing exists)."""
+    if not (sandbox.path / ".terraform").is_dir() and not (sandbox.path / "terraform.tfstate").is_file():
+        return []  # never initialised: nothing was ever applied
+    proc = _terraform(sandbox.path, sandbox.cloud, "state", "list", "-no-color")
+    if proc.returncode != 0:
+        if "No state file was found" in proc.stdout + proc.stderr:
+            return []
+        raise SandboxError(f"terraform state list failed in {sandbox.path}:\n{_tail(proc)}")
+    return [line for line in proc.stdout.splitlines() if line.strip() and not line.startswith("data.")]
+
+
+_HARMLESS = ({"no-op"}, {"update"}, {"read"})
+
+
+def apply_expiry(sandbox: Sandbox, log: Log) -> bool:
+    """Apply a moved expiry to the instances (metadata/config, in place). Applies only when the
+    plan replaces, creates and deletes nothing; otherwise leaves it for `nox -s plan` and says
+    so. Returns whether it applied."""
+    if not resources(sandbox):
+        log("not applied yet: the instances get the expiry with the first apply")
+        return False
+    _ensure_init(sandbox)
+    with tempfile.TemporaryDirectory(prefix="castelet-extend-") as tmp:
+        plan_file = str(Path(tmp) / "tfplan")
+        proc = _terraform(sandbox.path, sandbox.cloud, "plan", "-input=false", "-no-color", f"-out={plan_file}")
+        if proc.returncode != 0:
+            raise SandboxError(f"terraform plan failed in {sandbox.path}:\n{_tail(proc)}")
+        shown = _terraform(sandbox.path, sandbox.cloud, "show", "-json", plan_file)
+        if shown.returncode != 0:
+            raise SandboxError(f"terraform show failed in {sandbox.path}:\n{_tail(shown)}")
+        changes = json.loads(shown.stdout).get("resource_changes", [])
+        other = [c["address"] for c in changes if set(c["change"]["actions"]) not in _HARMLESS]
+        if other:
+            log("terraform.tfvars has other pending changes (" + ", ".join(other[:5]) + "): the new expiry "
+                "counts for gc now; review and apply it with `nox -s plan` then `nox -s apply`")
+            return False
+        proc = _terraform(sandbox.path, sandbox.cloud, "apply", "-input=false", "-no-color", plan_file)
+        if proc.returncode != 0:
+            raise SandboxError(f"terraform apply failed in {sandbox.path}:\n{_tail(proc)}")
+    log("applied in place: no instance was replaced")
+    return True
+
+
+# --- finding, listing, collecting -----------------------------------------------------------------
+
+
+def find(roots: Sequence[Path]) -> list[Path]:
+    """Deployments (folders with a .castelet-answers.yaml) at or under ``roots``, MAX_DEPTH deep."""
+    found: list[Path] = []
+    for root in roots:
+        root = Path(root).resolve()
+        base = len(root.parts)
+        for current, dirs, files in os.walk(root):
+            here = Path(current)
+            if ANSWERS_FILE in files:
+                found.append(here)
+                dirs[:] = []  # a deployment holds no other deployment
+                continue
+            dirs[:] = sorted(d for d in dirs if d not in _SKIPPED_DIRS and not d.startswith(".")
+                             and len(here.parts) - base < MAX_DEPTH)
+    return sorted(set(found))
+
+
+@dataclass
+class Listed:
+    """One deployment found by ``list``: its sandbox record (or why it cannot be read)."""
+
+    path: Path
+    sandbox: Sandbox | None = None
+    resources: list[str] = field(default_factory=list)
+    problem: str = ""
+
+
+def listing(roots: Sequence[Path], with_resources: bool = True) -> list[Listed]:
+    """Every sandbox under ``roots`` (non-sandbox deployments are left out)."""
+    rows: list[Listed] = []
+    for path in find(roots):
+        try:
+            sandbox = read(path)
+            if sandbox is None:
+                continue
+            row = Listed(path, sandbox)
+            if with_resources:
+                row.resources = resources(sandbox)
+        except SandboxError as exc:
+            row = Listed(path, problem=str(exc))
+        rows.append(row)
+    return rows
+
+
+@contextmanager
+def _locked(deployment: Path) -> Iterator[bool]:
+    """An exclusive, non-blocking flock of the deployment's answers file: yields False when another
+    gc (or extend) holds it. The kernel releases it when the process dies, however it dies."""
+    with (deployment / ANSWERS_FILE).open("rb") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@dataclass
+class GcReport:
+    destroyed: list[Path] = field(default_factory=list)
+    failed: list[Path] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def _destroy(sandbox: Sandbox, stream: TextIO | None) -> None:
+    """``terraform destroy -auto-approve``; on an interrupt, Terraform gets SIGINT and time to
+    stop cleanly (it saves the state of what it already destroyed) before the interrupt goes on."""
+    _ensure_init(sandbox)
+    command = [*find_terraform(), "destroy", "-auto-approve", "-input=false", "-no-color"]
+    with subprocess.Popen(command, cwd=sandbox.path, env=_env(sandbox.cloud), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, start_new_session=True) as proc:
+        try:
+            output, _ = proc.communicate()
+        except BaseException:  # KeyboardInterrupt, SystemExit from a signal handler
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            raise
+    if stream is not None:
+        stream.write(output)
+    if proc.returncode != 0:
+        raise SandboxError(f"terraform destroy failed (exit {proc.returncode}):\n{output.strip()[-3000:]}")
+
+
+def gc(roots: Sequence[Path], log: Log, dry_run: bool = False, now: datetime | None = None,
+       terraform_output: TextIO | None = None) -> GcReport:
+    """Destroy every expired sandbox under ``roots``; one log line per sandbox. Sandboxes already
+    destroyed, not expired, or being handled by another gc are no-ops; unreadable records and
+    failed destroys are failures (reported, the others still handled)."""
+    report = GcReport()
+    for path in find(roots):
+        moment = now or datetime.now(UTC)
+        try:
+            sandbox = read(path)
+        except SandboxError as exc:
+            log(f"{path}: FAILED, the sandbox record cannot be read: {exc}")
+            report.failed.append(path)
+            continue
+        if sandbox is None:
+            continue  # not a sandbox: never touched
+        if not sandbox.expired(moment):
+            log(f"{path}: kept, {describe_left(sandbox.left(moment))} (expires {format_time(sandbox.expires)})")
+            continue
+        with _locked(path) as acquired:
+            if not acquired:
+                log(f"{path}: skipped, another gc or extend holds its lock")
+                continue
+            try:
+                existing = resources(sandbox)
+                if not existing:
+                    log(f"{path}: already destroyed ({describe_left(sandbox.left(moment))})")
+                    continue
+                if dry_run:
+                    log(f"{path}: would destroy {len(existing)} resources ({describe_left(sandbox.left(moment))}, "
+                        f"owner {sandbox.owner})")
+                    continue
+                _destroy(sandbox, terraform_output)
+                remaining = resources(sandbox)
+                if remaining:
+                    raise SandboxError(f"the state still lists {len(remaining)} resources: {', '.join(remaining[:5])}")
+            except SandboxError as exc:
+                log(f"{path}: FAILED: {exc}")
+                report.failed.append(path)
+                continue
+            log(f"{path}: destroyed {len(existing)} resources ({sandbox.blueprint} on {sandbox.cloud}, "
+                f"owner {sandbox.owner}, {describe_left(sandbox.left(moment))})")
+            report.destroyed.append(path)
+    return report
+
+
+def extend(deployment: Path, duration: str, log: Log, apply: bool = True, now: datetime | None = None) -> Sandbox:
+    """Move a sandbox's expiry ``duration`` later and apply it to the instances (in place)."""
+    ttl = parse_ttl(duration)
+    sandbox = read(deployment)
+    if sandbox is None:
+        raise SandboxError(f"{deployment} is not a sandbox (no `sandbox: true` in its {ANSWERS_FILE})")
+    with _locked(deployment) as acquired:
+        if not acquired:
+            raise SandboxError(f"{deployment} is being handled by `castelet sandbox gc` right now")
+        moved = set_expiry(sandbox, ttl, now)
+        log(f"{deployment}: expires {format_time(moved.expires)} (was {format_time(sandbox.expires)})")
+        if apply:
+            apply_expiry(moved, log)
+    return moved

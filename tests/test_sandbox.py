@@ -1,0 +1,253 @@
+"""Sandboxes: durations, the marks `castelet new --sandbox` writes, and list / extend / gc on real
+Terraform state (deployments whose only resources are Terraform's built-in `terraform_data`)."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from castelet import sandbox
+from castelet.answers_file import read_answers_file
+from castelet.runtime import terraform_env
+from helpers import castelet, terraform_outputs
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("text", "minutes"), [
+    ("1m", 1), ("30m", 30), ("4h", 240), ("8h", 480), ("2d", 2880), ("1d12h", 2160), ("1d2h3m", 1563),
+    ("14d", 14 * 1440), ("336h", 14 * 1440), ("90m", 90),
+])
+def test_ttl_accepted(text, minutes):
+    assert sandbox.parse_ttl(text) == timedelta(minutes=minutes)
+
+
+@pytest.mark.parametrize("text", [
+    "", "0m", "0h", "4", "h", "4 h", " 4h", "4h ", "4H", "-4h", "+4h", "4.5h", "04h", "2h1d", "1m2h", "4h4h",
+    "15d", "337h", "20161m", "1w", "4hours", "４h", "4h\n", "4h\x00", "1e3m", "99999d", "${var.x}", "1d 2h",
+])
+def test_ttl_refused_with_a_clear_reason(text):
+    with pytest.raises(sandbox.SandboxError, match="not a duration|longer than the maximum"):
+        sandbox.parse_ttl(text)
+
+
+@pytest.mark.parametrize(("left", "text"), [
+    (timedelta(hours=3, minutes=12, seconds=5), "3h 12m left"), (timedelta(seconds=50), "0m left"),
+    (timedelta(minutes=-5), "expired 5m ago"), (timedelta(days=2, minutes=1), "2d 1m left"),
+])
+def test_time_left_is_readable(left, text):
+    assert sandbox.describe_left(left) == text
+
+
+# --- a fake deployment: the real files the sandbox code reads, real Terraform, no cloud ----------
+
+MAIN_TF = """
+variable "sandbox_expires" {
+  type = string
+}
+
+variable "settings" {
+  type    = map(string)
+  default = {}
+}
+
+resource "terraform_data" "instance" {
+  count = 2
+  input = var.sandbox_expires
+}
+"""
+
+
+def _fake(root: Path, name: str, expires: datetime | None, created: datetime = NOW - timedelta(hours=1),
+          main_tf: str = MAIN_TF) -> Path:
+    """A deployment folder: answers record (with the sandbox marker when ``expires``), tfvars, main.tf."""
+    path = root / name
+    path.mkdir(parents=True)
+    recorded = {"blueprint": "sandbox", "answers": {"project_slug": name, "cloud": "openstack"}}
+    text = yaml.safe_dump(recorded)
+    tfvars = 'settings = {}\n'
+    if expires is not None:
+        text += (f'sandbox: true\nsandbox_created: "{sandbox.format_time(created)}"\n'
+                 'sandbox_owner: "ada@lab.example"\nsandbox_ttl: "60m"\n')
+        tfvars += f'sandbox_expires = "{sandbox.format_time(expires)}"\n'
+    else:  # not a sandbox, although its tfvars carries the variable: gc must look at the marker
+        tfvars += 'sandbox_expires = "2000-01-01T00:00:00Z"\n'
+    (path / ".castelet-answers.yaml").write_text(text)
+    (path / "terraform.tfvars").write_text(tfvars)
+    (path / "main.tf").write_text(main_tf)
+    return path
+
+
+def _tf(path: Path, terraform_cmd: list[str], *args: str) -> str:
+    proc = subprocess.run([*terraform_cmd, *args], cwd=path, env=terraform_env(), capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def _apply(path: Path, terraform_cmd: list[str]) -> None:
+    _tf(path, terraform_cmd, "init", "-input=false")
+    _tf(path, terraform_cmd, "apply", "-input=false", "-auto-approve")
+
+
+def _state(path: Path, terraform_cmd: list[str]) -> list[str]:
+    return _tf(path, terraform_cmd, "state", "list").split()
+
+
+def test_gc_destroys_only_expired_sandboxes_and_a_second_run_is_a_no_op(tmp_path, terraform_cmd):
+    expired = _fake(tmp_path / "lab", "expired", NOW - timedelta(minutes=1))
+    alive = _fake(tmp_path / "lab", "alive", NOW + timedelta(hours=2))
+    plain = _fake(tmp_path / "lab", "plain", None)
+    never = _fake(tmp_path / "lab" / "deeper", "never-applied", NOW - timedelta(days=1))
+    for path in (expired, alive, plain):
+        _apply(path, terraform_cmd)
+
+    lines: list[str] = []
+    report = sandbox.gc([tmp_path], lines.append, now=NOW)
+    assert report.ok and report.destroyed == [expired]
+    assert _state(expired, terraform_cmd) == []
+    assert len(_state(alive, terraform_cmd)) == 2 and len(_state(plain, terraform_cmd)) == 2
+    assert not any("plain" in line for line in lines), "a non-sandbox deployment is not even mentioned"
+    assert any(line.startswith(f"{expired}: destroyed 2 resources") for line in lines), lines
+    assert any(line.startswith(f"{alive}: kept, 2h 0m left") for line in lines), lines
+    assert any(line.startswith(f"{never}: already destroyed") for line in lines), lines
+    assert (expired / "main.tf").is_file(), "gc destroys cloud resources, never the deployment's files"
+
+    again: list[str] = []
+    assert sandbox.gc([tmp_path], again.append, now=NOW).destroyed == []
+    assert any(line.startswith(f"{expired}: already destroyed") for line in again), again
+
+
+def test_gc_dry_run_destroys_nothing_and_a_held_lock_is_skipped(tmp_path, terraform_cmd):
+    expired = _fake(tmp_path, "expired", NOW - timedelta(minutes=5))
+    _apply(expired, terraform_cmd)
+    lines: list[str] = []
+    assert sandbox.gc([tmp_path], lines.append, dry_run=True, now=NOW).destroyed == []
+    assert lines == [f"{expired}: would destroy 2 resources (expired 5m ago, owner ada@lab.example)"]
+    with (expired / ".castelet-answers.yaml").open("rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        lines.clear()
+        report = sandbox.gc([tmp_path], lines.append, now=NOW)
+    assert report.ok and report.destroyed == []
+    assert lines == [f"{expired}: skipped, another gc or extend holds its lock"]
+    assert len(_state(expired, terraform_cmd)) == 2
+
+
+def test_gc_reports_a_broken_record_as_a_failure_and_goes_on(tmp_path, terraform_cmd):
+    broken = _fake(tmp_path, "broken", NOW - timedelta(minutes=5))
+    (broken / "terraform.tfvars").write_text('sandbox_expires = "tomorrow"\n')
+    expired = _fake(tmp_path, "expired", NOW - timedelta(minutes=5))
+    _apply(expired, terraform_cmd)
+    lines: list[str] = []
+    report = sandbox.gc([tmp_path], lines.append, now=NOW)
+    assert report.failed == [broken] and report.destroyed == [expired]
+    assert any("not a UTC time" in line for line in lines), lines
+
+
+def test_cli_gc_exit_codes_and_one_log_line_per_sandbox(tmp_path, terraform_cmd):
+    expired = _fake(tmp_path, "expired", datetime.now(UTC) - timedelta(minutes=1))
+    _fake(tmp_path, "plain", None)
+    _apply(expired, terraform_cmd)
+    listed = castelet("sandbox", "list", str(tmp_path))
+    assert listed.returncode == 0, listed.stderr
+    assert "expired" in listed.stdout and "ada@lab.example" in listed.stdout and "plain" not in listed.stdout
+    first = castelet("sandbox", "gc", str(tmp_path))
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert [line.split(" ", 4)[-1] for line in first.stdout.splitlines()] == [f"{expired}: destroyed 2 resources "
+                                                                              "(sandbox on openstack, owner "
+                                                                              "ada@lab.example, expired 1m ago)"]
+    second = castelet("sandbox", "gc", str(tmp_path))
+    assert second.returncode == 0 and "already destroyed" in second.stdout
+    (expired / "main.tf").write_text(MAIN_TF.replace('resource "terraform_data"', 'resource "nonsense_x"'))
+    (expired / "terraform.tfstate").write_text("{ not json")
+    failed = castelet("sandbox", "gc", str(tmp_path))
+    assert failed.returncode == 1 and "FAILED" in failed.stdout
+
+
+def test_extend_moves_the_expiry_in_place_within_fourteen_days_of_creation(tmp_path, terraform_cmd):
+    now = datetime.now(UTC).replace(microsecond=0)
+    path = _fake(tmp_path, "box", now + timedelta(minutes=30), created=now - timedelta(days=13, hours=22))
+    _apply(path, terraform_cmd)
+    ids = json.loads(_tf(path, terraform_cmd, "show", "-json"))["values"]["root_module"]["resources"]
+    lines: list[str] = []
+    moved = sandbox.extend(path, "1h", lines.append, now=now)
+    assert moved.expires == now + timedelta(minutes=90)
+    assert "applied in place: no instance was replaced" in lines
+    after = json.loads(_tf(path, terraform_cmd, "show", "-json"))["values"]["root_module"]["resources"]
+    assert [r["values"]["id"] for r in after] == [r["values"]["id"] for r in ids]
+    assert {r["values"]["output"] for r in after} == {sandbox.format_time(moved.expires)}
+    with pytest.raises(sandbox.SandboxError, match="past the latest expiry"):
+        sandbox.extend(path, "1h", lines.append, now=now)
+    assert sandbox.expiry_in_tfvars(path) == sandbox.format_time(moved.expires)
+    with pytest.raises(sandbox.SandboxError, match="not a sandbox"):
+        sandbox.extend(_fake(tmp_path, "plain", None), "1h", lines.append)
+
+
+def test_extend_never_applies_a_plan_that_replaces_something(tmp_path, terraform_cmd):
+    replacing = MAIN_TF.replace("input = var.sandbox_expires", "triggers_replace = var.sandbox_expires")
+    path = _fake(tmp_path, "box", datetime.now(UTC) + timedelta(hours=1), main_tf=replacing)
+    _apply(path, terraform_cmd)
+    before = _state(path, terraform_cmd)
+    ids = _tf(path, terraform_cmd, "show", "-json")
+    lines: list[str] = []
+    sandbox.extend(path, "1h", lines.append)
+    assert any("other pending changes" in line for line in lines), lines
+    assert _state(path, terraform_cmd) == before and _tf(path, terraform_cmd, "show", "-json") == ids
+
+
+# --- castelet new --sandbox -------------------------------------------------------------------------
+
+
+def test_new_sandbox_records_its_marks_and_terraform_takes_them(tmp_path, terraform_cmd):
+    answers = tmp_path / "answers.yaml"
+    answers.write_text("project_slug: sbx-unit\ncloud: lxd\n")
+    out = tmp_path / "out"
+    proc = castelet("new", "lamp", "--no-input", "--answers", str(answers), "-o", str(out), "--sandbox",
+                    "--ttl", "4h")
+    assert proc.returncode == 0, proc.stderr
+    deployment = out / "sbx-unit"
+    box = sandbox.read(deployment)
+    assert box is not None and box.cloud == "lxd" and box.blueprint == "lamp"
+    assert timedelta(hours=4) - timedelta(minutes=1) < box.left(datetime.now(UTC)) <= timedelta(hours=4)
+    assert box.latest == box.created + timedelta(days=14)
+    git = subprocess.run(["git", "status", "--porcelain"], cwd=deployment, capture_output=True, text=True, check=True)
+    assert git.stdout == "", "the sandbox marks are committed"
+    # the record still reads as an answers file (re-rendering, or a copy for a colleague)
+    assert read_answers_file(deployment / ".castelet-answers.yaml")["project_slug"] == "sbx-unit"
+    # real Terraform core takes the variable and hands the expiry to the cloud module
+    outputs = terraform_outputs(deployment, terraform_cmd, tmp_path)
+    assert outputs["hieradata"], "the deployment still plans"
+    bad = terraform_outputs_error(deployment, terraform_cmd, tmp_path, 'sandbox_expires = "soon"\n')
+    assert "sandbox_expires must be empty or a UTC time" in bad
+
+
+def terraform_outputs_error(deployment: Path, terraform_cmd: list[str], tmp_path: Path, var_file: str) -> str:
+    work = tmp_path / "bad"
+    work.mkdir()
+    with pytest.raises(AssertionError) as failed:
+        terraform_outputs(deployment, terraform_cmd, work, var_file)
+    return str(failed.value)
+
+
+@pytest.mark.parametrize("flags", [["--ttl", "4h"], ["--sandbox", "--ttl", "0m"], ["--sandbox", "--ttl", "15d"],
+                                   ["--sandbox", "--force"], ["--sandbox", "--ttl", "4h;rm -rf /"]])
+def test_new_refuses_a_bad_sandbox_request_before_writing(tmp_path, flags):
+    proc = castelet("new", "lamp", "--no-input", "-o", str(tmp_path), *flags)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "nothing was written" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_plain_render_is_not_a_sandbox(tmp_path):
+    answers = tmp_path / "answers.yaml"
+    answers.write_text("project_slug: plain\ncloud: lxd\n")
+    assert castelet("new", "lamp", "--no-input", "--answers", str(answers), "-o", str(tmp_path)).returncode == 0
+    assert sandbox.read(tmp_path / "plain") is None
+    assert "sandbox_expires" not in (tmp_path / "plain" / "terraform.tfvars").read_text()
+    assert sandbox.listing([tmp_path]) == []
