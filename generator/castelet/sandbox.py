@@ -280,10 +280,16 @@ def resources(sandbox: Sandbox) -> list[str]:
 _HARMLESS = ({"no-op"}, {"update"}, {"read"})
 
 
+def _sets_expiry(change: dict[str, Any]) -> bool:
+    """The LXD module's ``terraform_data.expiry`` (it only runs `lxc config set`): replacing it
+    replaces no instance."""
+    return change.get("type") == "terraform_data" and change.get("name") == "expiry"
+
+
 def apply_expiry(sandbox: Sandbox, log: Log) -> bool:
     """Apply a moved expiry to the instances (metadata/config, in place). Applies only when the
-    plan replaces, creates and deletes nothing; otherwise leaves it for `nox -s plan` and says
-    so. Returns whether it applied."""
+    plan replaces, creates and deletes nothing but the LXD module's ``terraform_data.expiry``;
+    otherwise leaves it for `nox -s plan` and says so. Returns whether it applied."""
     if not resources(sandbox):
         log("not applied yet: the instances get the expiry with the first apply")
         return False
@@ -297,7 +303,8 @@ def apply_expiry(sandbox: Sandbox, log: Log) -> bool:
         if shown.returncode != 0:
             raise SandboxError(f"terraform show failed in {sandbox.path}:\n{_tail(shown)}")
         changes = json.loads(shown.stdout).get("resource_changes", [])
-        other = [c["address"] for c in changes if set(c["change"]["actions"]) not in _HARMLESS]
+        other = [c["address"] for c in changes
+                 if set(c["change"]["actions"]) not in _HARMLESS and not _sets_expiry(c)]
         if other:
             log("terraform.tfvars has other pending changes (" + ", ".join(other[:5]) + "): the new expiry "
                 "counts for gc now; review and apply it with `nox -s plan` then `nox -s apply`")

@@ -51,10 +51,10 @@ resource "lxd_container" "instance" {
     cpu    = tostring(each.value.min_vcpus)
     memory = "${each.value.min_ram_mb}MB"
   }
-  config = merge({
+  config = {
     "cloud-init.user-data" = module.configuration.user_data[each.key]
     "user.castelet.role"   = each.value.role
-  }, var.expires == "" ? {} : { "user.castelet.expires" = var.expires })
+  }
 
   dynamic "device" {
     for_each = { for key, volume in module.design.volumes : key => volume if volume.instance == each.key }
@@ -71,7 +71,8 @@ resource "lxd_container" "instance" {
 
   lifecycle {
     # Configuration changes are pushed by terraform_data.provision, never by replacing containers.
-    ignore_changes = [config["cloud-init.user-data"], image]
+    # The sandbox expiry key is set by terraform_data.expiry, not here.
+    ignore_changes = [config["cloud-init.user-data"], config["user.castelet.expires"], image]
   }
 }
 
@@ -94,6 +95,23 @@ resource "terraform_data" "provision" {
       CASTELET_ENVIRONMENT      = abspath(var.puppet_environment_path)
       CASTELET_HIERADATA        = module.configuration.hieradata[each.key]
       CASTELET_CONVERGE_TIMEOUT = tostring(var.converge_timeout_seconds)
+    }
+  }
+}
+
+# A sandbox's expiry as instance config `user.castelet.expires`. terraform-provider-lxd 1.5
+# replaces a container whose `config` changes, so the key is set with `lxc config set`: moving
+# the expiry replaces only this resource, never the instance.
+resource "terraform_data" "expiry" {
+  for_each = var.expires == "" ? {} : lxd_container.instance
+
+  triggers_replace = [var.expires, each.value.id]
+
+  provisioner "local-exec" {
+    command = "lxc config set \"$CASTELET_HOST\" user.castelet.expires \"$CASTELET_EXPIRES\""
+    environment = {
+      CASTELET_HOST    = each.key
+      CASTELET_EXPIRES = var.expires
     }
   }
 }
