@@ -42,8 +42,39 @@ def test_blueprint_plans_offline(out, name, answers):
     assert report.ok, report.diagnostics
     assert report.to_add_by_type["openstack_compute_instance_v2"] == 1
     assert report.to_add_by_type.get("openstack_networking_floatingip_v2") == 1
-    creates_network = answers != "existing-network"
-    assert ("openstack_networking_router_v2" in report.to_add_by_type) is creates_network
+    # the project's network is used (discovered, or named): nothing to create, no router quota
+    assert "openstack_networking_router_v2" not in report.to_add_by_type
+    assert "openstack_networking_network_v2" not in report.to_add_by_type
+
+
+def test_created_network_needs_dns_servers_and_plans_a_router(out):
+    deployment = new(REPO_ROOT / "blueprints" / "lamp",
+                     resolved("lamp", {"project_slug": "own-network", "admin_ssh_keys": KEY}), out)
+    tfvars = deployment / "terraform.tfvars"
+    original = tfvars.read_text()
+    tfvars.write_text(original + "\ncreate_network = true\n")
+    report = check(deployment, provider="stand-in")
+    assert not report.ok
+    assert "network.create = true needs network.dns_nameservers" in " ".join(report.diagnostics.split())
+    tfvars.write_text(original + '\ncreate_network  = true\ndns_nameservers = ["206.12.0.10"]\n')
+    report = check(deployment, provider="stand-in")
+    assert report.ok, report.diagnostics
+    assert report.to_add_by_type["openstack_networking_router_v2"] == 1
+
+
+@pytest.mark.parametrize(("answers", "message"), [
+    ({"image": "^Debain-13"}, 'No Alliance image matches name_regex "^Debain-13"'),
+    ({"flavor": "m1.medium"}, 'Flavor "m1.medium" is not an Alliance flavor'),
+    ({"existing_network": "private"}, 'Network "private" is not an Alliance project network'),
+    ({"external_network": "Ext-Net"}, 'External network "Ext-Net" is not an Alliance external network'),
+])
+def test_misspelt_cloud_names_fail_the_check(out, answers, message):
+    slug = f"typo-{len(message)}"
+    deployment = new(REPO_ROOT / "blueprints" / "lamp",
+                     resolved("lamp", {"project_slug": slug, "admin_ssh_keys": KEY, **answers}), out)
+    report = check(deployment, provider="stand-in")
+    assert not report.ok
+    assert message in " ".join(report.diagnostics.split())
 
 
 def test_before_you_apply_items_fail_the_check_with_their_text(out):
@@ -89,3 +120,41 @@ def test_lxd_deployments_are_pointed_to_lifecycle(out):
     deployment = new(REPO_ROOT / "blueprints" / "lamp", {"project_slug": "local-lamp", "cloud": "lxd"}, out)
     proc = castelet("check", str(deployment))
     assert proc.returncode == 2 and "castelet lifecycle" in proc.stderr
+
+
+@pytest.mark.parametrize("name", BLUEPRINTS)
+def test_blueprint_passes_checkov(out, name):
+    """checkov's Terraform rules on the default render (modules included): no failure that is
+    not suppressed in the source with a reason."""
+    from castelet.checkov import run_checkov
+
+    deployment = new(REPO_ROOT / "blueprints" / name, resolved(name, ANSWER_SETS["defaults"]), out / f"{name}-checkov")
+    report = run_checkov(deployment)
+    assert report.passed > 0
+    assert report.ok, "\n".join(map(str, report.failed))
+
+
+def test_checkov_reports_an_open_ssh_port_and_honours_a_reasoned_suppression(tmp_path):
+    """The same scan fails on a security group that opens SSH to the internet; a suppression
+    next to the resource, with its reason, turns that finding into a skipped one."""
+    from castelet.checkov import run_checkov
+
+    rule = """resource "openstack_networking_secgroup_rule_v2" "ssh" {{
+  {skip}direction         = "ingress"
+  ethertype         = "IPv4"
+  protocol          = "tcp"
+  port_range_min    = 22
+  port_range_max    = 22
+  remote_ip_prefix  = "0.0.0.0/0"
+  security_group_id = "sg"
+}}
+"""
+    (tmp_path / "open").mkdir()
+    (tmp_path / "open" / "main.tf").write_text(rule.format(skip=""))
+    report = run_checkov(tmp_path / "open")
+    assert [f.check_id for f in report.failed] == ["CKV_OPENSTACK_2"], report.failed
+    (tmp_path / "reasoned").mkdir()
+    (tmp_path / "reasoned" / "main.tf").write_text(
+        rule.format(skip="#checkov:skip=CKV_OPENSTACK_2:a bastion that must answer from anywhere\n  "))
+    report = run_checkov(tmp_path / "reasoned")
+    assert report.ok and report.skipped == 1

@@ -173,15 +173,15 @@ def test_validate_rejects(case: str, workspace: Any) -> None:
 
 PLAN = """
 data "openstack_networking_network_v2" "net" {
-  name = "private"
+  name = "def-mylab-network"
 }
 
 data "openstack_compute_flavor_v2" "small" {
   name = "p2-3gb"
 }
 
-data "openstack_compute_flavor_v2" "gpu" {
-  name = "g1-8gb-c4-22gb"
+data "openstack_compute_flavor_v2" "big" {
+  name = "c8-30gb-186"
 }
 
 resource "openstack_networking_secgroup_v2" "sg" {
@@ -218,8 +218,8 @@ locals {
   small = data.openstack_compute_flavor_v2.small
 }
 
-output "gpu_vcpus" {
-  value = data.openstack_compute_flavor_v2.gpu.vcpus
+output "big_flavor" {
+  value = [for a in ["vcpus", "ram", "disk"] : data.openstack_compute_flavor_v2.big[a]]
 }
 """
 
@@ -229,8 +229,7 @@ def test_plan_marks_computed_values_unknown_and_reads_placeholders(workspace: An
     plan = ws.run("plan", "-input=false", "-no-color", "-out=tfplan")
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert "Plan: 3 to add, 0 to change, 0 to destroy." in plan.stdout
-    warning = " ".join(plan.stdout.split())
-    assert 'Warning: Size of flavor "g1-8gb-c4-22gb" unknown offline' in warning
+    assert "Warning" not in plan.stdout
 
     shown = ws.run("show", "-json", "tfplan")
     assert shown.returncode == 0, shown.stderr
@@ -248,7 +247,37 @@ def test_plan_marks_computed_values_unknown_and_reads_placeholders(workspace: An
                                                "fixed_ip_v6": True, "name": True, "uuid": True}]
     assert vm["after"]["timeouts"] == {"create": "20m", "delete": None, "update": None}
     assert vm["after_unknown"]["all_metadata"] is True and vm["after_unknown"]["created"] is True
-    assert document["planned_values"]["outputs"]["gpu_vcpus"]["value"] == values.ASSUMED_FLAVOR["vcpus"]
+    # a "c" flavor from the Alliance catalogue: 20 GB root disk (its 186 GB are ephemeral)
+    assert document["planned_values"]["outputs"]["big_flavor"]["value"] == [8, 30720, 20]
+
+
+@pytest.mark.parametrize(("lookup", "message"), [
+    ('data "openstack_compute_flavor_v2" "f" {\n  name = "m1.small"\n}\n',
+     'Flavor "m1.small" is not an Alliance flavor'),
+    ('data "openstack_compute_flavor_v2" "f" {\n  name = "p2-3gb-20"\n}\n',
+     'Flavor "p2-3gb-20" is not an Alliance flavor'),
+    ('data "openstack_images_image_v2" "i" {\n  name_regex = "^Debain-13"\n}\n',
+     'No Alliance image matches name_regex "^Debain-13"'),
+    ('data "openstack_images_image_v2" "i" {\n  name = "Debian-13"\n}\n',
+     'Image "Debian-13" is not an Alliance image name'),
+    ('data "openstack_networking_network_v2" "n" {\n  name     = "Public-Net"\n  external = true\n}\n',
+     'External network "Public-Net" is not an Alliance external network'),
+    ('data "openstack_networking_network_v2" "n" {\n  name = "my-network-here"\n}\n',
+     'Network "my-network-here" is not an Alliance project network'),
+])
+def test_lookups_outside_the_alliance_catalogue_fail(lookup: str, message: str, workspace: Any) -> None:
+    output = " ".join(workspace(lookup).fails("plan", "-input=false").split())
+    assert f"Error: {message}" in output, output
+
+
+def test_lookups_inside_the_catalogue() -> None:
+    image = {"attributes": {a: {"type": "string", "optional": True} for a in ("name", "name_regex")}}
+    state, problems = values.read_data_source("openstack_images_image_v2", image, {"name_regex": "^Debian-12"})
+    assert state["name"] == "Debian-12-x64-2025-09" and problems == []
+    network = {"attributes": {"name": {"type": "string", "optional": True}, "external": {"type": "bool",
+                                                                                         "optional": True}}}
+    state, problems = values.read_data_source("openstack_networking_network_v2", network, {"external": True})
+    assert state["name"] == "Public-Network" and problems == []
 
 
 def test_precondition_against_flavor_name_fails_when_too_small(workspace: Any) -> None:
@@ -328,9 +357,9 @@ def test_data_source_placeholders() -> None:
     flavor = {"attributes": {a: {"type": "number", "optional": True} for a in ("vcpus", "ram", "disk")}
               | {"name": {"type": "string", "optional": True}}}
     state, problems = values.read_data_source("openstack_compute_flavor_v2", flavor, {"name": "c4-15gb-83"})
-    assert (state["vcpus"], state["ram"], state["disk"], problems) == (4, 15360, 83, [])
+    assert (state["vcpus"], state["ram"], state["disk"], problems) == (4, 15360, 20, [])
     state, problems = values.read_data_source("openstack_compute_flavor_v2", flavor, {"name": "m1.small"})
-    assert state["vcpus"] == values.ASSUMED_FLAVOR["vcpus"] and problems[0].warning
+    assert problems[0].summary == 'Flavor "m1.small" is not an Alliance flavor' and not problems[0].warning
 
 
 def test_conform_drops_unknown_attributes() -> None:

@@ -120,7 +120,7 @@ MUTATIONS = {
     ),
     "floating-ip-for-every-instance": Mutation(
         "openstack/floating_ips.tf",
-        'resource "openstack_networking_floatingip_v2" "public" {\n  for_each = local.public_instances',
+        'resource "openstack_networking_floatingip_v2" "public" {\n  for_each = local.allocated_ips',
         'resource "openstack_networking_floatingip_v2" "public" {\n  for_each = local.instances',
         "deployment.tftest.hcl",
         "floating_ips",
@@ -130,7 +130,21 @@ MUTATIONS = {
         'resource "openstack_networking_network_v2" "main" {\n  count = local.create_network ? 1 : 0',
         'resource "openstack_networking_network_v2" "main" {\n  count = 1',
         "deployment.tftest.hcl",
-        "existing_network",
+        "discovered_network",
+    ),
+    "preallocated-floating-ip-allocated-again": Mutation(
+        "openstack/floating_ips.tf",
+        "if !contains(keys(var.floating_ips), hostname) }",
+        "if true }",
+        "deployment.tftest.hcl",
+        "preallocated_floating_ip",
+    ),
+    "subnet-without-dns": Mutation(
+        "openstack/variables.tf",
+        "condition     = !var.network.create || length(var.network.dns_nameservers) > 0",
+        "condition     = !var.network.create || length(var.network.dns_nameservers) >= 0",
+        "deployment.tftest.hcl",
+        "created_network_without_dns",
     ),
     "no-user-data-size-guard": Mutation(
         "openstack/instances.tf",
@@ -146,10 +160,10 @@ MUTATIONS = {
         "guards.tftest.hcl",
         "no_public_keys",
     ),
-    "no-key-pair-despite-keys": Mutation(
+    "key-pair-ignored": Mutation(
         "openstack/instances.tf",
-        "count = length(var.public_keys) > 0 ? 1 : 0",
-        "count = length(var.public_keys) > 0 ? 0 : 0",
+        "key_pair    = var.key_pair",
+        "key_pair    = null",
         "deployment.tftest.hcl",
         "instances",
     ),

@@ -44,7 +44,7 @@ def tfvars_of(bp: Blueprint, answers: dict[str, Any]) -> dict[str, Any]:
         if variable is None or (cloud != "openstack" and q.name in OPENSTACK_ONLY):
             continue
         value = answers[q.name]
-        if q.name == "existing_network" and value == "":
+        if q.name in ("existing_network", "external_network") and value == "":
             value = None
         values[variable] = value
     values.setdefault("admin_cidr_open_to_all", False)

@@ -3,7 +3,7 @@
 Debian 13 "trixie" (stable since August 2025) is the default; Debian 12 "bookworm"
 (oldstable, LTS until June 2028) stays selectable with the answer ``debian_release: "12"``.
 Everything release-specific derives from this table: the answer's validation, the OpenStack
-image name a render proposes, the local LXD image, the debootstrap suite. Inside Puppet,
+image name regex a render proposes, the local LXD image, the debootstrap suite. Inside Puppet,
 version-specific data (PHP version, ...) lives in hiera under ``data/os/<major>.yaml``.
 """
 
@@ -20,8 +20,9 @@ class DebianRelease:
 
     @property
     def openstack_image(self) -> str:
-        """The image name a render proposes (Alliance clouds name images by distribution and version)."""
-        return f"Debian-{self.major}"
+        """The image name regex a render proposes: Alliance clouds name images by distribution,
+        version, architecture and date (Debian-13-x64-2026-03); the most recent match is used."""
+        return f"^Debian-{self.major}"
 
     @property
     def local_image(self) -> str:

@@ -1,12 +1,14 @@
-# Instances: images, flavors, the administrator key pair, one port per instance on the
+# Instances: images, flavors, one port per instance on the
 # network (role and internal security groups) and the instances themselves, with the guards
 # that must hold at plan time (administrator keys, Nova's user-data limit, flavor minimums).
 
 locals {
-  # Flavors with no root disk (Arbutus' persistent "p" flavors) boot from a volume made from
-  # the image, sized by the role's min_disk_gb.
+  # An instance whose flavor's root disk is smaller than its role needs boots from a volume made
+  # from the image, sized by the role's min_disk_gb (as Magic Castle does): always for the
+  # Alliance's persistent "p" flavors (no root disk), and for a "c" flavor (20 GB root disk, the
+  # rest of its disk is ephemeral) when the role needs more.
   boot_from_volume = {
-    for hostname, instance in local.instances : hostname => coalesce(data.openstack_compute_flavor_v2.flavor[instance.flavor].disk, 0) == 0
+    for hostname, instance in local.instances : hostname => coalesce(data.openstack_compute_flavor_v2.flavor[instance.flavor].disk, 0) < instance.min_disk_gb
   }
 
   private_addresses = {
@@ -16,10 +18,12 @@ locals {
 
 # --- images and flavors -------------------------------------------------------------------
 
+# `image` is a name regex, as in Magic Castle: Alliance clouds name images by distribution,
+# version, architecture and date (Debian-13-x64-2026-03), and the most recent match is used.
 data "openstack_images_image_v2" "image" {
   for_each = toset([for instance in values(local.instances) : instance.image])
 
-  name        = each.key
+  name_regex  = each.key
   most_recent = true
 }
 
@@ -31,14 +35,9 @@ data "openstack_compute_flavor_v2" "flavor" {
 
 # --- key pair -----------------------------------------------------------------------------
 
-# Keys reach the instances through cloud-init (and Puppet); the key pair only lets the
-# OpenStack dashboard show which key an instance was created with.
-resource "openstack_compute_keypair_v2" "admin" {
-  count = length(var.public_keys) > 0 ? 1 : 0
-
-  name       = "${var.name}-admin"
-  public_key = trimspace(var.public_keys[0])
-}
+# None is created: the administrators' keys reach the instances through cloud-init (and Puppet),
+# and a key pair named after the deployment would collide between projects' deployments of the
+# same name. var.key_pair may name an existing one for the dashboard's sake.
 
 # --- ports and instances ------------------------------------------------------------------
 
@@ -53,11 +52,8 @@ resource "openstack_networking_port_v2" "instance" {
     openstack_networking_secgroup_v2.internal.id,
   ]
 
-  dynamic "fixed_ip" {
-    for_each = local.create_network ? [openstack_networking_subnet_v2.main[0].id] : []
-    content {
-      subnet_id = fixed_ip.value
-    }
+  fixed_ip {
+    subnet_id = local.subnet_id
   }
 }
 
@@ -67,7 +63,7 @@ resource "openstack_compute_instance_v2" "instance" {
   name        = each.key
   flavor_name = each.value.flavor
   image_id    = local.boot_from_volume[each.key] ? null : data.openstack_images_image_v2.image[each.value.image].id
-  key_pair    = one(openstack_compute_keypair_v2.admin[*].name)
+  key_pair    = var.key_pair
   user_data   = local.user_data_nova[each.key]
 
   metadata = merge({
@@ -91,6 +87,9 @@ resource "openstack_compute_instance_v2" "instance" {
     }
   }
 
+  # A created network reaches the outside (apt, Puppet packages) once the router has its interface.
+  depends_on = [openstack_networking_router_interface_v2.main]
+
   lifecycle {
     # Configuration changes reach running instances through common/provision (day 2); a new
     # image release must not replace them either.
@@ -110,10 +109,6 @@ resource "openstack_compute_instance_v2" "instance" {
         coalesce(data.openstack_compute_flavor_v2.flavor[each.value.flavor].ram, 0) >= each.value.min_ram_mb
       )
       error_message = "Flavor ${each.value.flavor} of ${each.key} is smaller than role ${each.value.role} needs (${each.value.min_vcpus} vCPU, ${each.value.min_ram_mb} MB RAM)."
-    }
-    precondition {
-      condition     = local.boot_from_volume[each.key] || coalesce(data.openstack_compute_flavor_v2.flavor[each.value.flavor].disk, 0) >= each.value.min_disk_gb
-      error_message = "Flavor ${each.value.flavor} of ${each.key} has a smaller root disk than role ${each.value.role} needs (${each.value.min_disk_gb} GB)."
     }
   }
 }

@@ -3,17 +3,19 @@
 
 variable "network" {
   description = <<-EOT
-    Networking. With `existing_network_name` null (default) the module creates a network, a
-    subnet (`subnet_cidr`, `dns_nameservers`) and a router to `external_network`; otherwise it
-    attaches the instances to that existing network (on Arbutus, the project's
-    `def-<project>-network`, which already has a router). Floating IPs always come from
-    `external_network`.
+    Networking, discovered as Magic Castle does. By default the instances join the project's
+    existing network: its IPv4 DHCP subnet is looked up (in network `name` when given, else the
+    one the project sees; Alliance projects come with def-<project>-network, its subnet and a
+    router). `external_network` (floating IPs) is detected (`external = true`) unless named.
+    `create = true` creates a network, a subnet (`subnet_cidr`, `dns_nameservers`, required
+    then) and a router instead; the instances are then ordered after the router interface.
   EOT
   type = object({
-    existing_network_name = optional(string)
-    subnet_cidr           = optional(string, "10.20.0.0/24")
-    external_network      = optional(string, "Public-Network")
-    dns_nameservers       = optional(list(string), [])
+    name             = optional(string)
+    external_network = optional(string)
+    create           = optional(bool, false)
+    subnet_cidr      = optional(string, "10.20.0.0/24")
+    dns_nameservers  = optional(list(string), [])
   })
   default = {}
 
@@ -21,6 +23,26 @@ variable "network" {
     condition     = can(cidrhost(var.network.subnet_cidr, 0))
     error_message = "network.subnet_cidr must be a CIDR block such as 10.20.0.0/24."
   }
+  validation {
+    condition     = !var.network.create || length(var.network.dns_nameservers) > 0
+    error_message = "network.create = true needs network.dns_nameservers: a subnet without DNS servers leaves the instances unable to resolve (apt, Puppet)."
+  }
+  validation {
+    condition     = !(var.network.create && var.network.name != null)
+    error_message = "network.name (join an existing network) and network.create (create one) exclude each other."
+  }
+}
+
+variable "floating_ips" {
+  description = "Pre-allocated floating IPs by hostname (public instances only); a public instance not listed gets a new one from the external network."
+  type        = map(string)
+  default     = {}
+}
+
+variable "key_pair" {
+  description = "Name of an existing Nova key pair recorded on the instances (null: none; the administrators' keys reach the instances through cloud-init)."
+  type        = string
+  default     = null
 }
 
 variable "user_data_compression" {

@@ -13,7 +13,6 @@ in :mod:`castelet.offline.plugin`.
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,8 @@ from functools import partial
 from typing import Any
 
 import msgpack
+
+from castelet.offline import catalogue
 
 JSON = dict[str, Any]
 # An attribute path: ("attribute", name) and ("key", list index or map key) steps.
@@ -172,28 +173,23 @@ def _fill(block: JSON, identity: str, value: Any) -> Any:
     return filled
 
 
-# Arbutus-style flavor names: p2-3gb (persistent, no root disk), c4-15gb-83 (83 GB root disk).
-_FLAVOR_NAME = re.compile(r"[a-z]+(\d+)-(\d+(?:\.\d+)?)gb(?:-(\d+))?")
-# Assumed when a flavor's name does not tell its size: big enough for any role's minimum.
-ASSUMED_FLAVOR = {"vcpus": 64, "ram": 262144, "disk": 1000}
+def _catalogue_answer(type_name: str, config: JSON) -> JSON:
+    """Attributes the Alliance catalogue fills in for a lookup (raises NotInCatalogue)."""
 
+    def given(name: str) -> Any:
+        value = config.get(name)
+        return None if value is None or is_unknown(value) else value
 
-def _flavor_hints(config: JSON) -> tuple[JSON, Problem | None]:
-    name = config.get("name")
-    if not isinstance(name, str):
-        return {}, None
-    match = _FLAVOR_NAME.fullmatch(name)
-    if match is not None:
-        vcpus, ram_gb, disk = match.groups()
-        return {"vcpus": int(vcpus), "ram": round(float(ram_gb) * 1024), "disk": int(disk or 0)}, None
-    return dict(ASSUMED_FLAVOR), Problem(
-        f'Size of flavor "{name}" unknown offline',
-        f"The {STANDIN_NAME} cannot look flavors up. Their size is read from names like p2-3gb "
-        f'or c4-15gb-83; "{name}" is not one, so it assumes vcpus={ASSUMED_FLAVOR["vcpus"]}, '
-        f'ram={ASSUMED_FLAVOR["ram"]} MB, disk={ASSUMED_FLAVOR["disk"]} GB: preconditions on this '
-        "flavor's size were not really checked.",
-        warning=True,
-    )
+    if type_name == "openstack_compute_flavor_v2" and isinstance(given("name"), str):
+        found = catalogue.flavor(given("name"))
+        return {"vcpus": found.vcpus, "ram": found.ram_mb, "disk": found.disk_gb, "ephemeral": found.ephemeral_gb}
+    if type_name == "openstack_images_image_v2":
+        name = catalogue.image(given("name"), given("name_regex"))
+        return {} if name is None else {"name": name}
+    if type_name == "openstack_networking_network_v2":
+        name = catalogue.network(given("name"), given("external"))
+        return {} if name is None else {"name": name}
+    return {}
 
 
 def read_data_source(type_name: str, block: JSON, config: Any) -> tuple[Any, list[Problem]]:
@@ -202,23 +198,19 @@ def read_data_source(type_name: str, block: JSON, config: Any) -> tuple[Any, lis
     The configuration is kept; every attribute it leaves unset gets a placeholder, as the real
     provider (SDKv2) sets all of them after a read, optional filters included: ``id`` a UUID
     derived from the type and configuration (stable across runs), strings ``""``, numbers ``0``,
-    bools ``false``, collections empty. ``openstack_compute_flavor_v2`` reads ``vcpus``, ``ram``
-    and ``disk`` from Arbutus-style names (``p2-3gb``, ``c4-15gb-83``) and otherwise assumes a
-    large flavor, with a warning.
+    bools ``false``, collections empty. Images, flavors and networks are answered from the small
+    catalogue of the Alliance clouds (:mod:`castelet.offline.catalogue`): a name a real cloud
+    would not have (a placeholder, a typo) is an error, as the real lookup would be.
     """
     if not isinstance(config, dict):
         return config, []
+    try:
+        answer = _catalogue_answer(type_name, config)
+    except catalogue.NotInCatalogue as exc:
+        return config, [Problem(exc.summary, exc.detail)]
     identity = type_name + json.dumps(config, sort_keys=True, default=str)
-    state = _fill(block, identity, config)
-    problems: list[Problem] = []
-    if type_name == "openstack_compute_flavor_v2":
-        hints, problem = _flavor_hints(config)
-        for name, hint in hints.items():
-            if config.get(name) is None or is_unknown(config.get(name)):
-                state[name] = hint
-        if problem is not None:
-            problems.append(problem)
-    return state, problems
+    state = _fill(block, identity, {**config, **{k: v for k, v in answer.items() if k in block.get("attributes", {})}})
+    return state, []
 
 
 def conform(block: JSON, value: Any) -> Any:

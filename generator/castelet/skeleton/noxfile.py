@@ -1,7 +1,8 @@
 """Lifecycle of this deployment.
 
     nox -s check       offline fmt/validate/plan against the provider schema (needs castelet; OpenStack)
-    nox -s plan        terraform init + plan, saved to ./tfplan for review ("Before you apply" is enforced)
+    nox -s preflight   OpenStack: does it fit the project? (image, flavors, networks, quotas, admin_cidr)
+    nox -s plan        (preflight first) terraform init + plan, saved to ./tfplan ("Before you apply" enforced)
     nox -s apply       apply the reviewed plan (returns when Puppet has converged)
     nox -s verify      testinfra checks against every instance (inventory from terraform output)
     nox -s secrets     print the credentials generated on the instances (for the administrators)
@@ -17,6 +18,7 @@ Settings live in terraform.tfvars. Cloud credentials (OpenStack) come from cloud
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -65,8 +67,21 @@ def check(session: nox.Session) -> None:
 
 
 @nox.session(python=False)
+def preflight(session: nox.Session) -> None:
+    """OpenStack: credentials, image, flavors, networks, quotas (needed/used/limit), admin_cidr."""
+    if CLOUD != "openstack":
+        session.skip("the preflight checks OpenStack projects; the local cloud needs none")
+    if shutil.which("castelet") is None:
+        session.error("castelet is not installed: pip install 'castelet[preflight]' from the blueprint library "
+                      "(or CASTELET_PREFLIGHT=skip nox -s plan to plan without it)")
+    session.run("castelet", "preflight", str(HERE), *session.posargs, external=True)
+
+
+@nox.session(python=False)
 def plan(session: nox.Session) -> None:
     """Initialise Terraform and save a plan to review (refused while "Before you apply" items remain)."""
+    if CLOUD == "openstack" and os.environ.get("CASTELET_PREFLIGHT") != "skip":
+        preflight(session)
     terraform(session, "init", "-input=false")
     terraform(session, "plan", "-input=false", f"-out={PLAN_FILE.name}", *session.posargs)
     session.log(f"plan saved to {PLAN_FILE.name}: review it, then `nox -s apply`")

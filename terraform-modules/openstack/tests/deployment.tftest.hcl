@@ -8,9 +8,10 @@ provider "openstack" {}
 
 variables {
   name  = "atlas"
-  image = "Debian-12"
+  image = "^Debian-12"
   roles = {
-    # p2-3gb: 2 vCPU, 3 GB RAM, no root disk (boots from a volume); c4-15gb-83: 83 GB root disk.
+    # p2-3gb: 2 vCPU, 3 GB RAM, no root disk (boots from a volume); c4-15gb-83: 20 GB root disk
+    # (+ 83 GB ephemeral), less than db's 40 GB: boots from a volume too.
     web = { count = 2, flavor = "p2-3gb", public = true, min_vcpus = 2, min_ram_mb = 3000, min_disk_gb = 20, puppet_class = "castelet::role::lamp" }
     db  = { count = 2, flavor = "c4-15gb-83", public = false, min_vcpus = 4, min_ram_mb = 15000, min_disk_gb = 40, puppet_class = "castelet::role::base" }
   }
@@ -196,8 +197,9 @@ run "instances" {
   variables {
     roles = {
       web = { count = 2, flavor = "p2-3gb", public = true, min_vcpus = 2, min_ram_mb = 3000, min_disk_gb = 20, puppet_class = "castelet::role::lamp" }
-      db  = { count = 2, flavor = "c4-15gb-83", image = "Debian-12-db", public = false, min_vcpus = 4, min_ram_mb = 15000, min_disk_gb = 40, puppet_class = "castelet::role::base" }
+      db  = { count = 2, flavor = "c4-15gb-83", image = "^Debian-13", public = false, min_vcpus = 4, min_ram_mb = 15000, min_disk_gb = 20, puppet_class = "castelet::role::base" }
     }
+    key_pair = "ada-laptop"
   }
 
   assert {
@@ -207,10 +209,10 @@ run "instances" {
   assert {
     condition = alltrue([
       for hostname, vm in openstack_compute_instance_v2.instance :
-      vm.name == hostname && vm.key_pair == "atlas-admin" &&
+      vm.name == hostname && vm.key_pair == "ada-laptop" &&
       vm.metadata == tomap({ castelet_deployment = "atlas", castelet_role = startswith(hostname, "atlas-web") ? "web" : "db" })
     ])
-    error_message = "instances carry their hostname, the deployment key pair and castelet_role metadata"
+    error_message = "instances carry their hostname, the key pair named by var.key_pair and castelet_role metadata"
   }
   assert {
     condition = (
@@ -224,12 +226,8 @@ run "instances" {
     error_message = "one port per instance, named after it"
   }
   assert {
-    condition     = length(openstack_compute_keypair_v2.admin) == 1 && openstack_compute_keypair_v2.admin[0].name == "atlas-admin" && openstack_compute_keypair_v2.admin[0].public_key == "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFixtureKeyOne admin@example.org"
-    error_message = "one key pair, <name>-admin, with the first public key, trimmed"
-  }
-  assert {
-    condition     = toset(keys(data.openstack_images_image_v2.image)) == toset(["Debian-12", "Debian-12-db"]) && alltrue([for name, image in data.openstack_images_image_v2.image : image.name == name && image.most_recent])
-    error_message = "one most-recent image lookup per image name (a role's own image included)"
+    condition     = toset(keys(data.openstack_images_image_v2.image)) == toset(["^Debian-12", "^Debian-13"]) && alltrue([for regex, image in data.openstack_images_image_v2.image : image.name_regex == regex && image.most_recent])
+    error_message = "one most-recent image lookup per image name regex (a role's own image included)"
   }
   assert {
     condition     = toset(keys(data.openstack_compute_flavor_v2.flavor)) == toset(["p2-3gb", "c4-15gb-83"])
@@ -247,7 +245,7 @@ run "instances" {
         openstack_compute_instance_v2.instance[hostname].block_device[0].destination_type == "volume" &&
         openstack_compute_instance_v2.instance[hostname].block_device[0].boot_index == 0 &&
         openstack_compute_instance_v2.instance[hostname].block_device[0].delete_on_termination &&
-        openstack_compute_instance_v2.instance[hostname].block_device[0].uuid == data.openstack_images_image_v2.image["Debian-12"].id
+        openstack_compute_instance_v2.instance[hostname].block_device[0].uuid == data.openstack_images_image_v2.image["^Debian-12"].id
       )
     ])
     error_message = "instances of a flavor without root disk boot from a volume made from the image"
@@ -255,7 +253,7 @@ run "instances" {
   assert {
     condition = alltrue([
       for hostname in ["atlas-db1", "atlas-db2"] : (
-        openstack_compute_instance_v2.instance[hostname].image_id == data.openstack_images_image_v2.image["Debian-12-db"].id &&
+        openstack_compute_instance_v2.instance[hostname].image_id == data.openstack_images_image_v2.image["^Debian-13"].id &&
         length(openstack_compute_instance_v2.instance[hostname].block_device) == 0
       )
     ])
@@ -444,7 +442,7 @@ run "floating_ips" {
   command = plan
 
   variables {
-    network = { external_network = "Ext-Net" }
+    network = { external_network = "Public-Network" }
   }
 
   override_resource {
@@ -462,7 +460,7 @@ run "floating_ips" {
     error_message = "one floating IP association per public instance"
   }
   assert {
-    condition     = alltrue([for hostname, fip in openstack_networking_floatingip_v2.public : fip.pool == "Ext-Net" && fip.description == "Castelet atlas: ${hostname}"])
+    condition     = alltrue([for hostname, fip in openstack_networking_floatingip_v2.public : fip.pool == "Public-Network" && fip.description == "Castelet atlas: ${hostname}"])
     error_message = "floating IPs come from network.external_network"
   }
   assert {
@@ -477,6 +475,37 @@ run "floating_ips" {
     condition     = output.inventory["atlas-db2"].bastion == "198.51.100.11" && output.instances["atlas-db2"].public_address == null
     error_message = "a private instance has no public address and is reached through the first public instance"
   }
+}
+
+run "preallocated_floating_ip" {
+  command = plan
+
+  variables {
+    floating_ips = { "atlas-web2" = "206.12.90.17" }
+  }
+
+  assert {
+    condition     = toset(keys(openstack_networking_floatingip_v2.public)) == toset(["atlas-web1"])
+    error_message = "a pre-allocated floating IP is used, not allocated again"
+  }
+  assert {
+    condition = (
+      openstack_networking_floatingip_associate_v2.public["atlas-web2"].floating_ip == "206.12.90.17" &&
+      output.public_addresses["atlas-web2"] == "206.12.90.17" &&
+      output.inventory["atlas-web2"].testinfra_url == "ssh://castelet@206.12.90.17"
+    )
+    error_message = "the pre-allocated address is associated with its instance and reaches the outputs"
+  }
+}
+
+run "floating_ip_for_a_private_instance" {
+  command = plan
+
+  variables {
+    floating_ips = { "atlas-db1" = "206.12.90.17" }
+  }
+
+  expect_failures = [openstack_networking_floatingip_associate_v2.public]
 }
 
 run "no_public_role" {
@@ -502,16 +531,81 @@ run "no_public_role" {
 
 # --- network --------------------------------------------------------------------------------
 
+run "discovered_network" {
+  command = plan
+
+  override_data {
+    target          = data.openstack_networking_subnet_v2.existing[0]
+    override_during = plan
+    values          = { id = "subnet-def-atlas", network_id = "net-def-atlas" }
+  }
+
+  assert {
+    condition = (
+      length(openstack_networking_network_v2.main) == 0 && length(openstack_networking_subnet_v2.main) == 0 &&
+      length(openstack_networking_router_v2.main) == 0 && length(openstack_networking_router_interface_v2.main) == 0 &&
+      length(data.openstack_networking_network_v2.existing) == 0
+    )
+    error_message = "by default the project's network is used: no network, subnet, router or interface is created"
+  }
+  assert {
+    condition = (
+      data.openstack_networking_subnet_v2.existing[0].ip_version == 4 &&
+      data.openstack_networking_subnet_v2.existing[0].dhcp_enabled &&
+      data.openstack_networking_subnet_v2.existing[0].network_id == "net-def-atlas"
+    )
+    error_message = "the project's IPv4 DHCP subnet is looked up, in any network"
+  }
+  assert {
+    condition = alltrue([
+      for port in values(openstack_networking_port_v2.instance) :
+      port.network_id == "net-def-atlas" && one(port.fixed_ip).subnet_id == "subnet-def-atlas"
+    ])
+    error_message = "ports join the discovered subnet and its network"
+  }
+  assert {
+    condition     = data.openstack_networking_network_v2.external.name == "Public-Network" && data.openstack_networking_network_v2.external.external
+    error_message = "the external network is detected (external = true, no name; the stand-in answers Public-Network) unless named"
+  }
+}
+
+run "named_network" {
+  command = plan
+
+  variables {
+    network = { name = "def-atlas-network" }
+  }
+
+  assert {
+    condition = (
+      data.openstack_networking_network_v2.existing[0].name == "def-atlas-network" &&
+      data.openstack_networking_subnet_v2.existing[0].network_id == data.openstack_networking_network_v2.existing[0].id &&
+      length(openstack_networking_network_v2.main) == 0
+    )
+    error_message = "a named network is looked up and its subnet found in it"
+  }
+}
+
 run "created_network" {
   command = plan
+
+  variables {
+    network = { create = true, dns_nameservers = ["206.12.0.10"] }
+  }
+
+  override_resource {
+    target          = openstack_networking_subnet_v2.main[0]
+    override_during = plan
+    values          = { id = "subnet-atlas" }
+  }
 
   assert {
     condition = (
       length(openstack_networking_network_v2.main) == 1 && length(openstack_networking_subnet_v2.main) == 1 &&
       length(openstack_networking_router_v2.main) == 1 && length(openstack_networking_router_interface_v2.main) == 1 &&
-      length(data.openstack_networking_network_v2.existing) == 0
+      length(data.openstack_networking_subnet_v2.existing) == 0
     )
-    error_message = "without existing_network_name the module creates a network, subnet, router and interface"
+    error_message = "network.create creates a network, subnet, router and interface"
   }
   assert {
     condition = (
@@ -519,52 +613,27 @@ run "created_network" {
       openstack_networking_subnet_v2.main[0].name == "atlas-subnet" &&
       openstack_networking_subnet_v2.main[0].cidr == "10.20.0.0/24" &&
       openstack_networking_subnet_v2.main[0].ip_version == 4 &&
+      openstack_networking_subnet_v2.main[0].dns_nameservers == tolist(["206.12.0.10"]) &&
       openstack_networking_router_v2.main[0].name == "atlas-router"
     )
-    error_message = "network, subnet (default 10.20.0.0/24, IPv4) and router are named after the deployment"
+    error_message = "network, subnet (default 10.20.0.0/24, IPv4, the given DNS servers) and router are named after the deployment"
   }
   assert {
-    condition = (
-      data.openstack_networking_network_v2.external[0].name == "Public-Network" &&
-      data.openstack_networking_network_v2.external[0].external &&
-      openstack_networking_router_v2.main[0].external_network_id == data.openstack_networking_network_v2.external[0].id
-    )
+    condition     = openstack_networking_router_v2.main[0].external_network_id == data.openstack_networking_network_v2.external.id
     error_message = "the router's gateway is the external network"
   }
   assert {
-    condition     = alltrue([for port in values(openstack_networking_port_v2.instance) : length(port.fixed_ip) == 1])
+    condition     = alltrue([for port in values(openstack_networking_port_v2.instance) : one(port.fixed_ip).subnet_id == "subnet-atlas"])
     error_message = "ports get a fixed IP on the created subnet"
   }
 }
 
-run "existing_network" {
+run "created_network_without_dns" {
   command = plan
 
   variables {
-    network = { existing_network_name = "def-atlas-network" }
+    network = { create = true }
   }
 
-  assert {
-    condition = (
-      length(openstack_networking_network_v2.main) == 0 && length(openstack_networking_subnet_v2.main) == 0 &&
-      length(openstack_networking_router_v2.main) == 0 && length(openstack_networking_router_interface_v2.main) == 0 &&
-      length(data.openstack_networking_network_v2.external) == 0
-    )
-    error_message = "an existing network means no network, subnet, router or router interface"
-  }
-  assert {
-    condition     = data.openstack_networking_network_v2.existing[0].name == "def-atlas-network"
-    error_message = "the existing network is looked up by name"
-  }
-  assert {
-    condition = alltrue([
-      for port in values(openstack_networking_port_v2.instance) :
-      port.network_id == data.openstack_networking_network_v2.existing[0].id && length(port.fixed_ip) == 0
-    ])
-    error_message = "ports join the existing network, with no fixed IP on a created subnet"
-  }
-  assert {
-    condition     = length(openstack_networking_floatingip_v2.public) == 2 && alltrue([for fip in values(openstack_networking_floatingip_v2.public) : fip.pool == "Public-Network"])
-    error_message = "public instances still get floating IPs from the external network"
-  }
+  expect_failures = [var.network]
 }
