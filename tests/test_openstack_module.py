@@ -118,6 +118,13 @@ MUTATIONS = {
         "deployment.tftest.hcl",
         "volumes",
     ),
+    "scsi-bus-ignored": Mutation(
+        "openstack/volumes.tf",
+        'var.disk_bus == "scsi" ?',
+        'var.disk_bus == "ide" ?',
+        "deployment.tftest.hcl",
+        "volumes_on_a_scsi_image",
+    ),
     "floating-ip-for-every-instance": Mutation(
         "openstack/floating_ips.tf",
         'resource "openstack_networking_floatingip_v2" "public" {\n  for_each = local.allocated_ips',

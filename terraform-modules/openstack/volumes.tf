@@ -2,9 +2,13 @@
 # (data/terraform.yaml names each volume's device and mount point).
 
 locals {
-  # Linux names a virtio disk after the first 20 characters of the Cinder volume id.
+  # How the guest names a volume's disk (udev by-id), from the Cinder volume id: virtio-blk (the
+  # default bus) carries a 20-byte serial, so Linux names the disk virtio-<first 20 characters of
+  # the id>; on virtio-scsi (images with hw_disk_bus=scsi) it is scsi-0QEMU_QEMU_HARDDISK_<id>.
   volume_devices = {
-    for key, volume in openstack_blockstorage_volume_v3.volume : key => "/dev/disk/by-id/virtio-${substr(volume.id, 0, 20)}"
+    for key, volume in openstack_blockstorage_volume_v3.volume : key => (
+      var.disk_bus == "scsi" ? "/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_${volume.id}" : "/dev/disk/by-id/virtio-${substr(volume.id, 0, 20)}"
+    )
   }
 }
 

@@ -423,6 +423,31 @@ run "volumes" {
   }
 }
 
+# On the SCSI bus (images with hw_disk_bus=scsi: virtio-scsi) a disk is named by the whole volume id.
+run "volumes_on_a_scsi_image" {
+  command = plan
+
+  variables {
+    disk_bus = "scsi"
+  }
+
+  override_resource {
+    target          = openstack_blockstorage_volume_v3.volume["atlas-db1-data"]
+    override_during = plan
+    values          = { id = "0123456789abcdef0123456789abcdef" }
+  }
+  override_resource {
+    target          = openstack_blockstorage_volume_v3.volume["atlas-db1-backup"]
+    override_during = plan
+    values          = { id = "fedcba9876543210fedcba9876543210" }
+  }
+
+  assert {
+    condition     = yamldecode(module.configuration.hieradata["atlas-db1"]).terraform.volumes.data.device == "/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_0123456789abcdef0123456789abcdef"
+    error_message = "on a SCSI-bus image the hieradata names the scsi-0QEMU_QEMU_HARDDISK_<id> device"
+  }
+}
+
 run "no_volumes" {
   command = plan
 
