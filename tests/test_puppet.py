@@ -123,6 +123,9 @@ ROLE_RULES = [
 ]
 
 
+TLS_SETTINGS = {"acme_server": "https://acme-v02.api.letsencrypt.org/directory", "acme_ca_certificate": ""}
+
+
 def terraform_data(role_class: str | None, **overrides: Any) -> dict[str, Any]:
     """data/terraform.yaml as Terraform's common/configuration writes it (one `terraform` hash)."""
     data: dict[str, Any] = {
@@ -133,7 +136,7 @@ def terraform_data(role_class: str | None, **overrides: Any) -> dict[str, Any]:
         "admin_users": {"ada": {"ssh_keys": [ADMIN_KEY]}},
         "admin_cidr": "203.0.113.0/24",
         "timezone": "America/Toronto",
-        "settings": {"project_name": "Atlas of things"},
+        "settings": {"project_name": "Atlas of things", **TLS_SETTINGS},
         "nodes": {NODE: {"role": "web"}},
         "role": "web",
         "role_class": role_class,
@@ -384,7 +387,8 @@ def catalogs(
 ) -> Iterator[dict[str, Compiled]]:
     """Compile the scenarios once, two at a time (one per core)."""
     base = tmp_path_factory.mktemp("catalogs")
-    omeka_settings = {"project_name": "Atlas of things", "release_version": "4.1.1", "release_sha256": FAKE_SHA256,
+    omeka_settings = {**TLS_SETTINGS, "project_name": "Atlas of things", "release_version": "4.1.1",
+                      "release_sha256": FAKE_SHA256,
                       "release_url": "https://github.com/omeka/omeka-s/releases/download/v4.1.1/omeka-s-4.1.1.zip"}
     omeka_blueprint = yaml.safe_load(
         (repo_root / "blueprints/omeka-s/{{cookiecutter.project_slug}}/puppet/data/blueprint.yaml").read_text())
@@ -597,9 +601,16 @@ def test_omeka_s_resources(catalogs: dict[str, Any]) -> None:
     files = cat.resource("File", f"{release}/files")
     assert files["target"] == "/srv/data/omeka-files"
     assert cat.resource("File", "/srv/data/omeka-files")["owner"] == "www-data"
-    vhost = cat.resource("Apache::Vhost", "omeka.atlas.example.org")
-    assert vhost["port"] == 80 and vhost["docroot"] == "/var/www/omeka-s"
+    vhost = cat.resource("Apache::Vhost", "omeka.atlas.example.org-https")
+    assert vhost["port"] == 443 and vhost["docroot"] == "/var/www/omeka-s" and vhost["ssl"] is True
     assert vhost["directories"][0]["allow_override"] == ["All"]
+    # failed logins (the form again, HTTP 200) feed a fail2ban jail on the HTTPS access log
+    site_filter = cat.resource("File", "/etc/fail2ban/filter.d/castelet-omeka.atlas.example.org.conf")["content"]
+    assert '"POST /login(?:\\?\\S*)? HTTP/[0-9.]+" 200' in site_filter
+    jail = cat.resource("File", "/etc/fail2ban/jail.d/castelet-omeka.atlas.example.org.local")["content"]
+    assert "logpath  = /var/log/apache2/castelet-omeka.atlas.example.org-https.log" in jail
+    # the installer talks HTTPS to the loopback address (port 80 only redirects)
+    assert "OMEKA_BASE_URL=https://127.0.0.1" in cat.resource("Exec", "castelet-omeka-install")["environment"]
     for pkg in ("imagemagick", "php8.2-imagick", "unzip", "php8.2-mysql"):
         cat.resource("Package", pkg)
     cat.resource("Mysql::Db", "omeka")
@@ -617,7 +628,8 @@ def test_lamp_app_resources(catalogs: dict[str, Any]) -> None:
     cat: Compiled = catalogs["lamp"]
     env: Environment = catalogs["lamp:env"]
     assert cat.returncode == 0, errors_of(cat)
-    assert cat.resource("File", "/var/www/atlas")["owner"] == "www-data"
+    # the web server cannot rewrite the application
+    assert cat.resource("File", "/var/www/atlas")["owner"] == "root"
     health = cat.resource("File", "/var/www/atlas/health.php")["content"]
     assert "castelet-lamp: ok" in health and "castelet-lamp: database unreachable" in health
     assert "http_response_code(500)" in health and "/etc/castelet/lamp-app.ini" in health
@@ -628,10 +640,54 @@ def test_lamp_app_resources(catalogs: dict[str, Any]) -> None:
     password = (env.secrets_dir / "mariadb-app").read_text().strip()
     assert f'password = "{password}"' in config["content"].splitlines()
     assert cat.sensitive("File", "/etc/castelet/lamp-app.ini") == ["content"]
-    vhost = cat.resource("Apache::Vhost", "atlas.example.org")
-    assert vhost["docroot"] == "/var/www/atlas" and vhost["port"] == 80
+    vhost = cat.resource("Apache::Vhost", "atlas.example.org-https")
+    assert vhost["docroot"] == "/var/www/atlas" and vhost["port"] == 443
     db = cat.resource("Mysql::Db", "app")
     assert db["charset"] == "utf8mb4"
+
+
+def test_https_site_resources(catalogs: dict[str, Any]) -> None:
+    """Port 80 only answers ACME challenges and redirects; 443 serves with the node's certificate,
+    HSTS and security headers; the certificate exists before Apache starts, issuance waits for the
+    public ports; Mozilla's intermediate TLS profile."""
+    cat: Compiled = catalogs["lamp"]
+    assert cat.returncode == 0, errors_of(cat)
+    http = cat.resource("Apache::Vhost", "atlas.example.org-http")
+    assert http["port"] == 80 and http["docroot"] == "/var/lib/castelet/acme"
+    (rewrite,) = http["rewrites"]
+    assert rewrite["rewrite_cond"] == ["%{REQUEST_URI} !^/\\.well-known/acme-challenge/"]
+    assert rewrite["rewrite_rule"] == ["^ https://atlas.example.org%{REQUEST_URI} [R=301,L]"]
+    https = cat.resource("Apache::Vhost", "atlas.example.org-https")
+    assert https["ssl_cert"] == "/etc/castelet/tls/current/fullchain.pem"
+    assert https["ssl_key"] == "/etc/castelet/tls/current/privkey.pem"
+    headers = " | ".join(https["headers"])
+    for expected in ('Strict-Transport-Security "max-age=63072000"', 'X-Content-Type-Options "nosniff"',
+                     "Referrer-Policy", "Content-Security-Policy \"frame-ancestors 'self'"):
+        assert expected in headers, expected
+    assert "includeSubDomains" not in headers  # other services of the lab's domain are not ours
+    ssl = cat.resource("Class", "Apache::Mod::Ssl")
+    assert ssl["ssl_protocol"] == ["-all", "+TLSv1.2", "+TLSv1.3"] and ssl["ssl_honorcipherorder"] is False
+    assert ssl["ssl_sessiontickets"] is False and "ECDHE-ECDSA-AES128-GCM-SHA256" in ssl["ssl_cipher"]
+    assert "RSA-AES128-SHA:" not in ssl["ssl_cipher"] + ":"
+    config = json.loads(cat.resource("File", "/etc/castelet/tls.json")["content"])
+    assert config == {"domain": "atlas.example.org", "email": "ada@example.org",
+                      "acme_server": "https://acme-v02.api.letsencrypt.org/directory", "dir": "/etc/castelet/tls",
+                      "webroot": "/var/lib/castelet/acme", "reload_unit": "apache2"}
+    issue = cat.resource("Exec", "castelet-tls-issue")
+    assert issue["returns"] == [0, 75]
+    needs = json.dumps(issue["require"])
+    assert "castelet-nftables-open-public" in needs and "Castelet::Installed" in needs
+    timer = cat.resource("Service", "castelet-tls-issue.timer")
+    assert timer["ensure"] == "running" and timer["enable"] is True
+    cat.resource("Package", "certbot")
+    # no private CA given: nothing added to the trust store
+    assert cat.resource("File", "/usr/local/share/ca-certificates/castelet-acme-ca.crt")["ensure"] == "absent"
+    sshd = cat.resource("File", "/etc/ssh/sshd_config.d/00-castelet.conf")["content"]
+    assert "MaxAuthTries 3" in sshd.splitlines()
+    jail = cat.resource("File", "/etc/fail2ban/jail.d/00-castelet.local")["content"]
+    assert "[sshd]\nenabled = true\nbackend = systemd" in jail
+    php = cat.resource("File", "/etc/php/8.2/apache2/conf.d/90-castelet.ini")["content"]
+    assert "expose_php = Off" in php or "expose_php = 'Off'" in php or 'expose_php = "Off"' in php
 
 
 def test_invalid_firewall_rule_is_rejected(catalogs: dict[str, Any]) -> None:

@@ -26,7 +26,9 @@ Why the web installer over HTTP, and not a PHP CLI script booting Omeka:
 Settings come from the environment (set by Puppet's exec), the password from a root-only file
 whose path is given: it is never on a command line, in the environment or in the output.
 
-  OMEKA_BASE_URL      where to connect (default http://127.0.0.1)
+  OMEKA_BASE_URL      where to connect (default http://127.0.0.1); an https:// URL on the loopback
+                      address is not certificate-checked (the certificate may still be the
+                      self-signed one of first boot, and loopback traffic stays on the node)
   OMEKA_HOST          Host header: the Apache ServerName of the Omeka S virtual host
   OMEKA_ADMIN_EMAIL   e-mail (login) of the first global administrator
   OMEKA_ADMIN_NAME    display name of that administrator
@@ -45,6 +47,7 @@ from __future__ import annotations
 import html.parser
 import http.cookiejar
 import os
+import ssl
 import sys
 import time
 import urllib.error
@@ -132,12 +135,23 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 class Client:
     """HTTP to base_url with a fixed Host header and a cookie jar; redirects are not followed."""
 
-    def __init__(self, base_url: str, host: str) -> None:
+    def __init__(self, base_url: str, host: str, context: ssl.SSLContext | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.host = host
-        self.opener = urllib.request.build_opener(
+        handlers: list[urllib.request.BaseHandler] = [
             _NoRedirect(), urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
-        )
+        ]
+        parts = urllib.parse.urlsplit(self.base_url)
+        if parts.scheme == "https" and context is None:
+            if parts.hostname not in ("127.0.0.1", "::1", "localhost"):
+                raise InstallError(f"https to {parts.hostname} needs an SSL context that verifies it")
+            # Loopback: the node talks to itself (its certificate may still be the self-signed one).
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if context is not None:
+            handlers.append(urllib.request.HTTPSHandler(context=context))
+        self.opener = urllib.request.build_opener(*handlers)
 
     def url(self, target: str) -> str:
         """Absolute URL on base_url for a path or for a Location naming this virtual host."""

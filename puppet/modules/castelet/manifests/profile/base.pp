@@ -6,11 +6,13 @@
 #   (`/etc/sudoers.d/castelet-admins`, checked with `visudo -c`) and exactly the SSH keys
 #   listed (`~/.ssh/authorized_keys` is managed as a whole).
 # * sshd: `/etc/ssh/sshd_config.d/00-castelet.conf` (read first, so it wins over other drop-ins
-#   such as cloud-init's) forbids root and password logins; the file is checked with
+#   such as cloud-init's) forbids root and password logins and allows 3 key attempts per
+#   connection; fail2ban bans addresses that keep failing (`castelet::profile::fail2ban`); the file is checked with
 #   `sshd -t` before it is put in place, and the whole configuration again before sshd reloads.
 # * `unattended-upgrades` installed, `/etc/apt/apt.conf.d/20auto-upgrades` enables the daily runs,
 #   `/etc/apt/apt.conf.d/52castelet-unattended-upgrades` keeps local configuration files on
-#   upgrades (else packages whose configuration Puppet manages would be held back).
+#   upgrades (else packages whose configuration Puppet manages would be held back) and reboots
+#   at `reboot_time` when an update needs it (never, by default).
 # * `systemd-timesyncd` installed and enabled (started except in containers, where systemd
 #   skips it by design); the time zone set through `/etc/localtime` and `/etc/timezone`.
 #
@@ -28,15 +30,20 @@
 #   Time zone name from the tz database, e.g. `UTC` or `America/Toronto`.
 # @param ssh_service
 #   Name of the OpenSSH server's systemd unit.
+# @param reboot_time
+#   `HH:MM`: let unattended-upgrades reboot at that time when an update requires it. Unset: it
+#   never reboots (the MOTD says a reboot is required).
 class castelet::profile::base (
   Hash[Pattern[/\A[a-z_][a-z0-9_-]{0,31}\z/], Struct[{ ssh_keys => Array[Pattern[/\A\S.*\S\z/]] }]] $admin_users,
   Castelet::Cidr $admin_cidr,
   Pattern[/\A[A-Za-z0-9_+-]+(\/[A-Za-z0-9_+-]+)*\z/] $timezone = 'UTC',
   String[1] $ssh_service = 'ssh',
+  Optional[Pattern[/\A([01][0-9]|2[0-3]):[0-5][0-9]\z/]] $reboot_time = undef,
 ) {
   include castelet
   include castelet::profile::firewall
   include castelet::profile::volumes
+  include castelet::profile::fail2ban
 
   # --- admin users -------------------------------------------------------------------
   package { 'sudo':
@@ -146,6 +153,12 @@ class castelet::profile::base (
     require => Package['unattended-upgrades'],
   }
 
+  # Reboot after an update that needs it (a new kernel, libc) only when a window is given.
+  $reboot = $reboot_time ? {
+    undef   => 'Unattended-Upgrade::Automatic-Reboot "false";',
+    default => "Unattended-Upgrade::Automatic-Reboot \"true\";\nUnattended-Upgrade::Automatic-Reboot-Time \"${reboot_time}\";",
+  }
+
   # Keep locally changed (Puppet-managed) configuration files when a package update ships a
   # new version: without this, unattended-upgrades holds back any such package.
   file { '/etc/apt/apt.conf.d/52castelet-unattended-upgrades':
@@ -153,12 +166,13 @@ class castelet::profile::base (
     owner   => 'root',
     group   => 'root',
     mode    => '0644',
-    content => @(DPKGOPTIONS),
+    content => @("DPKGOPTIONS"),
       // Managed by Puppet (castelet::profile::base)
       Dpkg::Options {
         "--force-confdef";
         "--force-confold";
       };
+      ${reboot}
       | DPKGOPTIONS
     require => Package['unattended-upgrades'],
   }

@@ -1,8 +1,9 @@
 # @summary
 #   A generic LAMP application slot: document root, virtual host, database and a health check.
 #
-# * `docroot` (default `/var/www/<deployment>`) owned by `docroot_owner`, served by a port 80
-#   virtual host with `AllowOverride All` and mod_rewrite.
+# * `docroot` (default `/var/www/<deployment>`) owned by `docroot_owner` (root: the web server
+#   cannot modify the application; data the application writes belongs on the data volume),
+#   served over HTTPS by `castelet::apache_site` with `AllowOverride All` and mod_rewrite.
 # * A MariaDB database `db_name` (user of the same name) through
 #   `castelet::mariadb::database`; its credentials in `config_file` (outside the document
 #   root, mode 0640, root:www-data) for the application to read.
@@ -22,14 +23,15 @@
 # @param db_name
 #   Name of the MariaDB database and of its user.
 # @param docroot_owner
-#   Owner and group of the document root.
+#   Owner and group of the document root and the placeholder page. Not the web server's user:
+#   a compromised application must not be able to rewrite itself.
 # @param config_file
 #   The INI file holding the database credentials (`host`, `dbname`, `user`, `password`).
 class castelet::profile::lamp_app (
   Optional[Stdlib::Fqdn] $servername = undef,
   Optional[Castelet::Path] $docroot = undef,
   Castelet::Dbname $db_name = 'app',
-  String[1] $docroot_owner = 'www-data',
+  String[1] $docroot_owner = 'root',
   Castelet::Path $config_file = '/etc/castelet/lamp-app.ini',
 ) {
   include castelet
@@ -104,11 +106,9 @@ class castelet::profile::lamp_app (
     }),
   }
 
-  apache::vhost { $_servername:
-    port           => 80,
-    docroot        => $_docroot,
-    manage_docroot => false,
-    directories    => [
+  castelet::apache_site { $_servername:
+    docroot     => $_docroot,
+    directories => [
       {
         'path'           => $_docroot,
         'options'        => ['FollowSymLinks'],
@@ -116,6 +116,6 @@ class castelet::profile::lamp_app (
         'require'        => 'all granted',
       },
     ],
-    require        => File[$_docroot],
+    require     => File[$_docroot],
   }
 }

@@ -187,11 +187,11 @@ class castelet::profile::omeka_s (
     notify  => Class['apache::service'],
   }
 
-  apache::vhost { $_servername:
-    port           => 80,
-    docroot        => $install_dir,
-    manage_docroot => false,
-    directories    => [
+  # A failed Omeka S login re-renders the form (HTTP 200); a successful one redirects.
+  castelet::apache_site { $_servername:
+    docroot     => $install_dir,
+    login       => { 'path' => '/login', 'failure_status' => 200 },
+    directories => [
       {
         'path'           => $install_dir,
         'options'        => ['FollowSymLinks'],
@@ -227,7 +227,7 @@ class castelet::profile::omeka_s (
   exec { 'castelet-omeka-install':
     command     => '/usr/local/sbin/castelet-omeka-install',
     environment => [
-      'OMEKA_BASE_URL=http://127.0.0.1',
+      'OMEKA_BASE_URL=https://127.0.0.1',
       "OMEKA_HOST=${_servername}",
       "OMEKA_ADMIN_EMAIL=${_admin_email}",
       "OMEKA_ADMIN_NAME=${admin_name}",
@@ -248,7 +248,7 @@ class castelet::profile::omeka_s (
       File["${release_dir}/config/database.ini"],
       File["${release_dir}/files"],
       Castelet::Mariadb::Database[$db_name],
-      Apache::Vhost[$_servername],
+      Castelet::Apache_site[$_servername],
       Class['apache::service'],
     ],
   }
