@@ -27,7 +27,16 @@ _DOMAIN = re.compile(rf"(?=.{{4,253}}\Z){_LABEL}(\.{_LABEL})*\.[a-z]{{2,63}}")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@" + rf"{_LABEL}(\.{_LABEL})*\.[a-z]{{2,63}}", re.IGNORECASE | re.ASCII)
 _CIDR = re.compile(r"[0-9A-Fa-f.:]+/[0-9]{1,3}")  # no netmask form, no IPv6 scope (%eth0)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+# An ACME directory: https, a host name or IPv4 address, an optional port, a plain path (no query,
+# no credentials). Puppet's castelet::profile::tls accepts the same shape.
+_ACME_URL = re.compile(r"https://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]{0,200})?")
+_PEM_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----\n((?:[A-Za-z0-9+/=]{1,76}\n){1,200})-----END CERTIFICATE-----")
+MAX_PEM_CHARS = 32768
 _DECIMAL = re.compile(r"[+-]?[0-9]+")
+# Debian Policy 5.6.1: lowercase letters, digits, + - . ; at least two characters, alphanumeric first.
+_DEBIAN_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]{1,99}", re.ASCII)
+_PORT = re.compile(r"([1-9][0-9]{0,4})/(tcp|udp)", re.ASCII)
+MAX_LIST_ITEMS = 100
 _TRUE = {"true", "yes", "y", "1", "on", "oui"}
 _FALSE = {"false", "no", "n", "0", "off", "non"}
 
@@ -51,6 +60,12 @@ ALLOWED = {
     "sha256": "64 lowercase hexadecimal characters",
     "debian_release": "a supported Debian release: " + ", ".join(RELEASES),
     "timezone": "a tz database time zone name such as America/Toronto or UTC",
+    "debian_packages": "Debian package names separated by single spaces, such as `htop jq` (lowercase letters, "
+                       "digits, + - . ; at least 2 characters, starting with a letter or digit), or nothing",
+    "ports": "ports separated by single spaces, each PORT/tcp or PORT/udp with PORT from 1 to 65535, such as "
+             "`8080/tcp 5353/udp` (22/tcp stays admin SSH), or nothing",
+    "acme_server": "auto, self-signed, or the https:// directory URL of an ACME certificate authority",
+    "pem_certificates": "one or more PEM certificates (-----BEGIN CERTIFICATE----- ... -----END CERTIFICATE-----)",
 }
 
 #: Unknown question names listed one by one; the rest are counted (a file of junk stays readable).
@@ -397,11 +412,13 @@ def coerce(q: Question, value: Any) -> Any:
         raise InvalidAnswer(f"{_kind(value)}, not text")
     if value == "" and q.optional:
         return ""
-    problem = text_problem(value, newlines=q.type == "ssh_public_keys")
+    problem = text_problem(value, newlines=q.type in ("ssh_public_keys", "pem_certificates"))
     if problem:
         raise InvalidAnswer(problem)
     if q.type == "ssh_public_keys":
         return _public_keys(value)
+    if q.type in ("debian_packages", "ports"):
+        return _word_list(q.type, value)
     checks: dict[str, Callable[[str], bool]] = {
         "slug": lambda t: bool(_SLUG.fullmatch(t)),
         "domain": lambda t: bool(_DOMAIN.fullmatch(t)),
@@ -411,11 +428,56 @@ def coerce(q: Question, value: Any) -> Any:
         "sha256": lambda t: bool(_SHA256.fullmatch(t)),
         "timezone": lambda t: t in timezones(),
         "debian_release": lambda t: t in RELEASES,
+        "acme_server": lambda t: t in ("auto", "self-signed") or bool(_ACME_URL.fullmatch(t)),
+        "pem_certificates": _is_pem_certificates,
         "string": lambda t: _string_ok(q, t),
     }
     if not checks[q.type](value):
         raise InvalidAnswer
     return value
+
+
+def _is_pem_certificates(text: str) -> bool:
+    """PEM certificate blocks and nothing else; each decodes to a DER SEQUENCE."""
+    if len(text) > MAX_PEM_CHARS:
+        return False
+    blocks = list(_PEM_BLOCK.finditer(text.strip() + "\n"))
+    rest = _PEM_BLOCK.sub("", text.strip() + "\n").strip()
+    if not blocks or rest:
+        return False
+    for block in blocks:
+        try:
+            der = base64.b64decode(block.group(1).replace("\n", ""), validate=True)
+        except ValueError:
+            return False
+        if len(der) < 64 or der[0] != 0x30:
+            return False
+    return True
+
+
+def _word_list(kind: str, text: str) -> str:
+    """A list of Debian package names or of PORT/PROTOCOL, separated by single spaces, none twice."""
+    if text == "":
+        return ""
+    items = text.split(" ")
+    if len(items) > MAX_LIST_ITEMS:
+        raise InvalidAnswer(f"more than {MAX_LIST_ITEMS} items")
+    seen: set[str] = set()
+    for index, item in enumerate(items, start=1):
+        if item == "":
+            raise InvalidAnswer(f"item {index} is empty (separate items by single spaces)")
+        if kind == "debian_packages" and not _DEBIAN_PACKAGE.fullmatch(item):
+            raise InvalidAnswer(f"item {index} is not a Debian package name")
+        if kind == "ports":
+            port = _PORT.fullmatch(item)
+            if not port or int(port.group(1)) > 65535:
+                raise InvalidAnswer(f"item {index} is not PORT/tcp or PORT/udp with PORT from 1 to 65535")
+            if item == "22/tcp":
+                raise InvalidAnswer(f"item {index} is SSH, which stays open to admin_cidr only")
+        if item in seen:
+            raise InvalidAnswer(f"item {index} is given twice")
+        seen.add(item)
+    return text
 
 
 def _is_cidr(text: str) -> bool:

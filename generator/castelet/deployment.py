@@ -28,6 +28,15 @@ DEPLOYMENT_VARIABLES = {
 # become the lists and maps of terraform.tfvars)
 RENDER_ONLY = {"cloud", "admin_ssh_keys", "debian_release"}
 OPENSTACK_ONLY = {"image", "existing_network", "external_network"}
+#: `acme_server: auto` resolves per cloud: a public CA where instances have a public name, a
+#: self-signed certificate on the local cloud (no CA could reach it).
+LETS_ENCRYPT_DIRECTORY = "https://acme-v02.api.letsencrypt.org/directory"
+
+
+def acme_server_for(value: str, cloud: str) -> str:
+    if value != "auto":
+        return value
+    return LETS_ENCRYPT_DIRECTORY if cloud == "openstack" else "self-signed"
 
 
 def _structural(bp: Blueprint) -> set[str]:
@@ -67,5 +76,7 @@ def settings_of(bp: Blueprint, answers: dict[str, Any]) -> dict[str, str]:
         if q.name in skip:
             continue
         value = answers[q.name]
+        if q.name == "acme_server":
+            value = acme_server_for(str(value), str(answers["cloud"]))
         settings[q.name] = ("true" if value else "false") if isinstance(value, bool) else str(value)
     return settings

@@ -77,6 +77,7 @@ class Service:
     exposure: str
     systemd_unit: str | None = None
     health: Health | None = None
+    tls: bool = False  # HTTPS with the node's certificate (castelet::profile::tls); checks use https
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,17 @@ def _cross_check(data: dict[str, Any], questions: list[Question], problems: list
         if key in seen:
             problems.append(f"services/{index}: {service['name']!r} is declared twice for role {service['role']!r}")
         seen.add(key)
+    if any(service.get("tls") for service in data.get("services", [])):
+        for name in ("acme_server", "acme_ca_certificate"):
+            if name not in question_names:
+                problems.append(f"questions: a blueprint with a `tls: true` service must ask `{name}` "
+                                f"(castelet::profile::tls reads it; add `- use: {name}`)")
+    for index, service in enumerate(data.get("services", [])):
+        if service.get("tls") and not any(
+                other["role"] == service["role"] and other["port"] == 80 and other["protocol"] == "tcp"
+                and other["exposure"] == service["exposure"] for other in data.get("services", [])):
+            problems.append(f"services/{index}: {service['name']!r} has `tls: true`, so role {service['role']!r} "
+                            f"must also declare tcp port 80 with the same exposure (ACME HTTP-01 and the redirect)")
     for index, vol in enumerate(data.get("volumes", [])):
         size = vol["size_gb"]
         if isinstance(size, str) and size.removeprefix("question:") not in question_names:
@@ -238,7 +250,7 @@ def load(blueprint_dir: Path) -> Blueprint:
         services=tuple(
             Service(name=s["name"], role=s["role"], port=s["port"], protocol=s["protocol"],
                     exposure=s["exposure"], systemd_unit=s.get("systemd_unit"),
-                    health=Health(**s["health"]) if "health" in s else None)
+                    health=Health(**s["health"]) if "health" in s else None, tls=bool(s.get("tls", False)))
             for s in data["services"]
         ),
         volumes=tuple(Volume(**v) for v in data.get("volumes", [])),

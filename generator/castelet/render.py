@@ -102,6 +102,7 @@ def assemble(bp: Blueprint, answers: dict[str, Any], project_dir: Path, library:
     blockers = before_apply(bp, answers)
     context = {"bp": bp, "a": answers, "version": __version__, "home": project_home(library),
                "tfvars": tfvars_of(bp, answers), "settings": settings_of(bp, answers),
+               "https": any(s.tls for s in bp.services),
                "blockers": blockers, **derived}
     env = _skeleton_env()
     for rel, template in _skeleton_files(str(answers["cloud"])):

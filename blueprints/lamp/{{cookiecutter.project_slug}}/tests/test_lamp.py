@@ -1,5 +1,7 @@
 """LAMP specifics (the checks every blueprint shares are in test_base.py)."""
 
+import castelet_checks as checks
+
 ROLES = ["web"]
 
 
@@ -8,8 +10,7 @@ PHP = {"13": "8.4", "12": "8.2"}
 
 
 def test_debians_php_serves_pages(host):
-    result = host.run("curl -s http://127.0.0.1/health.php")
-    assert "castelet-lamp: ok" in result.stdout
+    assert "castelet-lamp: ok" in checks.site_get(host, "/health.php")
     php = PHP[host.system_info.release.split(".")[0]]
     assert host.package(f"libapache2-mod-php{php}").is_installed
 
