@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -159,3 +160,59 @@ def test_values_reach_puppet_verbatim_through_terraform_and_hiera(
     assert seen["settings"] == {f"v{i}": unicodedata.normalize("NFC", value) for i, (value, _, _) in enumerate(results)}
     assert seen["users"] == {"castelet": {"ssh_keys": keys}}
     assert not list(tmp_path.rglob(MARKER)) and not list(Path(rendered["marker_dir"]).iterdir())
+
+
+@pytest.mark.parametrize("question", ["packages", "open_ports"])
+def test_list_answers_refuse_every_hostile_string_before_writing(tmp_path: Path, question: str) -> None:
+    """The sandbox blueprint's lists (Debian package names, PORT/PROTOCOL) refuse the corpus, naming
+    the question and writing nothing; the only strings they accept are made of characters no layer
+    interprets (``1. numbered`` is two well-formed package names)."""
+    from castelet.answers import AnswersError
+
+    accepted = []
+    for value in corpus(tmp_path / "marker"):
+        try:
+            new(REPO_ROOT / "blueprints" / "sandbox", {"cloud": "lxd", question: value, "project_slug": "hostile"},
+                tmp_path / "out")
+        except AnswersError as exc:
+            assert str(exc).startswith(f"{question}: "), str(exc)
+            assert not (tmp_path / "out").exists(), "a refused answer wrote something"
+            continue
+        accepted.append(value)
+        shutil.rmtree(tmp_path / "out")
+    assert all(re.fullmatch(r"[a-z0-9+. /-]+", value) for value in accepted), accepted
+    assert len(accepted) <= 1 and not (tmp_path / "marker").exists()
+
+
+PEM = """-----BEGIN CERTIFICATE-----
+MIIBfTCCASOgAwIBAgIUJ8bX4Wn4m0sS2wqkVq3A6q4cV6swCgYIKoZIzj0EAwIw
+FDESMBAGA1UEAwwJY2FzdGVsZXQwHhcNMjYxMTI1MDAwMDAwWhcNMjYxMTI2MDAw
+MDAwWjAUMRIwEAYDVQQDDAljYXN0ZWxldDBZMBMGByqGSM49AgEGCCqGSM49AwEH
+A0IABJz0F5dA0q0cJzZ4l6hN7b2m3Nw3e0p1bC2o7gq7nqA1x4bqQx1m6n0a0Xb4
+n8n3W5b2V4r4c8G6u9s0nB2Rk2ajUzBRMB0GA1UdDgQWBBT7y9A2l8a1J3c0bq2m
+-----END CERTIFICATE-----"""
+
+
+@pytest.mark.parametrize("question", ["acme_server", "acme_ca_certificate"])
+def test_tls_answers_refuse_every_hostile_string_before_writing(tmp_path: Path, question: str) -> None:
+    """Where the certificate comes from is an https URL (or auto/self-signed) and the CA to trust
+    PEM blocks: every string of the corpus is refused, naming the question, and nothing is
+    written; well-formed values reach terraform.tfvars as data."""
+    from castelet.answers import AnswersError
+
+    for value in corpus(tmp_path / "marker"):
+        with pytest.raises(AnswersError) as refused:
+            new(REPO_ROOT / "blueprints" / "lamp", {"cloud": "lxd", question: value, "project_slug": "hostile"},
+                tmp_path / "out")
+        assert str(refused.value).startswith(f"{question}: "), str(refused.value)
+        assert not (tmp_path / "out").exists(), "a refused answer wrote something"
+    for bad in ("http://ca.example.org/dir", "https://ca.example.org/dir?x=${y}", "https://user:pw@ca/dir",
+                f"{PEM}\n<script>", PEM.replace("MIIB", "MI$B"), "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----"):
+        with pytest.raises(AnswersError):
+            new(REPO_ROOT / "blueprints" / "lamp", {"cloud": "lxd", question: bad, "project_slug": "hostile"},
+                tmp_path / "out")
+    good = {"acme_server": "https://acme.ca.example.org:8443/acme/directory", "acme_ca_certificate": PEM}[question]
+    deployment = new(REPO_ROOT / "blueprints" / "lamp", {"cloud": "lxd", question: good, "project_slug": "ok"},
+                     tmp_path / "good")
+    assert f"{question} = {json.dumps(good)}" in re.sub(" +", " ", (deployment / "terraform.tfvars").read_text())
+    assert not (tmp_path / "marker").exists()

@@ -8,6 +8,8 @@ copy tests. Keep it free of castelet imports: only testinfra's ``host`` and the 
 from __future__ import annotations
 
 import json
+import shlex
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,122 @@ def check_ssh_hardened(host: Any) -> None:
         effective = host.run("sshd -T").stdout.lower()
     assert "permitrootlogin no" in effective
     assert "passwordauthentication no" in effective
+    tries = [int(line.split()[1]) for line in effective.splitlines() if line.startswith("maxauthtries ")]
+    assert tries and tries[0] <= 4, f"sshd MaxAuthTries is {tries or 'unset'}, expected at most 4"
+
+
+def check_fail2ban(host: Any) -> None:
+    """fail2ban runs and watches SSH (and every web login jail it was given)."""
+    unit = host.service("fail2ban")
+    assert unit.is_running and unit.is_enabled, "fail2ban is not running/enabled"
+    with host.sudo():
+        status = host.run("fail2ban-client status sshd")
+    assert status.rc == 0 and "Currently banned" in status.stdout, f"no sshd jail:\n{status.stdout}{status.stderr}"
+
+
+def check_only_declared_ports_listen(host: Any, role: str) -> None:
+    """Nothing listens on a non-loopback address but SSH and the role's declared ports (and
+    the DHCP client's UDP 68, which only receives answers to its own requests)."""
+    allowed = {("tcp", 22), ("udp", 68)} | {(s["protocol"], int(s["port"])) for s in services_of(role)}
+    with host.sudo():
+        listing = host.run("ss -H -l -n -t -u").stdout
+    unexpected = []
+    for line in listing.splitlines():
+        fields = line.split()
+        if len(fields) < 5:
+            continue
+        protocol, local = fields[0], fields[4]
+        address, _, port = local.rpartition(":")
+        address = address.strip("[]").split("%")[0]
+        if address.startswith("127.") or address == "::1":
+            continue
+        if (protocol, int(port)) not in allowed:
+            unexpected.append(f"{protocol} {local}")
+    assert not unexpected, f"listening beyond the manifest's ports: {', '.join(unexpected)}"
+
+
+def web_roles(role: str) -> list[dict[str, Any]]:
+    return [s for s in services_of(role) if s.get("tls")]
+
+
+def tls_config(host: Any) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(host.file("/etc/castelet/tls.json").content_string)
+    return data
+
+
+def _curl(host: Any, domain: str, url_path: str, *options: str) -> Any:
+    argv = ["curl", "-sk", "--max-time", "20", "--resolve", f"{domain}:443:127.0.0.1",
+            "--resolve", f"{domain}:80:127.0.0.1", *options, url_path]
+    return host.run(" ".join(shlex.quote(a) for a in argv))
+
+
+def site_get(host: Any, path: str) -> str:
+    """The body of GET https://<domain><path>, fetched on the instance itself (for blueprint tests)."""
+    domain = tls_config(host)["domain"]
+    return str(_curl(host, domain, f"https://{domain}{path}").stdout)
+
+
+def check_https(host: Any, role: str) -> None:
+    """Port 80 redirects to https://<domain>/..., HTTPS sends HSTS and the security headers, and
+    neither the web server nor PHP advertises its version."""
+    if not web_roles(role):
+        return
+    domain = tls_config(host)["domain"]
+    redirect = _curl(host, domain, f"http://{domain}/castelet-check?x=1", "-o", "/dev/null",
+                     "-w", "%{http_code} %{redirect_url}")
+    assert redirect.stdout.strip() == f"301 https://{domain}/castelet-check?x=1", \
+        f"http:// does not redirect to https://: {redirect.stdout!r}"
+    head = _curl(host, domain, f"https://{domain}/", "-D", "-", "-o", "/dev/null")
+    headers = {}
+    for line in head.stdout.splitlines()[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    assert headers.get("strict-transport-security", "").startswith("max-age="), f"no HSTS: {headers}"
+    assert headers.get("x-content-type-options") == "nosniff", "no X-Content-Type-Options: nosniff"
+    assert "referrer-policy" in headers, "no Referrer-Policy"
+    server = headers.get("server", "")
+    assert not any(ch.isdigit() for ch in server), f"the server advertises its version: {server!r}"
+    assert "x-powered-by" not in headers, f"X-Powered-By is sent: {headers['x-powered-by']!r}"
+
+
+def check_web_roots_not_writable(host: Any, role: str) -> None:
+    """The web server's user cannot modify what it serves under /var/www (data the application
+    writes lives on the data volume)."""
+    if not web_roles(role) or not host.user("www-data").exists:
+        return
+    with host.sudo():
+        found = host.run("runuser -u www-data -- find /var/www -xdev -writable -not -type l -print")
+    writable = [line for line in found.stdout.splitlines() if line.strip()]
+    assert not writable, f"writable by www-data under /var/www: {', '.join(writable[:10])}"
+
+
+def check_tls_certificate(host: Any, role: str, address: str) -> None:
+    """The served certificate is the one castelet-tls says it is. While an ACME certificate is
+    awaited, fail with what to do (point DNS at the instance), not with a TLS error."""
+    if not web_roles(role):
+        return
+    config = tls_config(host)
+    domain = config["domain"]
+    status = json.loads(host.file("/var/lib/castelet/tls-status.json").content_string)
+    served = host.run(
+        f"openssl s_client -connect 127.0.0.1:443 -servername {shlex.quote(domain)} </dev/null 2>/dev/null"
+        " | openssl x509 -noout -issuer -subject -ext subjectAltName")
+    assert served.rc == 0, f"no certificate served on 443: {served.stderr}"
+    assert f"DNS:{domain}" in served.stdout, f"the served certificate is not for {domain}:\n{served.stdout}"
+    self_signed = "Castelet self-signed" in served.stdout.split("subject=")[0]
+    if config["acme_server"] == "self-signed":
+        assert self_signed, f"expected the self-signed certificate:\n{served.stdout}"
+        return
+    if status.get("state") != "issued" or self_signed:
+        try:
+            resolved = sorted({str(info[4][0]) for info in socket.getaddrinfo(domain, 443, proto=socket.IPPROTO_TCP)})
+        except socket.gaierror:
+            resolved = []
+        error = (status.get("last_error") or "").strip().splitlines()
+        raise AssertionError(
+            f"TLS: waiting for DNS {domain} → {address} (it resolves to {', '.join(resolved) or 'nothing'}); "
+            f"the site serves a self-signed certificate until the CA can reach it, and retries every few "
+            f"minutes. Last ACME error: {error[-1] if error else 'none recorded'}")
 
 
 def check_unattended_upgrades(host: Any) -> None:
@@ -61,8 +179,13 @@ def check_health(host: Any, role: str) -> None:
         health = service.get("health")
         if not health:
             continue
-        url = f"http://127.0.0.1:{service['port']}{health['path']}"
-        result = host.run(f"curl -s -o /tmp/castelet-health -w '%{{http_code}}' {url}")
+        if service.get("tls"):
+            domain = tls_config(host)["domain"]
+            url = f"https://{domain}:{service['port']}{health['path']}"
+            result = _curl(host, domain, url, "-o", "/tmp/castelet-health", "-w", "%{http_code}")
+        else:
+            url = f"http://127.0.0.1:{service['port']}{health['path']}"
+            result = host.run(f"curl -s -o /tmp/castelet-health -w '%{{http_code}}' {url}")
         assert result.stdout.strip() == str(health["status"]), f"{url}: HTTP {result.stdout.strip()}"
         if health.get("text"):
             body = host.file("/tmp/castelet-health").content_string

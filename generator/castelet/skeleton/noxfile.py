@@ -5,6 +5,7 @@
     nox -s plan        (preflight first) terraform init + plan, saved to ./tfplan ("Before you apply" enforced)
     nox -s apply       apply the reviewed plan (returns when Puppet has converged)
     nox -s verify      testinfra checks against every instance (inventory from terraform output)
+    nox -s dns         the DNS records to create, and whether they resolve already
     nox -s secrets     print the credentials generated on the instances (for the administrators)
     nox -s configure   push the Puppet environment and hieradata again and re-run Puppet
     nox -s destroy     destroy every resource (asks for confirmation; `-- -auto-approve` does not)
@@ -21,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -102,6 +104,37 @@ def verify(session: nox.Session) -> None:
     session.install("pytest>=8", "pytest-testinfra>=10.1")
     INVENTORY_FILE.write_text(json.dumps(inventory(session), indent=2) + "\n")
     session.run("pytest", "tests", *session.posargs, env={"CASTELET_INVENTORY": str(INVENTORY_FILE)})
+
+
+def _resolves_to(name: str) -> set[str]:
+    try:
+        return {str(info[4][0]) for info in socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)}
+    except socket.gaierror:
+        return set()
+
+
+@nox.session(python=False)
+def dns(session: nox.Session) -> None:
+    """The DNS records to create for the site, and whether they already resolve (exit 1 if not).
+    HTTPS certificates are issued once they do; until then the site serves a self-signed one."""
+    raw = terraform(session, "output", "-json", "dns_records", silent=True)
+    records: list[dict[str, str]] = json.loads(raw or "[]")
+    if not records:
+        session.log("no public address: nothing to create (a local LXD deployment, or not applied yet)")
+        return
+    missing = 0
+    print(f"{'name':<40} {'type':<5} {'value':<40} status")
+    for record in records:
+        found = _resolves_to(record["name"])
+        if record["value"] in found:
+            state = "ok"
+        else:
+            missing += 1
+            state = f"resolves to {', '.join(sorted(found))}" if found else "missing"
+        print(f"{record['name']:<40} {record['type']:<5} {record['value']:<40} {state}")
+    if missing:
+        session.error(f"{missing} record(s) not in DNS yet: create them at your DNS provider "
+                      "(the instance retries its certificate every 10 minutes)")
 
 
 def _on_instance(entry: dict[str, Any], command: list[str]) -> list[str]:

@@ -11,8 +11,16 @@ def test_ssh_is_key_only_without_root(host):
     checks.check_ssh_hardened(host)
 
 
+def test_fail2ban_watches_logins(host):
+    checks.check_fail2ban(host)
+
+
 def test_unattended_upgrades_enabled(host):
     checks.check_unattended_upgrades(host)
+
+
+def test_only_declared_ports_listen(host, role):
+    checks.check_only_declared_ports_listen(host, role)
 
 
 def test_declared_services_listen(host, role):
@@ -21,3 +29,15 @@ def test_declared_services_listen(host, role):
 
 def test_health_checks_answer(host, role):
     checks.check_health(host, role)
+
+
+def test_https_redirect_hsts_and_headers(host, role):
+    checks.check_https(host, role)
+
+
+def test_web_roots_not_writable_by_the_web_server(host, role):
+    checks.check_web_roots_not_writable(host, role)
+
+
+def test_tls_certificate(host, role, node):
+    checks.check_tls_certificate(host, role, node[1]["address"])
