@@ -395,6 +395,27 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not report.ok:
         err.print(report.diagnostics, soft_wrap=True, markup=False)
         return EXIT_FAIL
+    if args.no_checkov:
+        err.print("checkov skipped (--no-checkov)")
+        return EXIT_OK
+    return _checkov(deployment)
+
+
+def _checkov(deployment: Path) -> int:
+    from castelet.checkov import CheckovMissing, run_checkov
+
+    err.print("[cyan]check[/cyan] checkov (static security analysis)…")
+    try:
+        found = run_checkov(deployment)
+    except CheckovMissing as exc:
+        err.print(str(exc), markup=False)
+        return EXIT_FAIL
+    out.print(found.summary(), soft_wrap=True, markup=False)
+    for finding in found.failed:
+        err.print(f"  {finding}", soft_wrap=True, markup=False)
+    if not found.ok:
+        err.print("fix them, or suppress one next to its resource with `#checkov:skip=<ID>:<reason>`", markup=False)
+        return EXIT_FAIL
     return EXIT_OK
 
 
@@ -491,6 +512,8 @@ def parser() -> argparse.ArgumentParser:
                    default=os.environ.get("CASTELET_CHECK_PROVIDER", "stand-in"),
                    help="stand-in: castelet's plan-only provider (default, no network); auto: try the real "
                         "provider from the registry first (online); registry: real provider only")
+    s.add_argument("--no-checkov", action="store_true",
+                   help="skip checkov's static security analysis (run by default after the plan)")
     s.set_defaults(func=cmd_check)
     s = command("preflight", "ask the OpenStack project whether a deployment fits: credentials, image, flavors, "
                              "networks, quotas, admin_cidr (needs castelet[preflight])")

@@ -1,0 +1,92 @@
+"""checkov (static security analysis of Terraform) on a rendered deployment.
+
+checkov has many dependencies of its own, so `.ci/setup` installs it in its own virtual
+environment (`.venv-checkov/`); it is found through ``$CASTELET_CHECKOV``, then ``PATH``, then
+that environment next to castelet's. A finding is suppressed only in the Terraform source, next
+to the resource, with a reason: ``#checkov:skip=CKV_X_N:why``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+INSTALL_HINT = ("checkov is not installed: run `bash .ci/setup` in the library (it makes .venv-checkov), "
+                "or `pip install 'checkov>=3.3.30,<4'` in its own environment and set CASTELET_CHECKOV")
+
+
+class CheckovMissing(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Finding:
+    check_id: str
+    check_name: str
+    resource: str
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.check_id} {self.resource} ({self.file}:{self.line}): {self.check_name}"
+
+
+@dataclass
+class CheckovReport:
+    passed: int = 0
+    skipped: int = 0
+    failed: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def summary(self) -> str:
+        return (f"checkov: {self.passed} passed, {len(self.failed)} failed, {self.skipped} suppressed "
+                f"(with a reason in the source)")
+
+
+def find_checkov() -> list[str]:
+    configured = os.environ.get("CASTELET_CHECKOV")
+    if configured:
+        return [configured]
+    on_path = shutil.which("checkov")
+    if on_path:
+        return [on_path]
+    beside = Path(sys.prefix).parent / ".venv-checkov" / "bin" / "checkov"
+    if beside.is_file():
+        return [str(beside)]
+    raise CheckovMissing(INSTALL_HINT)
+
+
+def run_checkov(deployment: Path) -> CheckovReport:
+    """Scan every Terraform file of the deployment (its modules included), offline."""
+    argv = [*find_checkov(), "--directory", str(deployment), "--framework", "terraform", "--skip-download",
+            "--output", "json", "--compact", "--quiet"]
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=900,
+                          env={**os.environ, "BC_SKIP_MAPPING": "TRUE"})
+    try:
+        data = json.loads(proc.stdout)
+    except json.JSONDecodeError as exc:
+        raise RuntimeError(f"checkov failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}") from exc
+    results = data if isinstance(data, list) else [data]
+    report = CheckovReport()
+    for result in results:
+        if not isinstance(result, dict) or "results" not in result:
+            continue  # e.g. {"passed": 0, ...} when nothing was scanned
+        summary = result.get("summary", {})
+        report.passed += int(summary.get("passed", 0))
+        report.skipped += int(summary.get("skipped", 0))
+        for item in result["results"].get("failed_checks", []):
+            lines = item.get("file_line_range") or [0]
+            report.failed.append(Finding(str(item["check_id"]), str(item.get("check_name", "")),
+                                         str(item.get("resource", "")), str(item.get("file_path", "")),
+                                         int(lines[0])))
+    if report.passed == 0 and not report.failed:
+        raise RuntimeError(f"checkov scanned nothing in {deployment} (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+    return report
