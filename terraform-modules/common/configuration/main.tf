@@ -8,8 +8,9 @@ locals {
 
   # Every file of the Puppet environment, sorted so the user-data is deterministic. A stale
   # data/terraform.yaml in the directory would clash with the one rendered here: skip it.
+  # Documentation (*.md) stays in the deployment: Puppet never reads it.
   environment_files = sort([
-    for f in fileset(var.puppet_environment_path, "**") : f if f != "data/terraform.yaml"
+    for f in fileset(var.puppet_environment_path, "**") : f if f != "data/terraform.yaml" && !endswith(f, ".md")
   ])
 
   environment_hash = sha256(join("\n", [
