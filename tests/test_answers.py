@@ -569,3 +569,18 @@ def test_debian_release_is_one_of_the_supported_ones(omeka):
     for bad in ("11", "14", "sid", "13 ", "trixie"):
         with pytest.raises(AnswersError):
             validate(omeka, {**WITH_KEY, "debian_release": bad})
+
+
+@pytest.mark.parametrize("value", ["^Debian-13", "^Debian-12-x64", "^Debian-13.*x64$", "Debian-13-x64-2026-03",
+                                   "^(Debian|debian)-13", "^Debian-1[23]"])
+def test_image_is_a_name_regex(omeka, value):
+    """The OpenStack image answer is a name regex (most recent match): regex syntax passes."""
+    assert validate(omeka, {**WITH_KEY, "image": value})["image"] == value
+
+
+@pytest.mark.parametrize("value", ["${file(\"/etc/passwd\")}", "%{ if true }x%{ endif }", "Debian 13", "a\"b",
+                                   "^Debian-13\\d", "{{ cookiecutter.x }}", "$Debian", "^"])
+def test_image_regex_refuses_template_and_quote_characters(omeka, value):
+    with pytest.raises(AnswersError) as caught:
+        validate(omeka, {**WITH_KEY, "image": value})
+    assert [p.field for p in caught.value.problems] == ["image"]

@@ -43,7 +43,7 @@ module "cloud" {
   source = "../.."
 
   name  = "atlas"
-  image = "Debian-12"
+  image = "^Debian-13"
 
   roles = {
     web = { count = 1, flavor = "p2-3gb", public = true, min_vcpus = 2, min_ram_mb = 3000, min_disk_gb = 20, puppet_class = "castelet::role::base" }
@@ -65,8 +65,10 @@ module "cloud" {
   admin_email             = var.admin_email
   puppet_environment_path = "${path.module}/puppet"
 
-  # On Arbutus, reuse the project's default network instead of creating one:
-  # network = { existing_network_name = "def-myproject-network" }
+  # The project's network is found by its IPv4 DHCP subnet; name it when the project has several:
+  # network = { name = "def-myproject-network" }
+  # or create one (needs the router quota and DNS servers):
+  # network = { create = true, dns_nameservers = ["192.0.2.53"] }  # your cloud's resolvers
 }
 
 output "public_addresses" {
