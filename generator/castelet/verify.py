@@ -49,7 +49,12 @@ def check_fail2ban(host: Any) -> None:
     assert unit.is_running and unit.is_enabled, "fail2ban is not running/enabled"
     with host.sudo():
         status = host.run("fail2ban-client status sshd")
+        jails = host.run("fail2ban-client status").stdout
+        configured = host.run("ls /etc/fail2ban/jail.d").stdout.split()
     assert status.rc == 0 and "Currently banned" in status.stdout, f"no sshd jail:\n{status.stdout}{status.stderr}"
+    for name in configured:
+        if name.startswith("castelet-") and name.endswith(".local"):
+            assert name.removesuffix(".local") in jails, f"fail2ban jail {name} is not running:\n{jails}"
 
 
 def check_only_declared_ports_listen(host: Any, role: str) -> None:

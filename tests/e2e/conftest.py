@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from acme import Pebble
 from castelet.local import cloud
 from castelet.releases import RELEASES
 
@@ -34,3 +36,15 @@ def bridge_address(local_cloud: None) -> str:
     """The host's address on the LXD bridge (instances reach the host there)."""
     cidr = cloud.lxc("network", "get", cloud.NETWORK, "ipv4.address").stdout.strip()
     return cidr.split("/")[0]
+
+
+@pytest.fixture(scope="session")
+def acme(bridge_address: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pebble]:
+    """A real ACME CA (Debian's pebble) on the bridge, and the DNS its validation uses: instance
+    names (`<container>.lxd`) resolve at once, other test domains once `point()`-ed."""
+    pebble = Pebble(tmp_path_factory.mktemp("acme"), bridge_address)
+    pebble.start()
+    try:
+        yield pebble
+    finally:
+        pebble.stop()

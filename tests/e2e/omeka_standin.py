@@ -80,6 +80,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import ssl
 import sys
 import zipfile
 from dataclasses import dataclass
@@ -814,12 +815,12 @@ class Response(_installer.Page):
     url: str = ""
 
 
-def fetch(base_url: str, host: str, path: str, follow: bool = False) -> Response:
+def fetch(base_url: str, host: str, path: str, follow: bool = False, context: ssl.SSLContext | None = None) -> Response:
     """GET `path` with the Host header `host`; redirects are followed only if asked.
 
     E.g. `fetch(url, host, "/install")` on an installed Omeka S: status 302, location "/admin".
     """
-    client = _installer.Client(base_url, host)  # fixed Host, cookie jar, no redirects
+    client = _installer.Client(base_url, host, context)  # fixed Host, cookie jar, no redirects
     where, page = client.follow(path) if follow else (path, client.request(path))
     return Response(page.status, page.location, page.body, client.url(where))
 
@@ -834,7 +835,7 @@ def install_form_offered(html: str) -> bool:
     return any(names & set(form.fields) for form in _installer.parse(html).forms)
 
 
-def login(base_url: str, host: str, email: str, password: str) -> str:
+def login(base_url: str, host: str, email: str, password: str, context: ssl.SSLContext | None = None) -> str:
     """Log in through Omeka S's login form like a browser; returns the admin dashboard's HTML.
 
     The installer's check_login: GET /login (session cookie + the `loginform_csrf` token), POST
@@ -843,7 +844,7 @@ def login(base_url: str, host: str, email: str, password: str) -> str:
     Host header (the vhost's ServerName). Raises LoginError, with Omeka's messages, unless the
     admin dashboard (with its Logout link) answers HTTP 200.
     """
-    client = _installer.Client(base_url, host)  # fixed Host, cookie jar, no redirects
+    client = _installer.Client(base_url, host, context)  # fixed Host, cookie jar, no redirects
     try:
         _installer.check_login(client, email, password)
     except _installer.InstallError as exc:

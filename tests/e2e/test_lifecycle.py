@@ -7,14 +7,17 @@ import html
 import http.server
 import json
 import os
+import ssl
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from acme import Pebble, check_https_site, self_signed_served, served_certificate
 from castelet.library import load_all
 from castelet.lifecycle import leftovers, lifecycle, terraform_environment
 from castelet.local.cloud import lxc
@@ -57,16 +60,23 @@ def test_every_verified_blueprint_has_a_lifecycle_here():
 
 
 @pytest.mark.parametrize("blueprint", [bp for bp in VERIFIED if not bp.release], ids=lambda bp: bp.id)
-def test_lifecycle_and_settings_edited_in_tfvars_reach_the_instance(local_cloud, admin_key, tmp_path, blueprint):
+def test_lifecycle_and_settings_edited_in_tfvars_reach_the_instance(
+        local_cloud, admin_key, tmp_path, blueprint, acme):
     slug = f"e2e-{blueprint.id}"[:24].rstrip("-")
     container = f"{slug}-{blueprint.roles[0].name}1"
-    deployment = _render(blueprint.id, slug, admin_key, tmp_path)
+    # The instance's own DNS name: pebble can validate it as soon as the site answers.
+    domain = f"{container}.lxd"
+    deployment = _render(blueprint.id, slug, admin_key, tmp_path, **_acme_answers(acme, domain))
     tf = Terraform(deployment, env=_lxd_env())
     try:
         report = lifecycle(deployment, print, keep=True)
         _record(blueprint.id, report.timings)
         assert report.ok, f"{report.failed_phase}: {report.error}"
         assert list(report.timings) == ["init", "plan", "apply", "verify", "idempotence", "second plan"]
+        # HTTPS from the CA at first boot (verify checked the rest: headers, ports, fail2ban...)
+        https = _https_services(blueprint)
+        if https:
+            check_https_site(container, _address(container), domain, acme, https[0])
 
         # terraform.tfvars is the one source of the settings: edit the admin network and the keys,
         # apply, and nftables and authorized_keys follow without replacing the instance.
@@ -88,12 +98,57 @@ def test_lifecycle_and_settings_edited_in_tfvars_reach_the_instance(local_cloud,
     assert leftovers("lxd", slug) == []
 
 
-def test_lamp_on_debian_12(local_cloud, admin_key, tmp_path):
-    """Debian 12 stays supported: the same blueprint, Puppet 7 and bookworm's modules."""
-    deployment = _render("lamp", "e2e-lamp12", admin_key, tmp_path, debian_release="12")
-    report = lifecycle(deployment, print)
-    _record("lamp (Debian 12)", report.timings)
-    assert report.ok, f"{report.failed_phase}: {report.error}"
+def _acme_answers(acme: Pebble, domain: str) -> dict[str, str]:
+    return {"domain": domain, "acme_server": acme.directory_url, "acme_ca_certificate": acme.api_ca_pem}
+
+
+def _https_services(blueprint) -> list[str]:
+    """Health paths of the blueprint's HTTPS services."""
+    return [s.health.path for s in blueprint.services if s.tls and s.health]
+
+
+def _address(container: str) -> str:
+    state = json.loads(lxc("list", container, "--format=json").stdout)[0]["state"]
+    return next(a["address"] for a in state["network"]["eth0"]["addresses"] if a["family"] == "inet")
+
+
+def _verify(deployment: Path) -> subprocess.CompletedProcess[str]:
+    """`nox -s verify` of the deployment, as the operator runs it."""
+    nox = Path(sys.executable).parent / "nox"
+    return subprocess.run([str(nox), "-s", "verify"], cwd=deployment, capture_output=True, text=True, check=False)
+
+
+def test_lamp_on_debian_12_serves_https_before_and_after_dns(local_cloud, admin_key, tmp_path, acme):
+    """Debian 12 stays supported (Puppet 7, bookworm's modules and certbot). Its domain does not
+    resolve at first: the site starts with a self-signed certificate and verify says it waits for
+    DNS; once the record exists, the retry timer's service gets the certificate."""
+    domain = "portal.e2e-lamp12.castelet.test"
+    deployment = _render("lamp", "e2e-lamp12", admin_key, tmp_path, debian_release="12",
+                         **_acme_answers(acme, domain))
+    tf = Terraform(deployment, env=_lxd_env())
+    container = "e2e-lamp12-web1"
+    try:
+        tf.init()
+        tf.plan()
+        tf.apply()
+        ip = _address(container)
+        assert self_signed_served(ip, domain)
+        waiting = _verify(deployment)
+        assert waiting.returncode != 0
+        assert f"TLS: waiting for DNS {domain} → {ip}" in waiting.stdout, waiting.stdout[-3000:]
+        failed = [line for line in waiting.stdout.splitlines() if line.startswith("FAILED")]
+        assert len(failed) == 1 and "test_tls_certificate" in failed[0], failed
+        timer = lxc("exec", container, "--", "systemctl", "is-enabled", "castelet-tls-issue.timer").stdout.strip()
+        assert timer == "enabled"
+
+        acme.point(domain, ip)
+        lxc("exec", container, "--", "systemctl", "start", "castelet-tls-issue.service")
+        assert ("DNS", domain) in served_certificate(ip, domain, acme.roots_pem())["subjectAltName"]
+        passed = _verify(deployment)
+        assert passed.returncode == 0, passed.stdout[-3000:]
+    finally:
+        tf.destroy()
+        acme.point(domain, None)
     assert leftovers("lxd", "e2e-lamp12") == []
 
 
@@ -148,11 +203,13 @@ def _secrets(deployment: Path) -> dict[str, str]:
 
 
 def test_omeka_s_installs_itself_and_refuses_a_wrong_checksum_on_day_2(
-        local_cloud, admin_key, tmp_path, archive_server):
+        local_cloud, admin_key, tmp_path, archive_server, acme, bridge_address):
     base_url, served = archive_server
     served["/omeka-s-1.0.0-test.zip"] = standin_archive("1.0.0-test")
     title = "Atlas des chartes & <actes>"
-    deployment = _render("omeka-s", "e2e-omeka", admin_key, tmp_path, project_name=title)
+    domain = "e2e-omeka-web1.lxd"
+    deployment = _render("omeka-s", "e2e-omeka", admin_key, tmp_path, project_name=title,
+                         **_acme_answers(acme, domain))
     pinned = pin(deployment, print, url=f"{base_url}/omeka-s-1.0.0-test.zip", version="1.0.0-test")
     assert pinned.sha256 == hashlib.sha256(served["/omeka-s-1.0.0-test.zip"]).hexdigest()
     tf = Terraform(deployment, env=_lxd_env())
@@ -161,20 +218,37 @@ def test_omeka_s_installs_itself_and_refuses_a_wrong_checksum_on_day_2(
         _record("omeka-s", report.timings)
         assert report.ok, f"{report.failed_phase}: {report.error}"
 
+        # HTTPS from the CA, redirect, HSTS, renewal without a failed request.
+        ip = tf.outputs()["instances"]["e2e-omeka-web1"]["private_address"]
+        check_https_site("e2e-omeka-web1", ip, domain, acme, "/login")
+
         # Nobody can claim the site: it installed itself, /install offers nothing, and the
-        # administrator logs in over HTTP with the password generated on the instance.
-        site = f"http://{tf.outputs()['instances']['e2e-omeka-web1']['private_address']}"
-        answer = fetch(site, "example.org", "/install")
+        # administrator logs in over HTTPS with the password generated on the instance.
+        site, tls = f"https://{ip}", _tls_context(acme)
+        answer = fetch(site, domain, "/install", context=tls)
         assert (answer.status, answer.location) == (302, "/admin")
-        assert not install_form_offered(fetch(site, "example.org", "/install", follow=True).body)
+        assert not install_form_offered(fetch(site, domain, "/install", follow=True, context=tls).body)
         password = _secrets(deployment)["omeka-admin"]
         assert len(password) >= 32
-        dashboard = login(site, "example.org", "admin@example.org", password)
+        dashboard = login(site, domain, "admin@example.org", password, context=tls)
         assert "Admin dashboard" in dashboard
-        front = fetch(site, "example.org", "/", follow=True).body
+        front = fetch(site, domain, "/", follow=True, context=tls).body
         assert html.escape(title, quote=False) in front
         with pytest.raises(LoginError):
-            login(site, "example.org", "admin@example.org", password[::-1])
+            login(site, domain, "admin@example.org", password[::-1], context=tls)
+        # Guessing goes nowhere: after 5 failed logins fail2ban bans the address (here, the host's).
+        for _ in range(4):
+            with pytest.raises(LoginError):
+                login(site, domain, "admin@example.org", password[::-1], context=tls)
+        jail = f"castelet-{domain}"
+        banned = ""
+        for _ in range(20):  # fail2ban polls the access log
+            banned = lxc("exec", "e2e-omeka-web1", "--", "fail2ban-client", "status", jail).stdout
+            if bridge_address in banned:
+                break
+            time.sleep(1)
+        assert bridge_address in banned, banned
+        lxc("exec", "e2e-omeka-web1", "--", "fail2ban-client", "set", jail, "unbanip", bridge_address)
 
         # Day 2: a new release whose checksum does not match must fail cleanly...
         served["/omeka-s-2.0.0-test.zip"] = standin_archive("2.0.0-test")
@@ -190,11 +264,20 @@ def test_omeka_s_installs_itself_and_refuses_a_wrong_checksum_on_day_2(
         # ...and leave the running release untouched.
         link = lxc("exec", "e2e-omeka-web1", "--", "readlink", "/var/www/omeka-s").stdout.strip()
         assert link == "/var/www/omeka-s-1.0.0-test/omeka-s"
-        page = lxc("exec", "e2e-omeka-web1", "--", "curl", "-s", "http://127.0.0.1/login").stdout
+        page = lxc("exec", "e2e-omeka-web1", "--", "curl", "-sk", "--resolve", f"{domain}:443:127.0.0.1",
+                   f"https://{domain}/login").stdout
         assert "castelet test archive 1.0.0-test" in page
     finally:
         tf.destroy()
     assert leftovers("lxd", "e2e-omeka") == []
+
+
+def _tls_context(acme: Pebble) -> ssl.SSLContext:
+    """Verifies the chain against pebble's root; connected by address, so no name check here
+    (check_https_site checks the name)."""
+    context = ssl.create_default_context(cadata=acme.roots_pem())
+    context.check_hostname = False
+    return context
 
 
 def _lxd_env() -> dict[str, str]:
@@ -212,8 +295,12 @@ def test_real_omeka_s_release_passes_its_health_check(local_cloud, admin_key, tm
     try:
         report = lifecycle(deployment, print, keep=True)
         assert report.ok, f"{report.failed_phase}: {report.error}"
-        site = f"http://{tf.outputs()['instances']['e2e-omeka-real-web1']['private_address']}"
-        assert not install_form_offered(fetch(site, "example.org", "/install", follow=True).body)
-        assert "Admin dashboard" in login(site, "example.org", "admin@example.org", _secrets(deployment)["omeka-admin"])
+        site = f"https://{tf.outputs()['instances']['e2e-omeka-real-web1']['private_address']}"
+        # the local cloud's default: a self-signed certificate (verify checked it is that one)
+        unverified = ssl.create_default_context()
+        unverified.check_hostname, unverified.verify_mode = False, ssl.CERT_NONE
+        assert not install_form_offered(fetch(site, "example.org", "/install", follow=True, context=unverified).body)
+        assert "Admin dashboard" in login(site, "example.org", "admin@example.org", _secrets(deployment)["omeka-admin"],
+                                          context=unverified)
     finally:
         tf.destroy()
