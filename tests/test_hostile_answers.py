@@ -206,8 +206,9 @@ def test_tls_answers_refuse_every_hostile_string_before_writing(tmp_path: Path, 
                 tmp_path / "out")
         assert str(refused.value).startswith(f"{question}: "), str(refused.value)
         assert not (tmp_path / "out").exists(), "a refused answer wrote something"
+    empty_pem = "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----"
     for bad in ("http://ca.example.org/dir", "https://ca.example.org/dir?x=${y}", "https://user:pw@ca/dir",
-                f"{PEM}\n<script>", PEM.replace("MIIB", "MI$B"), "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----"):
+                f"{PEM}\n<script>", PEM.replace("MIIB", "MI$B"), empty_pem):
         with pytest.raises(AnswersError):
             new(REPO_ROOT / "blueprints" / "lamp", {"cloud": "lxd", question: bad, "project_slug": "hostile"},
                 tmp_path / "out")
