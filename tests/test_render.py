@@ -172,7 +172,7 @@ def test_the_readme_links_to_the_library_home(tmp_path):
     assert project_home(repo) is None  # a local path is no web page: no link rather than a wrong one
 
 
-@pytest.mark.parametrize(("cloud", "image"), [("openstack", "Debian-13"), ("lxd", "castelet/debian-13")])
+@pytest.mark.parametrize(("cloud", "image"), [("openstack", "^Debian-13"), ("lxd", "castelet/debian-13")])
 def test_default_render_is_debian_13_and_12_is_an_answer_away(tmp_path, cloud, image):
     from castelet.releases import DEFAULT_RELEASE, RELEASES
 
