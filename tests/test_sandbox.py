@@ -30,10 +30,10 @@ def test_ttl_accepted(text, minutes):
 
 @pytest.mark.parametrize("text", [
     "", "0m", "0h", "4", "h", "4 h", " 4h", "4h ", "4H", "-4h", "+4h", "4.5h", "04h", "2h1d", "1m2h", "4h4h",
-    "15d", "337h", "20161m", "1w", "4hours", "４h", "4h\n", "4h\x00", "1e3m", "99999d", "${var.x}", "1d 2h",
+    "15d", "337h", "20161m", "1w", "4hours", "\uff14h", "4h\n", "4h\x00", "1e3m", "99999d", "${var.x}", "1d 2h",
 ])
 def test_ttl_refused_with_a_clear_reason(text):
-    with pytest.raises(sandbox.SandboxError, match="not a duration|longer than the maximum"):
+    with pytest.raises(sandbox.SandboxError, match=r"not a duration|longer than the maximum"):
         sandbox.parse_ttl(text)
 
 
@@ -251,3 +251,66 @@ def test_a_plain_render_is_not_a_sandbox(tmp_path):
     assert sandbox.read(tmp_path / "plain") is None
     assert "sandbox_expires" not in (tmp_path / "plain" / "terraform.tfvars").read_text()
     assert sandbox.listing([tmp_path]) == []
+
+
+# --- the sandbox blueprint: its answers, and what Puppet makes of them ----------------------------
+
+
+def _sandbox_answers(**given: str) -> dict[str, object]:
+    from castelet.answers import validate
+    from castelet.manifest import load
+    from helpers import REPO_ROOT
+
+    return validate(load(REPO_ROOT / "blueprints" / "sandbox"), {"cloud": "lxd", **given})
+
+
+@pytest.mark.parametrize("packages", ["", "jq", "jq htop", "g++ libc6-dev python3.11 r-base-core 0ad", "xz-utils"])
+def test_packages_accepted(packages):
+    assert _sandbox_answers(packages=packages)["packages"] == packages
+
+
+@pytest.mark.parametrize("packages", [
+    "j", "Jq", "jq  htop", " jq", "jq ", "jq,htop", "jq\thtop", "jq\nhtop", "-jq", ".jq", "+jq", "jq_x", "jq:amd64",
+    "jq=1.6", "jq/bookworm", "jq jq", "\uff4aq", "jq;rm", "$(id)", "a" * 101, " ".join(f"p{i}" for i in range(101)),
+])
+def test_packages_refused(packages):
+    from castelet.answers import AnswersError
+
+    with pytest.raises(AnswersError, match=r"packages: .* is not valid"):
+        _sandbox_answers(packages=packages)
+
+
+@pytest.mark.parametrize("ports", ["", "8080/tcp", "8080/tcp 8080/udp 5353/udp", "1/tcp", "65535/udp", "22/udp"])
+def test_ports_accepted(ports):
+    assert _sandbox_answers(open_ports=ports)["open_ports"] == ports
+
+
+@pytest.mark.parametrize("ports", [
+    "8080", "0/tcp", "65536/tcp", "99999/tcp", "080/tcp", "8080/TCP", "8080/sctp", "8080/tcp,8081/tcp",
+    "8080/tcp  8081/tcp", "8080/tcp 8080/tcp", "22/tcp", "-1/tcp", "8080-8090/tcp", "\uff18\uff10/tcp", "8080/tcp\n",
+])
+def test_ports_refused(ports):
+    from castelet.answers import AnswersError
+
+    with pytest.raises(AnswersError, match=r"open_ports: .* is not valid"):
+        _sandbox_answers(open_ports=ports)
+
+
+def test_packages_and_ports_reach_puppet_through_terraform(tmp_path, terraform_cmd, puppet_bin):
+    from castelet.render import new
+    from helpers import REPO_ROOT
+    from test_puppet import debian_facts, errors_of, scratch_environment
+
+    deployment = new(REPO_ROOT / "blueprints" / "sandbox",
+                     {"cloud": "lxd", "project_slug": "sbx-puppet", "packages": "jq htop sudo",
+                      "open_ports": "8080/tcp 5353/udp"}, tmp_path / "out")
+    (hostname, data), = terraform_outputs(deployment, terraform_cmd, tmp_path)["hieradata"].items()
+    env = scratch_environment(tmp_path / "puppet", puppet_bin, deployment / "puppet")
+    (env.env_dir / "data" / "terraform.yaml").write_text(data)
+    result = env.compile({**debian_facts("13"), "castelet_role": "main"}, node=hostname)
+    assert result.returncode == 0, errors_of(result)
+    assert {"jq", "htop", "sudo"} <= result.titles("Package")
+    assert result.resource("Package", "jq")["before"] == "Class[Castelet::Installed]"
+    rules = result.resource("File", "/etc/nftables.castelet.d/open-ports.nft")["content"]
+    assert 'ip saddr 192.0.2.0/24 tcp dport 8080 accept comment "open-8080-tcp"' in rules
+    assert 'ip saddr 192.0.2.0/24 udp dport 5353 accept comment "open-5353-udp"' in rules
