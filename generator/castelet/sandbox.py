@@ -44,7 +44,7 @@ MAX_TTL = timedelta(days=14)
 _TTL = re.compile(r"(?:([1-9][0-9]{0,3})d)?(?:([1-9][0-9]{0,4})h)?(?:([1-9][0-9]{0,6})m)?", re.ASCII)
 _TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z", re.ASCII)
 _EXPIRES_LINE = re.compile(rf'^{EXPIRES_VARIABLE}[ ]*=[ ]*"([^"\n]*)"[ ]*$', re.MULTILINE)
-_SKIPPED_DIRS = {".git", ".terraform", ".castelet", ".nox", "node_modules", "puppet", "modules", "tests"}
+_SKIPPED_DIRS = {"node_modules", "__pycache__"}  # and hidden folders (.git, .terraform, .nox...)
 _MAX_ANSWERS_BYTES = 64 * 1024
 #: How deep ``find`` looks for deployments under each directory given.
 MAX_DEPTH = 4
