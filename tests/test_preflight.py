@@ -59,6 +59,8 @@ class FakeOpenStack:
             return 201, token
         if method != "GET":
             return 405, {"error": "read-only fake"}
+        if path in ("/identity/v3", "/identity/v3/"):  # version discovery (password plugin)
+            return 200, json.loads((FIXTURES / "identity-version.json").read_text().replace("{base}", self.base))
         if path in routes:
             return 200, self.bodies[routes[path]]
         collections = {"/network/v2.0/networks": "networks", "/network/v2.0/subnets": "subnets",
@@ -247,3 +249,22 @@ def test_cli_exit_code(lamp: Path, cloud: FakeOpenStack, capsys: pytest.CaptureF
     cloud.bodies["volume-quota"]["quota_set"]["volumes"] = {"in_use": 10, "limit": 10, "reserved": 0}
     assert castelet_main(["preflight", str(lamp)]) == 1
     assert "volumes: this deployment needs 2, the project uses 10 of 10" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("credentials", [
+    # a token (e.g. from `openstack token issue` elsewhere, or the dashboard's session)
+    {"OS_AUTH_TYPE": "v3token", "OS_TOKEN": "gAAAAABexisting", "OS_PROJECT_ID": PROJECT},
+    # a password openrc file, as the older clouds' dashboards offer (no OS_AUTH_TYPE: generic plugin)
+    {"OS_USERNAME": "ada", "OS_PASSWORD": "fake", "OS_PROJECT_NAME": "def-ada", "OS_USER_DOMAIN_NAME": "Default",
+     "OS_PROJECT_DOMAIN_ID": "default", "OS_IDENTITY_API_VERSION": "3", "OS_INTERFACE": "public"},
+], ids=["token", "password-openrc"])
+def test_os_variables_work_without_clouds_yaml(lamp: Path, cloud: FakeOpenStack, monkeypatch: pytest.MonkeyPatch,
+                                               credentials: dict[str, str]) -> None:
+    monkeypatch.delenv("OS_CLIENT_CONFIG_FILE")
+    monkeypatch.setenv("OS_AUTH_URL", f"{cloud.base}/identity/v3")
+    for name, value in credentials.items():
+        monkeypatch.setenv(name, value)
+    needs = dataclasses.replace(preflight.needs_of(lamp), os_cloud=None)
+    report = preflight.run(needs, preflight.connect(None), INSIDE)
+    assert report.ok, str(report)
+    assert "POST /identity/v3/auth/tokens" in cloud.requests
