@@ -66,7 +66,8 @@ def test_lifecycle_and_settings_edited_in_tfvars_reach_the_instance(
     container = f"{slug}-{blueprint.roles[0].name}1"
     # The instance's own DNS name: pebble can validate it as soon as the site answers.
     domain = f"{container}.lxd"
-    deployment = _render(blueprint.id, slug, admin_key, tmp_path, **_acme_answers(acme, domain))
+    answers = _acme_answers(acme, domain) if _https_services(blueprint) else {}
+    deployment = _render(blueprint.id, slug, admin_key, tmp_path, **answers)
     tf = Terraform(deployment, env=_lxd_env())
     try:
         report = lifecycle(deployment, print, keep=True)
