@@ -28,13 +28,14 @@ import yaml
 
 from e2e.omeka_standin import install_form_offered, login
 from test_omeka_standin import HOST, INSTALLER, StandinSite, ThrowawayMariaDB, php_binary
-from test_puppet import FAKE_SHA256, Compiled, Environment, errors_of, make_environment
+from test_puppet import FAKE_SHA256, TLS_SETTINGS, Compiled, Environment, errors_of, make_environment
 
 pytestmark = pytest.mark.puppet
 
 EXEC = ("Exec", "castelet-omeka-install")
 TITLE = "Atlas & co's charters"
 SETTINGS = {
+    **TLS_SETTINGS,
     "project_name": TITLE,
     "release_version": "4.1.1",
     "release_sha256": FAKE_SHA256,
@@ -109,7 +110,7 @@ def test_install_exec_is_in_the_catalog(compiled: dict[str, tuple[Environment, C
     params = cat.resource(*EXEC)
     assert params["command"] == "/usr/local/sbin/castelet-omeka-install"
     assert _environment(params) == {
-        "OMEKA_BASE_URL": "http://127.0.0.1",
+        "OMEKA_BASE_URL": "https://127.0.0.1",  # port 80 only redirects
         "OMEKA_HOST": HOST,
         "OMEKA_ADMIN_EMAIL": "ada@example.org",  # castelet::admin_email
         "OMEKA_ADMIN_NAME": "Administrator",
@@ -153,7 +154,7 @@ def test_install_exec_is_ordered_between_the_stack_and_the_public_ports(
         "File[/var/www/omeka-s]",
         "File[/var/www/omeka-s-4.1.1/omeka-s/config/database.ini]",
         "Castelet::Mariadb::Database[omeka]",
-        f"Apache::Vhost[{HOST}]",
+        f"Castelet::Apache_site[{HOST}]",
         "Class[Apache::Service]",
     } <= require
     assert "Class[Castelet::Installed]" in params["before"]
@@ -185,9 +186,12 @@ def test_relationship_graph_has_no_cycle_and_runs_the_install_in_between(
         "File[/var/www/omeka-s-4.1.1/omeka-s/config/database.ini]",
         "File[/var/www/omeka-s-4.1.1/omeka-s/files]",
         "Package[php8.2-mysql]",
-        f"Whit[Completed_apache::Vhost[{HOST}]]",
+        f"Whit[Completed_apache::Vhost[{HOST}-https]]",
+        "Exec[castelet-tls-ensure]",  # the certificate exists before Apache starts
     } <= before
-    assert {"Whit[Completed_class[Castelet::Installed]]", "File[/etc/nftables.castelet.d/public.nft]"} <= after
+    # the public ports open after the installation, and only then is the ACME CA asked
+    assert {"Whit[Completed_class[Castelet::Installed]]", "File[/etc/nftables.castelet.d/public.nft]",
+            "Exec[castelet-tls-issue]"} <= after
     assert not any(ref.startswith(("Service[httpd]", "Service[mysqld]", "Package[")) for ref in after)
 
 
