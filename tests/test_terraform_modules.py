@@ -192,25 +192,19 @@ def _write_files(user_data: str) -> dict[str, dict]:
     return {entry["path"]: entry for entry in config["write_files"]}
 
 
-def test_rendered_environment_files_decompress_to_the_sources(
+def test_user_data_carries_the_deployment_data_but_no_puppet_environment(
     rendered_user_data: dict[str, str], modules_dir: Path
 ) -> None:
-    fixture = modules_dir / "common" / "configuration" / "tests" / "fixtures" / "env-a"
-    sources = sorted(
-        p.relative_to(fixture).as_posix()
-        for p in fixture.rglob("*")
-        if p.is_file() and p.relative_to(fixture).as_posix() != "data/terraform.yaml"
-    )
-    assert sources, "fixture environment is empty"
+    """The environment is pushed by the provision step: user-data holds the deployment's data and
+    the bootstrap scripts only, a few KiB whatever the size of puppet/."""
     prefix = "/etc/puppet/code/environments/production/"
     for hostname, user_data in rendered_user_data.items():
         assert user_data.startswith("#cloud-config\n"), hostname
+        assert len(user_data.encode()) < 16384, f"{hostname}: {len(user_data.encode())} bytes"
         files = _write_files(user_data)
+        assert [p for p in files if p.startswith(prefix)] == [prefix + "data/terraform.yaml"]
         packed = [p for p, e in files.items() if e.get("encoding") == "gz+b64"]
-        assert packed == [prefix + s for s in sources], "sorted, one entry per environment file"
-        for rel in sources:
-            entry = files[prefix + rel]
-            assert gzip.decompress(base64.b64decode(entry["content"])) == (fixture / rel).read_bytes(), rel
+        assert packed and all(p.startswith(("/usr/local/", "/etc/castelet/")) for p in packed), packed
         hiera = yaml.safe_load(files[prefix + "data/terraform.yaml"]["content"])
         assert list(hiera) == ["terraform"]
         data = hiera["terraform"]
@@ -235,7 +229,8 @@ def test_rendered_environment_files_decompress_to_the_sources(
         ]
         secrets = files["/usr/local/sbin/castelet-secrets"]
         assert secrets["permissions"] == "0700"
-        assert secrets["content"] == (modules_dir / "common/configuration/files/castelet-secrets.sh").read_text()
+        assert gzip.decompress(base64.b64decode(secrets["content"])).decode() == (
+            modules_dir / "common/configuration/files/castelet-secrets.sh").read_text()
         assert yaml.safe_load(files["/etc/facter/facts.d/castelet.yaml"]["content"]) == {
             "castelet_role": hostname.removeprefix("atlas-").rstrip("0123456789")
         }
@@ -267,8 +262,13 @@ def test_rendered_user_data_is_valid_cloud_config(rendered_user_data: dict[str, 
         assert "Valid cloud-config" in result.stdout
 
 
-def test_materialised_user_data_bootstraps_in_a_sandbox(rendered_user_data: dict[str, str], tmp_path: Path) -> None:
-    """Write the files exactly as cloud-init would (under a fake root), then run runcmd."""
+def test_materialised_user_data_bootstraps_in_a_sandbox(
+    rendered_user_data: dict[str, str], tmp_path: Path, modules_dir: Path
+) -> None:
+    """Write the files exactly as cloud-init would (under a fake root), then run runcmd: the
+    packages are installed and the bootstrap waits for the environment; once the provision step
+    installed it (castelet-install-environment), the bootstrap run again applies Puppet without
+    reinstalling the packages."""
     root = tmp_path / "root"
     user_data = rendered_user_data["atlas-web1"]
     for path, entry in _write_files(user_data).items():
@@ -287,13 +287,14 @@ def test_materialised_user_data_bootstraps_in_a_sandbox(rendered_user_data: dict
     _stub(bin_dir, "systemctl", "exit 0\n")
     _stub(bin_dir, "puppet", f'echo "puppet $*" >>"{calls}"\nexit 2\n')
     sbin = root / "usr" / "local" / "sbin"
+    environment_dir = root / "etc/puppet/code/environments/production"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CASTELET_")}
     env.update(
         PATH=f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
         CASTELET_LIB_DIR=str(root / "usr" / "local" / "lib" / "castelet"),
         CASTELET_CONFIG=str(root / "etc" / "castelet" / "bootstrap.conf"),
         CASTELET_PUPPET_APPLY=str(sbin / "castelet-puppet-apply"),
-        CASTELET_ENVIRONMENT_DIR=str(root / "etc/puppet/code/environments/production"),
+        CASTELET_ENVIRONMENT_DIR=str(environment_dir),
         CASTELET_STATE_DIR=str(root / "var/lib/castelet"),
         CASTELET_LOG_DIR=str(root / "var/log/castelet"),
         CASTELET_MOTD=str(root / "etc" / "motd"),
@@ -301,15 +302,32 @@ def test_materialised_user_data_bootstraps_in_a_sandbox(rendered_user_data: dict
     )
     runcmd = yaml.safe_load(user_data)["runcmd"]
     assert runcmd == [["/usr/local/sbin/castelet-bootstrap"]]
-    result = _run([str(root / runcmd[0][0].lstrip("/"))], tmp_path, env, timeout=60)
+    bootstrap = str(root / runcmd[0][0].lstrip("/"))
 
-    assert result.returncode == 0, result.stderr
+    first = _run([bootstrap], tmp_path, env, timeout=60)
+    assert first.returncode == 0, first.stderr  # cloud-init must not report an error
     log = calls.read_text().splitlines()
     install = next(line for line in log if line.startswith("apt-get install"))
     for package in ("puppet-agent", "puppet-module-puppetlabs-apache", "puppet-module-puppet-archive"):
         assert package in install.split()
+    assert not [line for line in log if line.startswith("puppet")], "no environment yet: no Puppet run"
+    status = (root / "var/lib/castelet/status").read_text()
+    assert "state=waiting" in status and "step=environment" in status
+    assert not (root / "var/lib/castelet/bootstrap.done").exists()
+
+    # the provision step: stage the environment and this node's hieradata, install, bootstrap again
+    staging = tmp_path / "staging"
+    shutil.copytree(modules_dir / "common" / "configuration" / "tests" / "fixtures" / "env-a", staging / "environment")
+    (staging / "terraform.yaml").write_text("terraform: {}\n")
+    installed = _run([str(sbin / "castelet-install-environment"), str(staging)], tmp_path, env, timeout=60)
+    assert installed.returncode == 0, installed.stderr
+    calls.write_text("")
+    second = _run([bootstrap], tmp_path, env, timeout=60)
+    assert second.returncode == 0, second.stderr
+    log = calls.read_text().splitlines()
+    assert not [line for line in log if line.startswith("apt-get")], "packages are installed once"
     puppet = next(line for line in log if line.startswith("puppet apply"))
-    site_pp = root / "etc/puppet/code/environments/production/manifests/site.pp"
+    site_pp = environment_dir / "manifests/site.pp"
     assert puppet.endswith(str(site_pp)) and site_pp.is_file()
     assert (root / "var/lib/castelet/bootstrap.done").is_file()
 

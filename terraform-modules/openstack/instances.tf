@@ -100,8 +100,12 @@ resource "openstack_compute_instance_v2" "instance" {
       error_message = "public_keys is empty: OpenStack instances are administered over SSH, so at least one administrator key is needed (terraform.tfvars)."
     }
     precondition {
+      condition     = length(local.public_instances) > 0
+      error_message = "No role is public: the Puppet environment reaches the instances over SSH, directly for public ones and through the first public one for the others, so at least one role needs public = true."
+    }
+    precondition {
       condition     = local.user_data_nova_base64_length[each.key] <= 65535
-      error_message = "The cloud-init user-data of ${each.key} is ${local.user_data_nova_base64_length[each.key]} bytes once base64-encoded${local.user_data_gzip[each.key] ? " (gzipped)" : ""}; Nova accepts at most 65535. Shrink the Puppet environment (puppet/) or move large files out of it${var.user_data_compression == "none" ? ", or set user_data_compression = \"auto\"" : ""}."
+      error_message = "The cloud-init user-data of ${each.key} is ${local.user_data_nova_base64_length[each.key]} bytes once base64-encoded${local.user_data_gzip[each.key] ? " (gzipped)" : ""}; Nova accepts at most 65535. Shorten the answers it carries (keys, settings)${var.user_data_compression == "none" ? ", or set user_data_compression = \"auto\"" : ""}."
     }
     precondition {
       condition = (

@@ -1,6 +1,6 @@
 # Provider-free rendering of each instance's cloud-init user-data (Magic Castle's
-# "configuration" step): admin account, Puppet environment, Terraform hieradata, role fact,
-# and the castelet-bootstrap run.
+# "configuration" step): admin account, Terraform hieradata, role fact, the castelet scripts and
+# the castelet-bootstrap run. The Puppet environment itself is pushed by the provision step.
 
 locals {
   environment_root = "/etc/puppet/code/environments/production"
@@ -16,16 +16,6 @@ locals {
   environment_hash = sha256(join("\n", [
     for f in local.environment_files : "${f} ${filesha256("${var.puppet_environment_path}/${f}")}"
   ]))
-
-  environment_write_files = [
-    for f in local.environment_files : {
-      path        = "${local.environment_root}/${f}"
-      encoding    = "gz+b64"
-      content     = base64gzip(file("${var.puppet_environment_path}/${f}"))
-      owner       = "root:root"
-      permissions = "0644"
-    }
-  ]
 
   nodes = { for hostname, instance in var.instances : hostname => { role = instance.role } }
 
@@ -130,11 +120,6 @@ locals {
       content     = file("${path.module}/files/castelet-install-environment.sh")
       permissions = "0755"
     },
-    {
-      path        = "/etc/castelet/bootstrap.conf"
-      content     = local.bootstrap_conf
-      permissions = "0644"
-    },
   ]
 
   cloud_config = {
@@ -153,12 +138,20 @@ locals {
         }, length(var.public_keys) == 0 ? {} : {
         ssh_authorized_keys = [for k in var.public_keys : trimspace(k)]
       })]
+      # The Puppet environment is not in user-data: the provision step pushes it (SSH, or
+      # `lxc exec` locally), so user-data stays a few KiB whatever the blueprint (Nova's limit
+      # is 64 KiB, and some metadata services fail to serve gzipped user-data).
       write_files = concat(
-        local.environment_write_files,
         [
           {
             path        = local.hieradata_path
             content     = local.boot_hieradata[hostname]
+            owner       = "root:root"
+            permissions = "0644"
+          },
+          {
+            path        = "/etc/castelet/bootstrap.conf"
+            content     = local.bootstrap_conf
             owner       = "root:root"
             permissions = "0644"
           },
@@ -169,7 +162,8 @@ locals {
             permissions = "0644"
           },
         ],
-        [for s in local.script_files : merge(s, { owner = "root:root" })],
+        # gz+b64 is decoded by cloud-init itself (not the metadata service): it halves the scripts.
+        [for s in local.script_files : merge(s, { owner = "root:root", encoding = "gz+b64", content = base64gzip(s.content) })],
       )
       runcmd = [["/usr/local/sbin/castelet-bootstrap"]]
     }

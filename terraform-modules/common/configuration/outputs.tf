@@ -15,6 +15,6 @@ output "environment_hash" {
 }
 
 output "environment_files" {
-  description = "Relative paths of the Puppet environment files written to every instance, in user-data order."
+  description = "Relative paths of the Puppet environment files the provision step pushes (sorted; they make environment_hash)."
   value       = local.environment_files
 }

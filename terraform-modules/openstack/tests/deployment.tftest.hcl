@@ -544,14 +544,8 @@ run "no_public_role" {
     volumes  = {}
   }
 
-  assert {
-    condition     = length(openstack_networking_floatingip_v2.public) == 0 && length(openstack_networking_floatingip_associate_v2.public) == 0
-    error_message = "no public role, no floating IP"
-  }
-  assert {
-    condition     = output.public_addresses == {} && alltrue([for host in values(output.inventory) : host.bastion == null])
-    error_message = "no public addresses and no bastion without a public role"
-  }
+  # nothing could push the Puppet environment to the instances: refused at plan
+  expect_failures = [openstack_compute_instance_v2.instance]
 }
 
 # --- network --------------------------------------------------------------------------------

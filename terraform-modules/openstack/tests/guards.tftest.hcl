@@ -7,9 +7,9 @@
 # Volumes only where a run says so: a volume's device path (its id) is unknown at plan, so the
 # real user-data of its instance is too; the guard measures the rendering with stand-in paths.
 #
-# tests/fixtures/env-large carries modules/noise/files/noise.txt, 34000 random bytes in base64
-# (Python: base64 of random.Random(20240611).randbytes(34000), wrapped at 76 columns): its
-# user-data is about 58 KB, 78 KB once base64-encoded (over the limit), 53 KB gzipped (under).
+# The Puppet environment is not in user-data (the provision step pushes it): what can still make
+# user-data large is the deployment's own data. The runs below give it a 52,000-character
+# setting: about 61 KB of user-data, over the limit once base64-encoded, a few KB gzipped.
 
 provider "openstack" {}
 
@@ -50,8 +50,8 @@ run "user_data_too_large_without_gzip" {
   command = plan
 
   variables {
-    puppet_environment_path = "tests/fixtures/env-large"
-    user_data_compression   = "none"
+    settings              = { notes = join("", [for i in range(1000) : "castelet user-data guard, castelet user-data guard "]) }
+    user_data_compression = "none"
   }
 
   expect_failures = [openstack_compute_instance_v2.instance]
@@ -63,9 +63,9 @@ run "user_data_too_large_with_a_volume_fails_at_plan" {
   command = plan
 
   variables {
-    puppet_environment_path = "tests/fixtures/env-large"
-    user_data_compression   = "none"
-    volumes                 = { data = { role = "web", size_gb = 10, mount = "/srv/data" } }
+    settings              = { notes = join("", [for i in range(1000) : "castelet user-data guard, castelet user-data guard "]) }
+    user_data_compression = "none"
+    volumes               = { data = { role = "web", size_gb = 10, mount = "/srv/data" } }
   }
 
   expect_failures = [openstack_compute_instance_v2.instance]
@@ -75,12 +75,12 @@ run "user_data_too_large_is_gzipped_in_auto_mode" {
   command = plan
 
   variables {
-    puppet_environment_path = "tests/fixtures/env-large"
+    settings = { notes = join("", [for i in range(1000) : "castelet user-data guard, castelet user-data guard "]) }
   }
 
   assert {
     condition     = output.user_data_bytes["atlas-web1"] > 49152
-    error_message = "the large fixture's plain user-data must exceed Nova's limit once base64-encoded"
+    error_message = "the large setting's plain user-data must exceed Nova's limit once base64-encoded"
   }
   assert {
     condition     = startswith(openstack_compute_instance_v2.instance["atlas-web1"].user_data, "H4sI")

@@ -2,7 +2,10 @@
 # castelet-bootstrap: first configuration of a Castelet instance, run by cloud-init (runcmd).
 #
 # Steps: apt-update, apt-install (Debian's puppet-agent and puppet-module-* packages),
-# puppet-apply (castelet-puppet-apply). Each step logs to $CASTELET_LOG_DIR/<step>.log and
+# puppet-apply (castelet-puppet-apply). The Puppet environment is not in the user-data: until
+# the provision step (Terraform, over SSH or `lxc exec`) has installed it, the script records
+# state=waiting step=environment and exits 0; the provision step runs it again, which skips the
+# packages already installed. Each step logs to $CASTELET_LOG_DIR/<step>.log and
 # its outcome is written to $CASTELET_STATE_DIR/status (key=value: state, step, exit_code,
 # time, log) and appended to $CASTELET_STATE_DIR/history. A failing step appends a
 # "castelet: step '<step>' FAILED ..." line to /etc/motd and makes this script exit non-zero,
@@ -21,6 +24,7 @@ if [ -r "$CASTELET_CONFIG" ]; then
     . "$CASTELET_CONFIG"
 fi
 CASTELET_PUPPET_APPLY="${CASTELET_PUPPET_APPLY:-/usr/local/sbin/castelet-puppet-apply}"
+CASTELET_ENVIRONMENT_DIR="${CASTELET_ENVIRONMENT_DIR:-/etc/puppet/code/environments/production}"
 CASTELET_RETRIES="${CASTELET_RETRIES:-3}"
 CASTELET_RETRY_DELAY="${CASTELET_RETRY_DELAY:-15}"
 
@@ -73,8 +77,18 @@ if [ -z "$CASTELET_PACKAGES" ]; then
     exit 78
 fi
 
-run_step apt-update apt-get update -q -o DPkg::Lock::Timeout=300
-run_step apt-install apt_install
+packages_done="${CASTELET_STATE_DIR}/packages.done"
+if [ "$(cat "$packages_done" 2>/dev/null)" != "$CASTELET_PACKAGES" ]; then
+    run_step apt-update apt-get update -q -o DPkg::Lock::Timeout=300
+    run_step apt-install apt_install
+    printf '%s' "$CASTELET_PACKAGES" >"$packages_done"
+fi
+
+if [ ! -f "${CASTELET_ENVIRONMENT_DIR}/manifests/site.pp" ]; then
+    castelet_record waiting environment 0 "-"
+    echo "castelet-bootstrap: packages installed; waiting for the Puppet environment (Terraform's provision step pushes it)"
+    exit 0
+fi
 
 # castelet-puppet-apply records its own step (puppet-apply) in the status file and the MOTD.
 "$CASTELET_PUPPET_APPLY"
