@@ -155,11 +155,11 @@ def check_tls_certificate(host: Any, role: str, address: str) -> None:
             resolved = sorted({str(info[4][0]) for info in socket.getaddrinfo(domain, 443, proto=socket.IPPROTO_TCP)})
         except socket.gaierror:
             resolved = []
-        error = (status.get("last_error") or "").strip().splitlines()
+        reason = status.get("reason") or "none recorded"
         raise AssertionError(
             f"TLS: waiting for DNS {domain} → {address} (it resolves to {', '.join(resolved) or 'nothing'}); "
             f"the site serves a self-signed certificate until the CA can reach it, and retries every few "
-            f"minutes. Last ACME error: {error[-1] if error else 'none recorded'}")
+            f"minutes. The CA said: {reason}")
 
 
 def check_unattended_upgrades(host: Any) -> None:

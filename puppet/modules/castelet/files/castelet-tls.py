@@ -49,6 +49,14 @@ def now() -> str:
     return datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat()
 
 
+def reason_of(error: str) -> str:
+    """The CA's own words from certbot's output (its `Detail:` lines), else its first line."""
+    details = [line.strip().removeprefix("Detail:").strip() for line in error.splitlines()
+               if line.strip().startswith("Detail:")]
+    lines = [line.strip() for line in error.splitlines() if line.strip()]
+    return " / ".join(details) if details else (lines[0] if lines else "")
+
+
 def record(config: dict[str, str], state: str, error: str = "") -> None:
     STATUS.parent.mkdir(parents=True, exist_ok=True)
     data = {
@@ -58,6 +66,7 @@ def record(config: dict[str, str], state: str, error: str = "") -> None:
         "serving": os.readlink(current_link(config)) if current_link(config).is_symlink() else "",
         "updated": now(),
         "last_error": error[-2000:],
+        "reason": reason_of(error)[:500],
     }
     tmp = STATUS.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

@@ -44,6 +44,10 @@ define castelet::apache_site (
   $tls_dir = $castelet::profile::tls::dir
 
   Exec['castelet-tls-ensure'] -> Class['apache::service']
+  # The CA fetches its challenge from the port-80 vhost: Apache must have (re)loaded it first.
+  if $castelet::profile::tls::acme {
+    Class['apache::service'] -> Exec['castelet-tls-issue']
+  }
 
   apache::vhost { "${servername}-http":
     servername     => $servername,
