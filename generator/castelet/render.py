@@ -116,6 +116,7 @@ def assemble(bp: Blueprint, answers: dict[str, Any], project_dir: Path, library:
     here = Path(__file__).parent
     (project_dir / ".castelet").mkdir(exist_ok=True)
     shutil.copy2(here / "runtime.py", project_dir / ".castelet" / "runtime.py")
+    shutil.copy2(here / "hostkeys.py", project_dir / ".castelet" / "hostkeys.py")
     shutil.copy2(here / "verify.py", project_dir / "tests" / "castelet_checks.py")
     manifest = {"id": bp.id, "version": bp.version, "cloud": answers["cloud"], "roles": [asdict(r) for r in bp.roles],
                 "services": [asdict(s) for s in bp.services], "volumes": derived["volumes"],

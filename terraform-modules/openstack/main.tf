@@ -87,6 +87,7 @@ module "provision" {
   puppet_environment_path = var.puppet_environment_path
   admin_user              = var.admin_user
   ssh_private_key_file    = var.ssh_private_key_file
+  host_keys               = var.host_keys
 
   depends_on = [
     openstack_networking_floatingip_associate_v2.public,

@@ -71,3 +71,12 @@ variable "user_data_compression" {
     error_message = "user_data_compression must be \"auto\", \"gzip\" or \"none\"."
   }
 }
+
+variable "host_keys" {
+  description = "SSH host keys learned on first contact, hostname => {id (instance id), key (\"ssh-ed25519 AAAA...\")}: day 2 refuses any other key for that instance (see common/provision). OpenStack only: LXD provisions with `lxc exec`, not SSH."
+  type = map(object({
+    id  = string
+    key = string
+  }))
+  default = {}
+}

@@ -25,6 +25,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ import nox
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / ".castelet"))
+import hostkeys  # noqa: E402
 from runtime import TerraformNotFound, find_terraform, terraform_env  # noqa: E402
 
 nox.options.sessions = ["plan"]
@@ -41,6 +43,9 @@ PLAN_FILE = HERE / "tfplan"
 INVENTORY_FILE = HERE / ".castelet" / "inventory.json"
 RENDERED = json.loads((HERE / ".castelet" / "blueprint.json").read_text(encoding="utf-8"))
 CLOUD = str(RENDERED.get("cloud", "openstack"))
+# SSH host keys learned after the first contact (public keys only: committed, so that pinning
+# survives a fresh clone). main.tf hands them to Terraform's day-2 SSH connections.
+HOST_KEYS_FILE = HERE / ".castelet" / "host_keys.json"
 
 
 def terraform(session: nox.Session, *args: str, silent: bool = False) -> str:
@@ -96,14 +101,85 @@ def apply(session: nox.Session) -> None:
         session.error("no saved plan: run `nox -s plan` and review it first")
     terraform(session, "apply", "-input=false", PLAN_FILE.name)
     PLAN_FILE.unlink()
+    if CLOUD == "openstack":
+        _learn_host_keys(session, inventory(session))
+
+
+def _instance_ids(session: nox.Session, hosts: dict[str, dict[str, Any]]) -> dict[str, str]:
+    state = json.loads(terraform(session, "show", "-json", silent=True) or "{}")
+    return {hostname: host_id for hostname, host_id in hostkeys.instance_ids(state).items() if hostname in hosts}
+
+
+def _keyscan(entry: dict[str, Any], known_hosts_file: Path) -> str | None:
+    """The ed25519 host key an instance presents now: scanned directly, or from its jump host
+    (reached over SSH with that host's pinned key) when the inventory names one."""
+    scan = ["ssh-keyscan", "-T", "10", "-t", "ed25519", str(entry["address"])]
+    if entry.get("bastion"):
+        scan = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+                "-o", f"UserKnownHostsFile={known_hosts_file}", f"{entry['ssh_user']}@{entry['bastion']}", *scan]
+    try:
+        proc = subprocess.run(scan, capture_output=True, text=True, check=False, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return hostkeys.parse_keyscan(proc.stdout)
+
+
+def _learn_host_keys(session: nox.Session, hosts: dict[str, dict[str, Any]]) -> dict[str, hostkeys.HostKey]:
+    """Trust on first use: record the key of every new or replaced instance, check the others.
+    Direct hosts first, so that hosts behind a jump host are scanned through a pinned one."""
+    ids = _instance_ids(session, hosts)
+    addresses = {hostname: str(entry["address"]) for hostname, entry in hosts.items()}
+    where = str(HOST_KEYS_FILE.relative_to(HERE))
+    try:
+        records = hostkeys.load(HOST_KEYS_FILE)
+        scanned: dict[str, str | None] = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            known = Path(tmp) / "known_hosts"
+            for jumped in (False, True):
+                current = hostkeys.merge(records, ids, scanned, where)
+                known.write_text(hostkeys.known_hosts(current, addresses))
+                for hostname in sorted(ids):
+                    if bool(hosts[hostname].get("bastion")) == jumped:
+                        scanned[hostname] = _keyscan(hosts[hostname], known)
+        learned = hostkeys.merge(records, ids, scanned, where)
+    except hostkeys.HostKeyError as exc:
+        session.error(str(exc))
+    for hostname in sorted(set(ids) - set(learned)):
+        session.warn(f"{hostname}: no ed25519 host key could be read: its SSH connections stay unpinned "
+                     "until the next `nox -s apply`")
+    new = sorted(h for h in learned if records.get(h) != learned[h])
+    if learned != records:
+        hostkeys.save(HOST_KEYS_FILE, learned)
+    if new:
+        session.log(f"host keys learned for {', '.join(new)} in {where}: commit it (public keys) "
+                    "so that a fresh clone pins them too")
+    return learned
+
+
+def _known_hosts(session: nox.Session, hosts: dict[str, dict[str, Any]]) -> str:
+    """known_hosts lines pinning every SSH host (learning the keys of hosts not recorded yet)."""
+    try:
+        records = hostkeys.load(HOST_KEYS_FILE)
+    except hostkeys.HostKeyError as exc:
+        session.error(str(exc))
+    if hostkeys.to_learn(records, _instance_ids(session, hosts)):
+        records = _learn_host_keys(session, hosts)
+    return hostkeys.known_hosts(records, {hostname: str(entry["address"]) for hostname, entry in hosts.items()})
 
 
 @nox.session
 def verify(session: nox.Session) -> None:
     """Run the testinfra checks in tests/ against every instance."""
     session.install("pytest>=8", "pytest-testinfra>=10.1")
-    INVENTORY_FILE.write_text(json.dumps(inventory(session), indent=2) + "\n")
-    session.run("pytest", "tests", *session.posargs, env={"CASTELET_INVENTORY": str(INVENTORY_FILE)})
+    hosts = inventory(session)
+    INVENTORY_FILE.write_text(json.dumps(hosts, indent=2) + "\n")
+    env = {"CASTELET_INVENTORY": str(INVENTORY_FILE)}
+    with tempfile.TemporaryDirectory() as tmp:
+        if CLOUD == "openstack":
+            known = Path(tmp) / "known_hosts"
+            known.write_text(_known_hosts(session, hosts))
+            env["CASTELET_KNOWN_HOSTS"] = str(known)
+        session.run("pytest", "tests", *session.posargs, env=env)
 
 
 def _resolves_to(name: str) -> set[str]:
@@ -137,30 +213,38 @@ def dns(session: nox.Session) -> None:
                       "(the instance retries its certificate every 10 minutes)")
 
 
-def _on_instance(entry: dict[str, Any], command: list[str]) -> list[str]:
-    """argv running ``command`` as root on an instance: `lxc exec` locally, SSH + sudo on OpenStack."""
+def _on_instance(entry: dict[str, Any], command: list[str], known_hosts_file: Path | None = None) -> list[str]:
+    """argv running ``command`` as root on an instance: `lxc exec` locally, SSH + sudo on OpenStack
+    (host key checked against ``known_hosts_file``, the pinned keys)."""
     url = str(entry["testinfra_url"])
     if url.startswith("lxc://"):
         return ["lxc", "exec", url.removeprefix("lxc://"), "--", *command]
     target = url.removeprefix("ssh://")
-    return ["ssh", "-o", "BatchMode=yes", target, "sudo", "-n", *command]
+    pinning = [] if known_hosts_file is None else [
+        "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known_hosts_file}"]
+    return ["ssh", "-o", "BatchMode=yes", *pinning, target, "sudo", "-n", *command]
 
 
 @nox.session(python=False)
 def secrets(session: nox.Session) -> None:
     """Print the secrets generated on each instance (root-only files there; never stored here)."""
     described = {s["name"]: s.get("description", "") for s in RENDERED.get("secrets", [])}
-    for hostname, entry in sorted(inventory(session).items()):
-        argv = _on_instance(entry, ["/usr/local/sbin/castelet-secrets"])
-        proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            session.error(f"{hostname}: {' '.join(argv[:3])} failed: {proc.stderr.strip()}")
-        print(f"# {hostname}")
-        for line in proc.stdout.splitlines():
-            name = line.split(":", 1)[0]
-            note = f"   # {described[name]}" if described.get(name) else ""
-            print(f"{line}{note}")
-
+    hosts = inventory(session)
+    with tempfile.TemporaryDirectory() as tmp:
+        known: Path | None = None
+        if CLOUD == "openstack":
+            known = Path(tmp) / "known_hosts"
+            known.write_text(_known_hosts(session, hosts))
+        for hostname, entry in sorted(hosts.items()):
+            argv = _on_instance(entry, ["/usr/local/sbin/castelet-secrets"], known)
+            proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                session.error(f"{hostname}: {' '.join(argv[:3])} failed: {proc.stderr.strip()}")
+            print(f"# {hostname}")
+            for line in proc.stdout.splitlines():
+                name = line.split(":", 1)[0]
+                note = f"   # {described[name]}" if described.get(name) else ""
+                print(f"{line}{note}")
 
 @nox.session(python=False)
 def configure(session: nox.Session) -> None:

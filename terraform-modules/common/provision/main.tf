@@ -5,6 +5,19 @@
 locals {
   staging     = "/home/${var.admin_user}/.castelet-staging"
   private_key = var.ssh_private_key_file == null ? null : file(pathexpand(var.ssh_private_key_file))
+
+  # Pinned host keys: the recorded key only while the instance is the one it was learned from
+  # (a replaced instance has new keys: trusted on first use, learned again after the apply).
+  pinned = {
+    for hostname, instance in var.instances : hostname => (
+      instance.id != null && try(var.host_keys[hostname].id, null) == instance.id ? try(var.host_keys[hostname].key, null) : null
+    )
+  }
+  # The jump host is a directly reached instance: pin it by its address.
+  pinned_by_address = {
+    for hostname, instance in var.instances : instance.address => local.pinned[hostname]
+    if instance.bastion_host == null && local.pinned[hostname] != null
+  }
 }
 
 resource "terraform_data" "puppet" {
@@ -26,6 +39,8 @@ resource "terraform_data" "puppet" {
     bastion_host        = each.value.bastion_host
     bastion_user        = var.admin_user
     bastion_private_key = local.private_key
+    host_key            = local.pinned[each.key]
+    bastion_host_key    = each.value.bastion_host == null ? null : lookup(local.pinned_by_address, each.value.bastion_host, null)
   }
 
   # 1. Wait for the first boot to finish so apply returns only once the instance has converged.

@@ -42,3 +42,23 @@ variable "connection_timeout" {
   type        = string
   default     = "15m"
 }
+
+variable "host_keys" {
+  description = <<-EOT
+    SSH host keys learned on first contact (trust on first use), hostname => {id (the instance id
+    the key was learned from), key ("ssh-ed25519 AAAA...": public key only)}. A host whose record
+    matches its current instance id is pinned (any other key is refused); a host with no record, or
+    a replaced instance (new id, new keys), is trusted on this connection and learned again
+    afterwards by the deployment's `nox -s apply`.
+  EOT
+  type = map(object({
+    id  = string
+    key = string
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for record in values(var.host_keys) : can(regex("^(ssh-ed25519|ecdsa-sha2-nistp256|ssh-rsa) [A-Za-z0-9+/=]+$", record.key))])
+    error_message = "host_keys: every key must be one public key line \"<type> <base64>\" of type ssh-ed25519, ecdsa-sha2-nistp256 or ssh-rsa (no hostname, no comment)."
+  }
+}

@@ -39,7 +39,12 @@ def host(node: tuple[str, dict[str, Any]]) -> Any:
     _, entry = node
     options: dict[str, Any] = {"sudo": False}
     if entry["testinfra_url"].startswith("ssh://"):
-        options["ssh_extra_args"] = "-o StrictHostKeyChecking=accept-new -o BatchMode=yes"
+        # `nox -s verify` hands the pinned host keys (.castelet/host_keys.json) as a known_hosts
+        # file; a hand-run pytest without it falls back to trusting a new host on first contact.
+        known_hosts = os.environ.get("CASTELET_KNOWN_HOSTS")
+        checking = (f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile={known_hosts}" if known_hosts
+                    else "-o StrictHostKeyChecking=accept-new")
+        options["ssh_extra_args"] = f"{checking} -o BatchMode=yes"
         key = os.environ.get("CASTELET_SSH_KEY")
         if key:
             options["ssh_identity_file"] = key

@@ -47,3 +47,83 @@ run "no_instance_creates_nothing" {
     error_message = "no SSH target must create no provisioning resource"
   }
 }
+
+run "host_key_pinned_only_for_the_instance_it_was_learned_from" {
+  command = plan
+
+  variables {
+    instances = {
+      "atlas-web1" = { address = "198.51.100.10", id = "id-web1" }
+      "atlas-web2" = { address = "198.51.100.11", id = "id-web2-new" }
+      "atlas-db1"  = { address = "10.20.0.12", id = "id-db1", bastion_host = "198.51.100.10" }
+      "atlas-db2"  = { address = "10.20.0.13", id = "id-db2", bastion_host = "198.51.100.10" }
+    }
+    hieradata = {
+      "atlas-web1" = "a"
+      "atlas-web2" = "b"
+      "atlas-db1"  = "c"
+      "atlas-db2"  = "d"
+    }
+    host_keys = {
+      "atlas-web1" = { id = "id-web1", key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIWeb1" }
+      "atlas-web2" = { id = "id-web2-old", key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIWeb2" }
+      "atlas-db1"  = { id = "id-db1", key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDb1" }
+    }
+  }
+
+  assert {
+    condition     = local.pinned["atlas-web1"] == "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIWeb1"
+    error_message = "a host whose record has its current instance id must be pinned to the recorded key"
+  }
+  assert {
+    condition     = local.pinned["atlas-web2"] == null
+    error_message = "a replaced instance (record of another id) must be learned again, not refused"
+  }
+  assert {
+    condition     = local.pinned["atlas-db1"] == "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDb1" && local.pinned["atlas-db2"] == null
+    error_message = "a host without a record must be trusted on first use (null host_key)"
+  }
+  assert {
+    condition     = local.pinned_by_address == { "198.51.100.10" = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIWeb1" }
+    error_message = "the jump host must be pinned by its address (directly reached, pinned hosts only)"
+  }
+}
+
+run "host_key_without_instance_id_is_not_pinned" {
+  command = plan
+
+  variables {
+    host_keys = {
+      "atlas-db1" = { id = "10.20.0.12", key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDb1" }
+    }
+  }
+
+  assert {
+    condition     = local.pinned["atlas-db1"] == null && local.pinned["atlas-web1"] == null
+    error_message = "only an instance id identifies the host a key was learned from"
+  }
+}
+
+run "malformed_host_key_is_refused" {
+  command = plan
+
+  variables {
+    host_keys = {
+      "atlas-web1" = { id = "id-web1", key = "198.51.100.10 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIWeb1" }
+    }
+  }
+
+  expect_failures = [var.host_keys]
+}
+
+run "private_key_is_refused_as_host_key" {
+  command = plan
+
+  variables {
+    host_keys = {
+      "atlas-web1" = { id = "id-web1", key = "-----BEGIN OPENSSH PRIVATE KEY-----" }
+    }
+  }
+
+  expect_failures = [var.host_keys]
+}

@@ -1,0 +1,155 @@
+"""SSH host keys of a deployment: trust on first use, then pinned (standard library only).
+
+A rendered OpenStack deployment carries a copy of this file (``.castelet/hostkeys.py``). After a
+successful ``nox -s apply`` its noxfile scans every host's public key (``ssh-keyscan``) and merges
+it into ``.castelet/host_keys.json``, hostname => {"id": instance id, "key": "ssh-ed25519 AAAA..."}.
+Terraform's day-2 provisioner then refuses any other key for that instance, and ``nox -s verify``
+and ``secrets`` connect with a known_hosts file built from the same records.
+
+Only public keys are handled here: the records are safe to commit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypedDict
+
+KEY_TYPE = "ssh-ed25519"
+KEY_PATTERN = re.compile(r"^(ssh-ed25519|ecdsa-sha2-nistp256|ssh-rsa) [A-Za-z0-9+/=]+$")
+
+
+class HostKey(TypedDict):
+    id: str
+    key: str
+
+
+class HostKeyError(ValueError):
+    """A host key record or scan that cannot be trusted."""
+
+
+class HostKeyChanged(HostKeyError):
+    """A host presents another key while its instance id is unchanged."""
+
+    def __init__(self, hostname: str, recorded: str, found: str, records_file: str) -> None:
+        self.hostname = hostname
+        super().__init__(
+            f"{hostname}: its SSH host key changed but its instance did not (same id): recorded "
+            f"{recorded!r}, presented {found!r}. This may be an attack on the connection. If the host "
+            f"was legitimately rebuilt (e.g. reinstalled in place), delete the {hostname!r} entry "
+            f"from {records_file} and run the apply again to learn its new key."
+        )
+
+
+def parse_keyscan(output: str, key_type: str = KEY_TYPE) -> str | None:
+    """The ``<type> <base64>`` key of ``key_type`` in ``ssh-keyscan`` output, or None if absent."""
+    for line in output.splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and not fields[0].startswith("#") and fields[1] == key_type:
+            key = f"{fields[1]} {fields[2]}"
+            if KEY_PATTERN.match(key):
+                return key
+    return None
+
+
+def validate(records: Mapping[str, Any], source: str) -> dict[str, HostKey]:
+    """Records loaded from JSON, checked: hostname => {id, key} with a well-formed public key."""
+    if not isinstance(records, Mapping):
+        raise HostKeyError(f"{source}: expected an object hostname => {{id, key}}")
+    checked: dict[str, HostKey] = {}
+    for hostname, record in records.items():
+        if not isinstance(record, Mapping) or set(record) != {"id", "key"}:
+            raise HostKeyError(f"{source}: {hostname}: expected exactly {{\"id\", \"key\"}}")
+        host_id, key = record["id"], record["key"]
+        if not isinstance(host_id, str) or not host_id:
+            raise HostKeyError(f"{source}: {hostname}: id must be a non-empty string")
+        if not isinstance(key, str) or not KEY_PATTERN.match(key):
+            raise HostKeyError(f"{source}: {hostname}: key must be one public key line \"<type> <base64>\"")
+        checked[str(hostname)] = {"id": host_id, "key": key}
+    return checked
+
+
+def load(path: Path) -> dict[str, HostKey]:
+    """The recorded host keys ({} when the file does not exist yet)."""
+    if not path.exists():
+        return {}
+    return validate(json.loads(path.read_text(encoding="utf-8")), str(path))
+
+
+def save(path: Path, records: Mapping[str, HostKey]) -> None:
+    """Write the records atomically (a temporary file in the same directory, then a rename)."""
+    text = json.dumps(dict(sorted(records.items())), indent=2) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def pinned(records: Mapping[str, HostKey], hostname: str, instance_id: str) -> str | None:
+    """The key pinned for this host, or None when it is unknown or its instance was replaced."""
+    record = records.get(hostname)
+    return record["key"] if record is not None and record["id"] == instance_id else None
+
+
+def to_learn(records: Mapping[str, HostKey], ids: Mapping[str, str]) -> list[str]:
+    """Hosts with no record, or whose instance was replaced (a new id means new host keys)."""
+    return sorted(hostname for hostname, host_id in ids.items() if pinned(records, hostname, host_id) is None)
+
+
+def merge(records: Mapping[str, HostKey], ids: Mapping[str, str], scanned: Mapping[str, str | None],
+          records_file: str = ".castelet/host_keys.json") -> dict[str, HostKey]:
+    """The new records after a scan.
+
+    ``ids``: hostname => current instance id of every host of the deployment (hosts not listed
+    are gone: their records are dropped). ``scanned``: hostname => key presented now (None or
+    absent when not scanned or unreachable). A host keeps its record while its id is unchanged; a
+    different key on the same id raises HostKeyChanged; a new or replaced host learns the scanned
+    key (or stays unrecorded when there is none).
+    """
+    result: dict[str, HostKey] = {}
+    for hostname, host_id in sorted(ids.items()):
+        found = scanned.get(hostname)
+        if found is not None and not KEY_PATTERN.match(found):
+            raise HostKeyError(f"{hostname}: scanned key is not one public key line: {found!r}")
+        known = pinned(records, hostname, host_id)
+        if known is not None:
+            if found is not None and found != known:
+                raise HostKeyChanged(hostname, known, found, records_file)
+            result[hostname] = {"id": host_id, "key": known}
+        elif found is not None:
+            result[hostname] = {"id": host_id, "key": found}
+    return result
+
+
+def known_hosts(records: Mapping[str, HostKey], addresses: Mapping[str, str]) -> str:
+    """known_hosts lines (``<address> <key>``) for the recorded hosts that have an address."""
+    lines: Iterable[str] = (
+        f"{addresses[hostname]} {record['key']}" for hostname, record in sorted(records.items())
+        if hostname in addresses
+    )
+    return "".join(f"{line}\n" for line in lines)
+
+
+def instance_ids(state: Mapping[str, Any], resource_type: str = "openstack_compute_instance_v2",
+                 name: str = "instance") -> dict[str, str]:
+    """hostname => instance id, from ``terraform show -json`` (the instances are keyed by hostname)."""
+    ids: dict[str, str] = {}
+    pending: list[Mapping[str, Any]] = [state.get("values", {}).get("root_module", {})]
+    while pending:
+        module = pending.pop()
+        for resource in module.get("resources", []):
+            if (resource.get("mode") == "managed" and resource.get("type") == resource_type
+                    and resource.get("name") == name and isinstance(resource.get("index"), str)):
+                ids[resource["index"]] = str(resource["values"]["id"])
+        pending.extend(module.get("child_modules", []))
+    return ids
