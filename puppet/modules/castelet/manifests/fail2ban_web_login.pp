@@ -24,6 +24,16 @@ define castelet::fail2ban_web_login (
 
   $filter = "castelet-${title}"
 
+  # fail2ban refuses to start while a jail's log file is missing (the web server creates it only
+  # when it first starts with the site): make sure it exists, as the web server would.
+  file { $logpath:
+    ensure => file,
+    owner  => 'root',
+    group  => 'adm',
+    mode   => '0640',
+    before => Service['fail2ban'],
+  }
+
   file { "/etc/fail2ban/filter.d/${filter}.conf":
     ensure  => file,
     owner   => 'root',
