@@ -212,8 +212,10 @@ def test_tls_answers_refuse_every_hostile_string_before_writing(tmp_path: Path, 
         with pytest.raises(AnswersError):
             new(REPO_ROOT / "blueprints" / "lamp", {"cloud": "lxd", question: bad, "project_slug": "hostile"},
                 tmp_path / "out")
-    good = {"acme_server": "https://acme.ca.example.org:8443/acme/directory", "acme_ca_certificate": PEM}[question]
+    good = {"acme_server": "https://acme.ca.example.org:8443/_acme_/v2~dir", "acme_ca_certificate": PEM}[question]
     deployment = new(REPO_ROOT / "blueprints" / "lamp", {"cloud": "lxd", question: good, "project_slug": "ok"},
                      tmp_path / "good")
     assert f"{question} = {json.dumps(good)}" in re.sub(" +", " ", (deployment / "terraform.tfvars").read_text())
+    if question == "acme_server":  # the README names it: as text, not markup
+        assert _html_text(good) in _readme_text((deployment / "README.md").read_text())
     assert not (tmp_path / "marker").exists()
