@@ -553,3 +553,17 @@ def test_install_environment_refuses_incomplete_staging(sandbox: Sandbox) -> Non
 
     assert result.returncode == 64
     assert (sandbox.environment / "manifests" / "site.pp").is_file(), "the live environment is untouched"
+
+
+def test_a_failed_puppet_run_ends_its_report_with_puppets_errors(sandbox: Sandbox) -> None:
+    """Puppet keeps going after a failed resource, so the tail of its log is mostly notices:
+    the failure report ends with the log's `Error:` lines, which callers that keep only the end
+    of the output (Terraform's provisioner errors) then still show."""
+    sandbox.stubs(puppet=6)
+    notices = "".join(f'echo "Notice: /Stage[main]/Thing[{i}]/ensure: created"\n' for i in range(60))
+    _stub(sandbox.bin, "puppet", 'echo "Error: /Stage[main]/Exec[castelet-deliberately-broken]/returns: failed"\n'
+          f"{notices}exit 6\n")
+    result = sandbox.run("castelet-bootstrap.sh")
+    assert result.returncode == 6, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == "Error: /Stage[main]/Exec[castelet-deliberately-broken]/returns: failed", result.stderr[-500:]

@@ -18,6 +18,9 @@ report_failure() {
     if [ -n "$log" ]; then
         echo "--- last lines of ${log} ---" >&2
         lxc exec "$host" -- tail -n 40 "$log" >&2 || true
+        # Last: Terraform keeps only the end of a provisioner's output in its error message.
+        echo "--- errors in ${log} ---" >&2
+        lxc exec "$host" -- grep '^Error: ' "$log" 2>/dev/null | tail -n 10 >&2 || true
     fi
     exit 1
 }

@@ -44,6 +44,11 @@ castelet_fail() {
     if [ -s "$log" ]; then
         printf -- '--- last lines of %s ---\n' "$log" >&2
         tail -n 20 "$log" >&2 || true
+        # Last, so they survive when a caller keeps only the end of this output (Terraform does).
+        if grep -q '^Error: ' "$log"; then
+            printf -- '--- errors in %s ---\n' "$log" >&2
+            grep '^Error: ' "$log" | tail -n 10 >&2 || true
+        fi
     fi
 }
 
