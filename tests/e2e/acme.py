@@ -145,6 +145,22 @@ def verified_context(roots_pem: str) -> ssl.SSLContext:
     return context
 
 
+def chain_context(roots_pem: str) -> ssl.SSLContext:
+    """Verifies the chain against pebble's root, not the name: for connections made to an
+    address (served_certificate checks the name)."""
+    context = verified_context(roots_pem)
+    context.check_hostname = False
+    return context
+
+
+def unverified_context() -> ssl.SSLContext:
+    """For a certificate that is self-signed by design (the local cloud's default)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 def served_certificate(ip: str, domain: str, roots_pem: str) -> dict[str, Any]:
     """The certificate ``ip`` serves for ``domain``, after full verification (chain to pebble's
     root, name = domain). Raises ssl.SSLCertVerificationError otherwise."""
@@ -156,11 +172,8 @@ def served_certificate(ip: str, domain: str, roots_pem: str) -> dict[str, Any]:
 
 def self_signed_served(ip: str, domain: str) -> bool:
     """Whether ``ip`` serves Castelet's self-signed certificate for ``domain``."""
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
     with (socket.create_connection((ip, 443), timeout=10) as raw,
-          context.wrap_socket(raw, server_hostname=domain) as tls):
+          unverified_context().wrap_socket(raw, server_hostname=domain) as tls):
         der = tls.getpeercert(binary_form=True)
     assert der is not None
     return b"Castelet self-signed" in der
@@ -171,9 +184,7 @@ def http_get(ip: str, domain: str, path: str, roots_pem: str | None = None) -> h
     if roots_pem is None:
         conn: http.client.HTTPConnection = http.client.HTTPConnection(ip, 80, timeout=15)
     else:
-        context = verified_context(roots_pem)
-        context.check_hostname = False  # connected by IP: the name is checked by served_certificate
-        conn = http.client.HTTPSConnection(ip, 443, timeout=15, context=context)
+        conn = http.client.HTTPSConnection(ip, 443, timeout=15, context=chain_context(roots_pem))
     conn.request("GET", path, headers={"Host": domain})
     response = conn.getresponse()
     response.read()

@@ -7,7 +7,6 @@ import html
 import http.server
 import json
 import os
-import ssl
 import subprocess
 import sys
 import threading
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from acme import Pebble, check_https_site, self_signed_served, served_certificate
+from acme import Pebble, chain_context, check_https_site, self_signed_served, served_certificate, unverified_context
 from castelet.library import load_all
 from castelet.lifecycle import leftovers, lifecycle, terraform_environment
 from castelet.local.cloud import lxc
@@ -225,7 +224,7 @@ def test_omeka_s_installs_itself_and_refuses_a_wrong_checksum_on_day_2(
 
         # Nobody can claim the site: it installed itself, /install offers nothing, and the
         # administrator logs in over HTTPS with the password generated on the instance.
-        site, tls = f"https://{ip}", _tls_context(acme)
+        site, tls = f"https://{ip}", chain_context(acme.roots_pem())
         answer = fetch(site, domain, "/install", context=tls)
         assert (answer.status, answer.location) == (302, "/admin")
         assert not install_form_offered(fetch(site, domain, "/install", follow=True, context=tls).body)
@@ -273,14 +272,6 @@ def test_omeka_s_installs_itself_and_refuses_a_wrong_checksum_on_day_2(
     assert leftovers("lxd", "e2e-omeka") == []
 
 
-def _tls_context(acme: Pebble) -> ssl.SSLContext:
-    """Verifies the chain against pebble's root; connected by address, so no name check here
-    (check_https_site checks the name)."""
-    context = ssl.create_default_context(cadata=acme.roots_pem())
-    context.check_hostname = False
-    return context
-
-
 def _lxd_env() -> dict[str, str]:
     return terraform_environment("lxd")
 
@@ -298,8 +289,7 @@ def test_real_omeka_s_release_passes_its_health_check(local_cloud, admin_key, tm
         assert report.ok, f"{report.failed_phase}: {report.error}"
         site = f"https://{tf.outputs()['instances']['e2e-omeka-real-web1']['private_address']}"
         # the local cloud's default: a self-signed certificate (verify checked it is that one)
-        unverified = ssl.create_default_context()
-        unverified.check_hostname, unverified.verify_mode = False, ssl.CERT_NONE
+        unverified = unverified_context()
         assert not install_form_offered(fetch(site, "example.org", "/install", follow=True, context=unverified).body)
         assert "Admin dashboard" in login(site, "example.org", "admin@example.org", _secrets(deployment)["omeka-admin"],
                                           context=unverified)
