@@ -118,12 +118,26 @@ MUTATIONS = {
         "deployment.tftest.hcl",
         "volumes",
     ),
-    "scsi-bus-ignored": Mutation(
+    "device-named-by-the-whole-id": Mutation(
         "openstack/volumes.tf",
-        'var.disk_bus == "scsi" ?',
-        'var.disk_bus == "ide" ?',
+        '"/dev/disk/by-id/*${substr(id, 0, 20)}*"',
+        '"/dev/disk/by-id/virtio-${id}"',
         "deployment.tftest.hcl",
-        "volumes_on_a_scsi_image",
+        "volumes",
+    ),
+    "existing-volume-created-anyway": Mutation(
+        "openstack/volumes.tf",
+        "created_volumes  = { for key, volume in module.design.volumes : key => volume if volume.existing == null }",
+        "created_volumes  = module.design.volumes",
+        "deployment.tftest.hcl",
+        "existing_volume",
+    ),
+    "existing-volume-not-attached-by-its-id": Mutation(
+        "openstack/volumes.tf",
+        "{ for key, volume in data.openstack_blockstorage_volume_v3.existing : key => volume.id },",
+        "{ for key, volume in data.openstack_blockstorage_volume_v3.existing : key => volume.name },",
+        "deployment.tftest.hcl",
+        "existing_volume",
     ),
     "floating-ip-for-every-instance": Mutation(
         "openstack/floating_ips.tf",

@@ -4,12 +4,13 @@
 module "design" {
   source = "../common/design"
 
-  name       = var.name
-  image      = var.image
-  roles      = var.roles
-  services   = var.services
-  volumes    = var.volumes
-  admin_cidr = var.admin_cidr
+  name             = var.name
+  image            = var.image
+  roles            = var.roles
+  services         = var.services
+  volumes          = var.volumes
+  existing_volumes = var.existing_volumes
+  admin_cidr       = var.admin_cidr
 }
 
 module "configuration" {
@@ -29,10 +30,13 @@ module "configuration" {
   settings                = var.settings
   puppet_environment_path = var.puppet_environment_path
   puppet_packages         = var.puppet_packages
+  backups                 = var.backups
 }
 
+# Custom volumes, except those named in `existing_volumes`: the containers mount those by name,
+# and Terraform neither creates nor deletes them.
 resource "lxd_volume" "volume" {
-  for_each = module.design.volumes
+  for_each = { for key, volume in module.design.volumes : key => volume if volume.existing == null }
 
   name = each.key
   pool = var.lxd_storage_pool
@@ -63,7 +67,7 @@ resource "lxd_container" "instance" {
       type = "disk"
       properties = {
         pool   = var.lxd_storage_pool
-        source = lxd_volume.volume[device.key].name
+        source = device.value.existing != null ? device.value.existing : lxd_volume.volume[device.key].name
         path   = device.value.mount
       }
     }

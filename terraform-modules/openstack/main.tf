@@ -8,12 +8,13 @@
 module "design" {
   source = "../common/design"
 
-  name       = var.name
-  image      = var.image
-  roles      = var.roles
-  services   = var.services
-  volumes    = var.volumes
-  admin_cidr = var.admin_cidr
+  name             = var.name
+  image            = var.image
+  roles            = var.roles
+  services         = var.services
+  volumes          = var.volumes
+  existing_volumes = var.existing_volumes
+  admin_cidr       = var.admin_cidr
 }
 
 module "configuration" {
@@ -33,6 +34,7 @@ module "configuration" {
   settings                = var.settings
   puppet_environment_path = var.puppet_environment_path
   puppet_packages         = var.puppet_packages
+  backups                 = var.backups
 }
 
 locals {

@@ -45,17 +45,6 @@ variable "key_pair" {
   default     = null
 }
 
-variable "disk_bus" {
-  description = "Disk bus of the instances' images, which decides the by-id name of a volume's disk handed to Puppet: \"virtio\" (virtio-blk, the Alliance images; virtio-<first 20 characters of the volume id>) or \"scsi\" (images with hw_disk_bus=scsi; scsi-0QEMU_QEMU_HARDDISK_<volume id>)."
-  type        = string
-  default     = "virtio"
-
-  validation {
-    condition     = contains(["virtio", "scsi"], var.disk_bus)
-    error_message = "disk_bus must be \"virtio\" or \"scsi\"."
-  }
-}
-
 variable "user_data_compression" {
   description = <<-EOT
     How user-data is handed to Nova, whose limit is 65535 bytes once base64-encoded.

@@ -40,11 +40,32 @@ locals {
     }
   }
 
+  # hostname => mount point of the node's first volume in volume-name order (null: no volume),
+  # the directory where applications keep their state (terraform.data_dir).
+  data_dirs = {
+    for hostname, volumes in local.boot_volumes : hostname => (
+      length(volumes) > 0 ? volumes[sort(keys(volumes))[0]].mount : null
+    )
+  }
+
+  # The blueprint's backups (terraform.backups) go to the nodes of one role: backups.role when
+  # given, else the role of the first volume (by design key), else the first role; null elsewhere.
+  backup_role = var.backups == null ? null : coalesce(
+    var.backups.role,
+    try(var.volumes[sort(keys(var.volumes))[0]].role, null),
+    try(sort(distinct([for instance in values(var.instances) : instance.role]))[0], null),
+    "-",
+  )
+
   # Hiera interpolates %{...} in every string it reads: text from terraform.tfvars (a key's
   # comment, a project name) must reach Puppet as written, never as a lookup.
   hiera_percent = "%%{literal('%')}{"
   settings      = { for name, value in var.settings : name => replace(value, "%%{", local.hiera_percent) }
   public_keys   = [for key in var.public_keys : replace(trimspace(key), "%%{", local.hiera_percent)]
+  backups = var.backups == null ? null : {
+    paths     = [for path in var.backups.paths : replace(path, "%%{", local.hiera_percent)]
+    databases = [for db in var.backups.databases : { for k, v in db : k => replace(v, "%%{", local.hiera_percent) }]
+  }
 
   # role => host firewall rules for Puppet: a public service is open to 0.0.0.0/0 and ::/0, an
   # admin one to admin_cidr; SSH from admin_cidr is added by Puppet itself (lock-out guard).
@@ -75,6 +96,8 @@ locals {
       role           = instance.role
       role_class     = instance.puppet_class
       firewall_rules = lookup(local.puppet_firewall_rules, instance.role, [])
+      data_dir       = local.data_dirs[hostname] == null ? null : replace(local.data_dirs[hostname], "%%{", local.hiera_percent)
+      backups        = instance.role == local.backup_role ? local.backups : null
     }
   }
   hieradata = {
@@ -118,6 +141,11 @@ locals {
     {
       path        = "/usr/local/sbin/castelet-install-environment"
       content     = file("${path.module}/files/castelet-install-environment.sh")
+      permissions = "0755"
+    },
+    {
+      path        = "/usr/local/sbin/castelet-volumes"
+      content     = file("${path.module}/files/castelet-volumes.py")
       permissions = "0755"
     },
   ]

@@ -5,7 +5,7 @@ output "user_data" {
 
 output "hieradata" {
   # the day-2 data: the same as first boot's, plus the volumes' devices
-  description = "Map hostname => content of data/terraform.yaml for that node: one `terraform` hash (deployment, domain, admin e-mail, admin users and keys, admin CIDR, time zone, settings, nodes, role, role class, firewall rules, volumes)."
+  description = "Map hostname => content of data/terraform.yaml for that node: one `terraform` hash (deployment, domain, admin e-mail, admin users and keys, admin CIDR, time zone, settings, nodes, role, role class, firewall rules, volumes, data_dir, backups)."
   value       = local.hieradata
 }
 

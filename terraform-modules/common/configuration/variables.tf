@@ -71,6 +71,29 @@ variable "volume_devices" {
   default     = {}
 }
 
+variable "backups" {
+  description = <<-EOT
+    The blueprint's backups (its manifest's `backups:`): {role (optional), paths, databases
+    [{engine, name}]}. Handed to Puppet as terraform.backups = {paths, databases} on the nodes
+    of `role` (default: the role of the first volume, else the first role), null on the
+    others; null: no backups.
+  EOT
+  type = object({
+    role  = optional(string)
+    paths = optional(list(string), [])
+    databases = optional(list(object({
+      engine = string
+      name   = string
+    })), [])
+  })
+  default = null
+
+  validation {
+    condition     = var.backups == null || alltrue([for path in try(var.backups.paths, []) : startswith(path, "/")])
+    error_message = "backups.paths must be absolute paths."
+  }
+}
+
 variable "admin_user" {
   description = "Administrator account created by cloud-init (passwordless sudo, SSH keys only)."
   type        = string

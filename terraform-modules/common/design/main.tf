@@ -31,12 +31,14 @@ locals {
         name     = volname
         size_gb  = volume.size_gb
         mount    = volume.mount
+        existing = lookup(var.existing_volumes, "${hostname}-${volname}", null)
       } if volume.role == instance.role
     }
   ]...)
 
-  unknown_service_roles = sort(distinct([for s in var.services : s.role if !contains(local.role_names, s.role)]))
-  unknown_volume_roles  = sort(distinct([for v in values(var.volumes) : v.role if !contains(local.role_names, v.role)]))
+  unknown_service_roles    = sort(distinct([for s in var.services : s.role if !contains(local.role_names, s.role)]))
+  unknown_volume_roles     = sort(distinct([for v in values(var.volumes) : v.role if !contains(local.role_names, v.role)]))
+  unknown_existing_volumes = sort([for key in keys(var.existing_volumes) : key if !contains(keys(local.volumes), key)])
 
   ssh_rule = {
     name     = "ssh"

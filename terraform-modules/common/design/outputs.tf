@@ -4,12 +4,16 @@ output "instances" {
 }
 
 output "volumes" {
-  description = "Map \"<hostname>-<volume>\" => {instance (hostname), role, name, size_gb, mount}."
+  description = "Map \"<hostname>-<volume>\" => {instance (hostname), role, name, size_gb, mount, existing (name of an existing volume to attach instead of creating one, or null)}."
   value       = local.volumes
 
   precondition {
     condition     = length(local.unknown_volume_roles) == 0
     error_message = "volumes reference unknown role(s): ${join(", ", local.unknown_volume_roles)} (declared roles: ${join(", ", local.role_names)})."
+  }
+  precondition {
+    condition     = length(local.unknown_existing_volumes) == 0
+    error_message = "existing_volumes names no volume of this deployment: ${join(", ", local.unknown_existing_volumes)} (its volumes: ${length(local.volumes) == 0 ? "none" : join(", ", sort(keys(local.volumes)))})."
   }
 }
 

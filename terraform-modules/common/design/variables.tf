@@ -123,6 +123,18 @@ variable "volumes" {
   }
 }
 
+variable "existing_volumes" {
+  description = "Design volumes (\"<hostname>-<volume>\") to attach instead of create => name of the existing cloud volume; a key that is no design volume fails the plan (precondition of the `volumes` output)."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for n in values(var.existing_volumes) : trimspace(n) != ""])
+    error_message = "existing_volumes values must name an existing volume (not empty)."
+  }
+}
+
 variable "admin_cidr" {
   description = "CIDR allowed to reach SSH and the `admin` services (e.g. your workstation's 203.0.113.7/32)."
   type        = string

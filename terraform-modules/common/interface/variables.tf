@@ -54,6 +54,31 @@ variable "volumes" {
   default = {}
 }
 
+variable "existing_volumes" {
+  description = <<-EOT
+    Volumes to attach instead of creating them, by design volume key ("<name>-<role><index>-<volume>",
+    e.g. "omeka-web1-data") => name of an existing volume (OpenStack: a Cinder volume of the
+    project; LXD: a custom volume of the storage pool). Terraform neither creates nor deletes
+    them: the way to move data between deployments. A key that is no design volume fails the plan.
+  EOT
+  type        = map(string)
+  default     = {}
+  nullable    = false
+}
+
+variable "backups" {
+  description = "The blueprint's backups (manifest `backups:`): {role (optional), paths, databases [{engine, name}]}, handed to Puppet as terraform.backups on the nodes of that role (default: the first volume's role); null: none."
+  type = object({
+    role  = optional(string)
+    paths = optional(list(string), [])
+    databases = optional(list(object({
+      engine = string
+      name   = string
+    })), [])
+  })
+  default = null
+}
+
 variable "public_keys" {
   description = "SSH public keys of the administrators (OpenStack needs at least one; LXD may have none: `lxc exec`)."
   type        = list(string)

@@ -407,15 +407,20 @@ run "volumes" {
     condition     = openstack_compute_volume_attach_v2.volume["atlas-db1-data"].volume_id == "0123456789abcdef0123456789abcdef"
     error_message = "an attachment carries its own volume"
   }
-  # Puppet finds the disk by the first 20 characters of the volume id: in the day-2 hieradata
+  # Puppet finds the disk by a by-id glob on the first 20 characters of the volume id (virtio-blk:
+  # virtio-<20 chars>, virtio-scsi: scsi-0QEMU_QEMU_HARDDISK_<id>): in the day-2 hieradata
   # (volumes are attached after the instance boots); the user-data names no device, so its
   # size does not depend on volume ids and is known at plan.
   assert {
     condition = yamldecode(module.configuration.hieradata["atlas-db1"]).terraform.volumes == {
-      data   = { mount = "/srv/data", device = "/dev/disk/by-id/virtio-0123456789abcdef0123" }
-      backup = { mount = "/srv/backup", device = "/dev/disk/by-id/virtio-fedcba9876543210fedc" }
+      data   = { mount = "/srv/data", device = "/dev/disk/by-id/*0123456789abcdef0123*" }
+      backup = { mount = "/srv/backup", device = "/dev/disk/by-id/*fedcba9876543210fedc*" }
     }
-    error_message = "hieradata names each volume's virtio device and mount point"
+    error_message = "hieradata names each volume's by-id glob (first 20 characters of its id) and mount point"
+  }
+  assert {
+    condition     = yamldecode(module.configuration.hieradata["atlas-db1"]).terraform.data_dir == "/srv/backup"
+    error_message = "data_dir is the mount point of the node's first volume by name"
   }
   assert {
     condition     = !strcontains(openstack_compute_instance_v2.instance["atlas-db1"].user_data, "/dev/disk/by-id/")
@@ -423,18 +428,18 @@ run "volumes" {
   }
 }
 
-# On the SCSI bus (images with hw_disk_bus=scsi: virtio-scsi) a disk is named by the whole volume id.
-run "volumes_on_a_scsi_image" {
+# An existing volume (existing_volumes) is looked up by name and attached; none is created for it.
+run "existing_volume" {
   command = plan
 
   variables {
-    disk_bus = "scsi"
+    existing_volumes = { "atlas-db1-data" = "atlas-old-data" }
   }
 
-  override_resource {
-    target          = openstack_blockstorage_volume_v3.volume["atlas-db1-data"]
+  override_data {
+    target          = data.openstack_blockstorage_volume_v3.existing["atlas-db1-data"]
     override_during = plan
-    values          = { id = "0123456789abcdef0123456789abcdef" }
+    values          = { id = "aaaabbbbccccddddeeeeffff00001111" }
   }
   override_resource {
     target          = openstack_blockstorage_volume_v3.volume["atlas-db1-backup"]
@@ -443,8 +448,20 @@ run "volumes_on_a_scsi_image" {
   }
 
   assert {
-    condition     = yamldecode(module.configuration.hieradata["atlas-db1"]).terraform.volumes.data.device == "/dev/disk/by-id/scsi-0QEMU_QEMU_HARDDISK_0123456789abcdef0123456789abcdef"
-    error_message = "on a SCSI-bus image the hieradata names the scsi-0QEMU_QEMU_HARDDISK_<id> device"
+    condition     = !contains(keys(openstack_blockstorage_volume_v3.volume), "atlas-db1-data") && length(openstack_blockstorage_volume_v3.volume) == 5
+    error_message = "no volume is created for an existing one; the others still are"
+  }
+  assert {
+    condition     = keys(data.openstack_blockstorage_volume_v3.existing) == ["atlas-db1-data"] && data.openstack_blockstorage_volume_v3.existing["atlas-db1-data"].name == "atlas-old-data"
+    error_message = "the existing volume is looked up by its name"
+  }
+  assert {
+    condition     = openstack_compute_volume_attach_v2.volume["atlas-db1-data"].volume_id == "aaaabbbbccccddddeeeeffff00001111" && length(openstack_compute_volume_attach_v2.volume) == 6
+    error_message = "the existing volume is attached by its id, with the created ones"
+  }
+  assert {
+    condition     = yamldecode(module.configuration.hieradata["atlas-db1"]).terraform.volumes.data.device == "/dev/disk/by-id/*aaaabbbbccccddddeeee*"
+    error_message = "Puppet finds the existing volume by its own id"
   }
 }
 

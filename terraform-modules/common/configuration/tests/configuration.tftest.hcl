@@ -131,7 +131,7 @@ run "hieradata_terraform_yaml" {
   assert {
     condition = toset(keys(yamldecode(output.hieradata["atlas-web1"]).terraform)) == toset([
       "deployment", "domain", "admin_email", "admin_user", "admin_users", "admin_cidr", "timezone",
-      "settings", "nodes", "role", "role_class", "firewall_rules", "volumes",
+      "settings", "nodes", "role", "role_class", "firewall_rules", "volumes", "data_dir", "backups",
     ])
     error_message = "terraform carries exactly the documented keys"
   }
@@ -217,6 +217,91 @@ run "hieradata_terraform_yaml" {
       volumes = { for name, v in yamldecode(output.hieradata["atlas-db1"]).terraform.volumes : name => { mount = v.mount } }
     })
     error_message = "user-data must carry this node's hieradata as data/terraform.yaml, without volume devices (known after attachment, day 2)"
+  }
+  # data_dir: the mount point of the node's first volume by name (db1: backup < data).
+  assert {
+    condition = (
+      yamldecode(output.hieradata["atlas-db1"]).terraform.data_dir == "/srv/backup" &&
+      yamldecode(output.hieradata["atlas-web1"]).terraform.data_dir == "/var/www/files" &&
+      yamldecode(output.hieradata["atlas-web2"]).terraform.data_dir == null
+    )
+    error_message = "data_dir is the mount point of the node's first volume in name order, null without a volume"
+  }
+  assert {
+    condition     = alltrue([for h, data in output.hieradata : yamldecode(data).terraform.backups == null])
+    error_message = "no backups given: terraform.backups is null on every node"
+  }
+}
+
+run "backups_on_the_role_of_the_first_volume" {
+  command = plan
+
+  variables {
+    backups = {
+      paths     = ["/srv/backup/files", "/etc/%%{x}"]
+      databases = [{ engine = "mariadb", name = "app" }]
+    }
+  }
+
+  # The first volume by key is atlas-db1-backup: db holds the backups.
+  assert {
+    condition = jsonencode(yamldecode(output.hieradata["atlas-db1"]).terraform.backups) == jsonencode({
+      databases = [{ engine = "mariadb", name = "app" }]
+      paths     = ["/srv/backup/files", "/etc/%%{literal('%')}{x}"]
+    })
+    error_message = "the backups reach the node of the first volume's role, paths escaped for hiera"
+  }
+  assert {
+    condition     = yamldecode(output.hieradata["atlas-web1"]).terraform.backups == null && yamldecode(output.hieradata["atlas-web2"]).terraform.backups == null
+    error_message = "the other roles get terraform.backups = null"
+  }
+  assert {
+    condition = yamldecode(one([
+      for wf in yamldecode(output.user_data["atlas-db1"]).write_files : wf.content
+      if wf.path == "/etc/puppet/code/environments/production/data/terraform.yaml"
+    ])).terraform.backups.databases == [{ engine = "mariadb", name = "app" }]
+    error_message = "first boot's hieradata carries the backups too"
+  }
+}
+
+run "backups_on_the_named_role" {
+  command = plan
+
+  variables {
+    backups = { role = "web", paths = ["/var/www/files"] }
+  }
+
+  assert {
+    condition = alltrue([
+      for h, data in output.hieradata : (yamldecode(data).terraform.backups != null) == startswith(h, "atlas-web")
+    ])
+    error_message = "backups.role decides which nodes back up"
+  }
+  assert {
+    condition     = jsonencode(yamldecode(output.hieradata["atlas-web2"]).terraform.backups) == jsonencode({ databases = [], paths = ["/var/www/files"] })
+    error_message = "databases default to an empty list"
+  }
+}
+
+run "backups_without_volumes_go_to_the_first_role" {
+  command = plan
+
+  variables {
+    volumes        = {}
+    volume_devices = {}
+    backups        = { paths = ["/etc/castelet"] }
+  }
+
+  assert {
+    condition = (
+      yamldecode(output.hieradata["atlas-db1"]).terraform.backups.paths == ["/etc/castelet"] &&
+      yamldecode(output.hieradata["atlas-web1"]).terraform.backups == null
+    )
+    error_message = "without volumes, the first role by name (db) holds the backups"
+  }
+  assert {
+    condition     = alltrue([for h, data in output.hieradata : yamldecode(data).terraform.data_dir == null])
+    error_message = "without volumes, data_dir is null everywhere"
   }
 }
 
@@ -315,6 +400,13 @@ run "role_fact_scripts_and_runcmd" {
       if contains(["/usr/local/lib/castelet/castelet-status.sh", "/usr/local/sbin/castelet-install-environment"], wf.path)
     ]) == 2
     error_message = "the status helpers and castelet-install-environment must be written"
+  }
+  assert {
+    condition = one([
+      for wf in yamldecode(output.user_data["atlas-web1"]).write_files : wf
+      if wf.path == "/usr/local/sbin/castelet-volumes"
+    ]) == { path = "/usr/local/sbin/castelet-volumes", content = base64gzip(file("files/castelet-volumes.py")), encoding = "gz+b64", owner = "root:root", permissions = "0755" }
+    error_message = "castelet-volumes must be the module's script, executable"
   }
   assert {
     condition = one([

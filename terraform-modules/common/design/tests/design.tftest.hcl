@@ -91,6 +91,33 @@ run "volumes_expanded_per_instance" {
     condition     = output.volumes["atlas-db1-data"].size_gb == 50 && output.volumes["atlas-db1-data"].mount == "/srv/data"
     error_message = "volume size and mount must be copied"
   }
+  assert {
+    condition     = alltrue([for volume in values(output.volumes) : volume.existing == null])
+    error_message = "without existing_volumes, every volume is to be created"
+  }
+}
+
+run "existing_volume_is_marked" {
+  command = plan
+
+  variables {
+    existing_volumes = { "atlas-db1-data" = "atlas-old-data" }
+  }
+
+  assert {
+    condition     = output.volumes["atlas-db1-data"].existing == "atlas-old-data" && output.volumes["atlas-web1-files"].existing == null
+    error_message = "an existing volume carries its name; the others none"
+  }
+}
+
+run "rejects_existing_volume_that_is_no_design_volume" {
+  command = plan
+
+  variables {
+    existing_volumes = { "atlas-web3-files" = "old-files" }
+  }
+
+  expect_failures = [output.volumes]
 }
 
 run "firewall_rules" {
