@@ -1,7 +1,8 @@
 #!/bin/bash
 # castelet-puppet-apply: apply the production Puppet environment (masterless).
 #
-# Runs `puppet apply --detailed-exitcodes` on the environment's manifests/site.pp and logs to
+# Mounts the data volumes first (castelet-volumes mount: step "volumes"), then runs
+# `puppet apply --detailed-exitcodes` on the environment's manifests/site.pp and logs to
 # $CASTELET_LOG_DIR/puppet-apply.log. Exit codes 0 (no change) and 2 (changes) are success;
 # 4 and 6 (failed resources) and anything else are failures, recorded in
 # $CASTELET_STATE_DIR/status and the MOTD like every castelet-bootstrap step. Exits 0 on
@@ -25,6 +26,22 @@ log="${CASTELET_LOG_DIR}/${step}.log"
 exec 9>"${CASTELET_STATE_DIR}/puppet-apply.lock"
 if command -v flock >/dev/null 2>&1; then
     flock 9
+fi
+
+# The data volumes first: Puppet's compilation already reads and creates the secrets, which must
+# land on the volume (castelet-volumes binds /var/lib/castelet/secrets from it), never the root disk.
+CASTELET_VOLUMES="${CASTELET_VOLUMES:-/usr/local/sbin/castelet-volumes}"
+if [ -x "$CASTELET_VOLUMES" ]; then
+    volumes_log="${CASTELET_LOG_DIR}/volumes.log"
+    castelet_record running volumes - "$volumes_log"
+    printf '=== %s: castelet-volumes mount\n' "$(castelet_now)" >>"$volumes_log"
+    "$CASTELET_VOLUMES" --hieradata "${CASTELET_ENVIRONMENT_DIR}/data/terraform.yaml" mount >>"$volumes_log" 2>&1
+    rc=$?
+    if [ "$rc" -ne 0 ]; then
+        castelet_fail volumes "$rc" "$volumes_log"
+        exit "$rc"
+    fi
+    castelet_record "done" volumes 0 "$volumes_log"
 fi
 
 castelet_record running "$step" - "$log"

@@ -203,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         volumes, data_dir = load(args.hieradata)
         secrets_source = f"{data_dir}/castelet/secrets" if data_dir else None
         if args.command == "check":
-            missing = [f"volume {n} at {v['mount']}" for n, v in sorted(volumes.items()) if not is_mountpoint(v["mount"])]
+            missing = [f"volume {n} at {v['mount']}" for n, v in sorted(volumes.items())
+                       if not is_mountpoint(v["mount"])]
             if secrets_source and not is_bound(args.secrets_dir, secrets_source, args.fstab):
                 missing.append(f"{args.secrets_dir} bound from {secrets_source}")
             if missing:
