@@ -1,0 +1,866 @@
+#!/usr/bin/python3
+"""castelet-backup: restic backups of a deployment's data, and their restore.
+
+Written by Puppet (castelet::profile::backup) as /usr/local/sbin/castelet-backup, run as root
+by a systemd timer and by the deployment's nox sessions. Settings come from a JSON file written
+by Puppet (/etc/castelet/backup.json, `--config PATH` elsewhere); secrets come from files on the
+instance and reach restic through its environment only (never its arguments, never our output).
+
+  castelet-backup run                      dump the databases, back up paths + dumps + secrets,
+                                           apply the retention policy; the repository is
+                                           created when (and only when) it does not exist
+  castelet-backup snapshots                the deployment's snapshots (JSON)
+  castelet-backup status [--check]         the recorded state (JSON); --check also asks the
+                                           repository for its latest snapshot
+  castelet-backup restore [--snapshot ID] [--no-safety-backup]
+                                           bring back files, secrets and databases of a snapshot
+                                           (default: the latest), after a safety backup of the
+                                           current state (tag pre-restore)
+  castelet-backup set-credentials          NAME=VALUE lines on stdin (allowlisted names) become
+                                           the repository credentials; empty stdin removes them
+  castelet-backup set-password             one line on stdin: the repository password (e.g. of
+                                           an earlier volume); the previous one is kept aside
+
+Global options: --config PATH, --wait SECONDS (wait for a running backup or restore instead of
+giving up at once).
+
+Exit codes: 0 done; 1 failed (the reason is on stderr and, for run, in the status file);
+2 usage; 75 another castelet-backup holds the lock (nothing done); 78 invalid configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import fcntl
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CONFIG = Path("/etc/castelet/backup.json")
+TAG = "castelet"
+SAFETY_TAG = "pre-restore"
+EX_FAILURE = 1
+EX_TEMPFAIL = 75
+EX_CONFIG = 78
+DEFAULT_COMMANDS: dict[str, list[str]] = {
+    "restic": ["restic"],
+    "mariadb_dump": ["mariadb-dump"],
+    "mariadb": ["mariadb"],
+    "systemctl": ["systemctl"],
+    "rsync": ["rsync"],
+}
+# The variables a credentials file may set: restic's backends we support, nothing else.
+ALLOWED_CREDENTIALS = frozenset({
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_SESSION_TOKEN",
+    "RESTIC_REST_USERNAME", "RESTIC_REST_PASSWORD",
+    "B2_ACCOUNT_ID", "B2_ACCOUNT_KEY",
+    # OpenStack Swift (restic's `swift:` backend)
+    "OS_AUTH_URL", "OS_REGION_NAME", "OS_USERNAME", "OS_USER_ID", "OS_PASSWORD",
+    "OS_TENANT_ID", "OS_TENANT_NAME", "OS_USER_DOMAIN_NAME", "OS_USER_DOMAIN_ID",
+    "OS_PROJECT_NAME", "OS_PROJECT_ID", "OS_PROJECT_DOMAIN_NAME", "OS_PROJECT_DOMAIN_ID",
+    "OS_TRUST_ID", "OS_APPLICATION_CREDENTIAL_ID", "OS_APPLICATION_CREDENTIAL_NAME",
+    "OS_APPLICATION_CREDENTIAL_SECRET", "OS_STORAGE_URL", "OS_AUTH_TOKEN",
+})
+# Values scrubbed from any restic output we relay (URL user-info is scrubbed in every case).
+SECRET_CREDENTIALS = frozenset({
+    "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "RESTIC_REST_PASSWORD", "B2_ACCOUNT_KEY",
+    "OS_PASSWORD", "OS_APPLICATION_CREDENTIAL_SECRET", "OS_AUTH_TOKEN",
+})
+# Inherited variables that would change what restic talks to, or how: only our files count.
+FOREIGN_ENV_PREFIXES = ("RESTIC_", "AWS_", "B2_", "OS_", "AZURE_", "GOOGLE_")
+DB_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+UNIT_NAME = re.compile(r"^[A-Za-z0-9@_.:-]+$")
+USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]*@")
+# restic < 0.17 has no exit code for "no repository here": it exits 1 with
+# "unable to open config file: <backend error>\nIs there a repository at the following location?"
+# for every failure to read the config, including refused connections and 401s. Only the backend
+# errors that mean "not found" count as missing; anything that smells of access or network wins.
+MISSING_MARKERS = ("no such file or directory", "does not exist", "doesn't exist", "not found")
+UNREACHABLE_MARKERS = ("connection refused", "no such host", "timeout", "timed out", "unreachable",
+                       "401", "403", "unauthorized", "forbidden", "denied", "tls", "x509", "certificate",
+                       "reset by peer", "eof")
+RESTIC_NO_REPOSITORY = 10  # restic >= 0.17
+RESTIC_WRONG_PASSWORD = 12  # restic >= 0.17.1
+
+
+class Failure(Exception):
+    """An operation failed; the message is one line and holds no secret."""
+
+
+class ConfigError(Exception):
+    """The configuration file is missing or invalid."""
+
+
+class Locked(Exception):
+    """Another castelet-backup holds the lock."""
+
+
+@dataclass(frozen=True)
+class Database:
+    engine: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Config:
+    repository: str
+    password_file: Path
+    credentials_file: Path | None
+    paths: tuple[Path, ...]
+    databases: tuple[Database, ...]
+    secrets_dir: Path
+    staging_dir: Path
+    restore_dir: Path
+    status_file: Path
+    lock_file: Path
+    keep: dict[str, int]
+    stop_units: tuple[str, ...]
+    after_restore: tuple[tuple[str, ...], ...]
+    host: str
+    commands: dict[str, list[str]]
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat()
+
+
+def _absolute(raw: dict[str, Any], key: str) -> Path:
+    value = raw.get(key)
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise ConfigError(f"'{key}' must be an absolute path")
+    return Path(os.path.normpath(value))
+
+
+def load_config(path: Path) -> Config:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"cannot read {path}: {error}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: not a JSON object")
+    repository = raw.get("repository")
+    if not isinstance(repository, str) or not repository.strip():
+        raise ConfigError("'repository' must be a restic repository string")
+    if USERINFO.search(repository):
+        raise ConfigError("'repository' must not hold credentials: give them with `castelet-backup set-credentials`")
+    credentials = raw.get("credentials_file")
+    paths = raw.get("paths")
+    if not isinstance(paths, list) or not all(isinstance(p, str) and p.startswith("/") for p in paths):
+        raise ConfigError("'paths' must be a list of absolute paths")
+    databases = []
+    for entry in raw.get("databases") or []:
+        if not isinstance(entry, dict) or entry.get("engine") != "mariadb" \
+                or not isinstance(entry.get("name"), str) or not DB_NAME.match(entry["name"]):
+            raise ConfigError(f"unsupported database entry {entry!r}: engine 'mariadb' and a plain name")
+        databases.append(Database(entry["engine"], entry["name"]))
+    keep_raw = raw.get("keep") or {}
+    if not isinstance(keep_raw, dict) or set(keep_raw) - {"last", "hourly", "daily", "weekly", "monthly", "yearly"} \
+            or not all(isinstance(v, int) and v >= 0 for v in keep_raw.values()):
+        raise ConfigError("'keep' must map daily/weekly/monthly/... to counts")
+    keep = {k: v for k, v in keep_raw.items() if v > 0}
+    if not keep:
+        raise ConfigError("'keep' keeps nothing: at least one count must be positive")
+    units = raw.get("stop_units") or []
+    if not isinstance(units, list) or not all(isinstance(u, str) and UNIT_NAME.match(u) for u in units):
+        raise ConfigError("'stop_units' must be a list of unit names")
+    after = raw.get("after_restore") or []
+    if not isinstance(after, list) or not all(
+            isinstance(a, list) and a and all(isinstance(x, str) for x in a) for a in after):
+        raise ConfigError("'after_restore' must be a list of argument lists")
+    host = raw.get("host")
+    if not isinstance(host, str) or not host:
+        raise ConfigError("'host' must be the host name recorded in snapshots")
+    commands = {k: list(v) for k, v in DEFAULT_COMMANDS.items()}
+    for key, value in (raw.get("commands") or {}).items():
+        if key not in DEFAULT_COMMANDS or not isinstance(value, list) or not value \
+                or not all(isinstance(x, str) for x in value):
+            raise ConfigError(f"'commands.{key}' is unknown or not an argument list")
+        commands[key] = value
+    status_file = _absolute(raw, "status_file")
+    lock_file = _absolute(raw, "lock_file") if "lock_file" in raw else status_file.with_name("castelet-backup.lock")
+    return Config(
+        repository=repository.strip(),
+        password_file=_absolute(raw, "password_file"),
+        credentials_file=_absolute(raw, "credentials_file") if credentials is not None else None,
+        paths=tuple(Path(os.path.normpath(p)) for p in paths),
+        databases=tuple(databases),
+        secrets_dir=_absolute(raw, "secrets_dir"),
+        staging_dir=_absolute(raw, "staging_dir"),
+        restore_dir=_absolute(raw, "restore_dir"),
+        status_file=status_file,
+        lock_file=lock_file,
+        keep=keep,
+        stop_units=tuple(units),
+        after_restore=tuple(tuple(a) for a in after),
+        host=host,
+        commands=commands,
+    )
+
+
+# ---------------------------------------------------------------- files written atomically
+
+
+def write_atomically(path: Path, data: bytes, mode: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.fchmod(fd, mode)
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def read_status(config: Config) -> dict[str, Any]:
+    try:
+        data = json.loads(config.status_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def update_status(config: Config, **changes: Any) -> None:
+    status = read_status(config)
+    status["repository"] = config.repository
+    status.update(changes)
+    write_atomically(config.status_file, (json.dumps(status, indent=2) + "\n").encode(), 0o644)
+
+
+# ---------------------------------------------------------------- credentials
+
+
+def parse_credentials(text: str, origin: str) -> dict[str, str]:
+    """NAME=VALUE lines (blank lines and # comments ignored). Errors never show a value."""
+    values: dict[str, str] = {}
+    rejected: list[str] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        name, sep, value = stripped.partition("=")
+        name = name.strip()
+        if not sep or not re.fullmatch(r"[A-Z][A-Z0-9_]*", name):
+            raise Failure(f"{origin}: line {number} is not NAME=VALUE")
+        if name not in ALLOWED_CREDENTIALS:
+            rejected.append(name)
+            continue
+        if name in values:
+            raise Failure(f"{origin}: {name} is given twice")
+        values[name] = value.strip()
+    if rejected:
+        raise Failure(f"{origin}: not allowed: {', '.join(rejected)} "
+                      f"(allowed: {', '.join(sorted(ALLOWED_CREDENTIALS))})")
+    return values
+
+
+def read_credentials(config: Config) -> dict[str, str]:
+    if config.credentials_file is None or not config.credentials_file.exists():
+        return {}
+    return parse_credentials(config.credentials_file.read_text(encoding="utf-8"), str(config.credentials_file))
+
+
+# ---------------------------------------------------------------- restic
+
+
+def redact(text: str, secrets: Sequence[str] = ()) -> str:
+    text = USERINFO.sub(r"\1***@", text)
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def one_line(text: str) -> str:
+    """The most telling line of a program's output: restic's Fatal line, else the last line."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    fatal = [line for line in lines if line.startswith("Fatal:")]
+    line = (fatal[0].removeprefix("Fatal:").strip() if fatal else (lines[-1] if lines else "no output"))
+    return line[:400]
+
+
+def repository_missing(returncode: int, output: str) -> bool:
+    """Whether `restic cat config` failed because no repository exists (and only then)."""
+    if returncode == RESTIC_NO_REPOSITORY:
+        return True
+    if returncode != 1:
+        return False
+    for line in output.splitlines():
+        _, found, detail = line.partition("unable to open config file:")
+        if found:
+            detail = detail.lower()
+            if any(marker in detail for marker in UNREACHABLE_MARKERS):
+                return False
+            return any(marker in detail for marker in MISSING_MARKERS)
+    return False
+
+
+def wrong_password(returncode: int, output: str) -> bool:
+    return returncode == RESTIC_WRONG_PASSWORD or "wrong password" in output.lower()
+
+
+class Restic:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        credentials = read_credentials(config)
+        self.secrets = sorted({v for k, v in credentials.items() if k in SECRET_CREDENTIALS and len(v) >= 4}
+                              | {urllib.parse.quote(v, safe="") for k, v in credentials.items()
+                                 if k in SECRET_CREDENTIALS and len(v) >= 4}, key=len, reverse=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(FOREIGN_ENV_PREFIXES)}
+        repository = config.repository
+        user, password = credentials.get("RESTIC_REST_USERNAME"), credentials.get("RESTIC_REST_PASSWORD")
+        if repository.startswith("rest:") and (user or password):
+            # restic < 0.16 ignores RESTIC_REST_USERNAME/PASSWORD; user-info in the URL works everywhere.
+            if not (user and password):
+                raise Failure("credentials: RESTIC_REST_USERNAME and RESTIC_REST_PASSWORD go together")
+            scheme, sep, rest = repository[len("rest:"):].partition("://")
+            if not sep:
+                raise Failure("repository: a rest: repository needs an http:// or https:// URL")
+            repository = (f"rest:{scheme}://{urllib.parse.quote(user, safe='')}:"
+                          f"{urllib.parse.quote(password, safe='')}@{rest}")
+            credentials = {k: v for k, v in credentials.items() if not k.startswith("RESTIC_REST_")}
+        env.update(credentials)
+        env["RESTIC_REPOSITORY"] = repository
+        env["RESTIC_PASSWORD_FILE"] = str(config.password_file)
+        self.env = env
+
+    def redact(self, text: str) -> str:
+        return redact(text, self.secrets)
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        try:
+            return subprocess.run([*self.config.commands["restic"], *args], env=self.env, text=True,
+                                  capture_output=True, stdin=subprocess.DEVNULL, check=False)
+        except OSError as error:
+            raise Failure(f"cannot run restic: {error}") from None
+
+    def fail(self, what: str, proc: subprocess.CompletedProcess[str]) -> Failure:
+        return Failure(f"{what} (restic exit {proc.returncode}): {self.redact(one_line(proc.stderr + proc.stdout))}")
+
+    def probe(self) -> bool:
+        """True when the repository exists, False when there is none; anything else raises."""
+        if not self.config.password_file.is_file():
+            raise Failure(f"repository password file {self.config.password_file} is missing "
+                          "(Puppet generates it; nothing was done)")
+        proc = self.run("--no-lock", "cat", "config")
+        if proc.returncode == 0:
+            return True
+        output = proc.stderr + proc.stdout
+        if wrong_password(proc.returncode, output):
+            raise Failure(
+                f"wrong repository password for {redact(self.config.repository)}: it was made by another volume "
+                "(or instance) with another password; nothing was initialised. Give it that password: "
+                "`nox -s restore -- --password-file F`, or `castelet-backup set-password` on the instance")
+        if repository_missing(proc.returncode, output):
+            return False
+        raise Failure(f"repository unreachable: {self.redact(one_line(output))}")
+
+    def ensure_repository(self) -> None:
+        if self.probe():
+            return
+        proc = self.run("init")
+        if proc.returncode != 0:
+            raise self.fail("cannot initialise the repository", proc)
+        print(f"castelet-backup: initialised the repository {redact(self.config.repository)}")
+
+    def snapshots(self, *selection: str) -> list[dict[str, Any]]:
+        proc = self.run("--no-lock", "snapshots", "--json", *selection)
+        if proc.returncode != 0:
+            raise self.fail("cannot list snapshots", proc)
+        try:
+            data = json.loads(proc.stdout or "[]")
+        except ValueError:
+            raise Failure("cannot list snapshots: restic printed no JSON") from None
+        return data if isinstance(data, list) else []
+
+
+# ---------------------------------------------------------------- locking
+
+
+class Lock:
+    def __init__(self, path: Path, wait: float) -> None:
+        self.path, self.wait = path, wait
+        self.fd = -1
+
+    def __enter__(self) -> Lock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + self.wait
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(self.fd, 64, 0).decode(errors="replace").strip() or "?"
+                    os.close(self.fd)
+                    raise Locked(f"another castelet-backup (pid {holder}) is running; nothing was done") from None
+                time.sleep(0.2)
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.ftruncate(self.fd, 0)
+        os.close(self.fd)
+
+
+def lock_held(path: Path) -> bool:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+# ---------------------------------------------------------------- backup
+
+
+def empty_directory(path: Path) -> None:
+    if not path.is_dir():
+        return
+    for child in path.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def run_program(argv: Sequence[str], what: str, **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+    try:
+        proc = subprocess.run(list(argv), capture_output=True, check=False, **kwargs)
+    except OSError as error:
+        raise Failure(f"{what}: {error}") from None
+    if proc.returncode != 0:
+        output = (proc.stderr + proc.stdout).decode(errors="replace")
+        raise Failure(f"{what} failed (exit {proc.returncode}): {redact(one_line(output))}")
+    return proc
+
+
+def dump_databases(config: Config) -> None:
+    config.staging_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(config.staging_dir, 0o700)
+    empty_directory(config.staging_dir)
+    if not config.databases:
+        return
+    target_dir = config.staging_dir / "mariadb"
+    target_dir.mkdir(mode=0o700)
+    os.chmod(target_dir, 0o700)
+    for database in config.databases:
+        target = target_dir / f"{database.name}.sql"
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            argv = [*config.commands["mariadb_dump"], "--single-transaction", "--routines", "--triggers",
+                    "--events", "--hex-blob", database.name]
+            try:
+                proc = subprocess.run(argv, stdout=out, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, check=False)
+            except OSError as error:
+                raise Failure(f"cannot dump database {database.name}: {error}") from None
+        if proc.returncode != 0:
+            raise Failure(f"dump of database {database.name} failed (exit {proc.returncode}): "
+                          f"{redact(one_line(proc.stderr.decode(errors='replace')))}")
+
+
+def backup(config: Config, restic: Restic, tags: Sequence[str]) -> str:
+    """One snapshot of paths + database dumps + secrets; returns its id."""
+    missing = [str(p) for p in config.paths if not p.exists()]
+    if missing:
+        raise Failure(f"configured path(s) missing: {', '.join(missing)} (nothing was backed up)")
+    if not config.secrets_dir.is_dir():
+        raise Failure(f"secrets directory {config.secrets_dir} is missing (nothing was backed up)")
+    try:
+        dump_databases(config)
+        restic.ensure_repository()
+        tag_args = [arg for tag in tags for arg in ("--tag", tag)]
+        proc = restic.run("backup", "--json", "--host", config.host, *tag_args,
+                          "--exclude", str(config.restore_dir),
+                          *[str(p) for p in config.paths], str(config.staging_dir), str(config.secrets_dir))
+        if proc.returncode != 0:
+            what = "restic could not read every file" if proc.returncode == 3 else "restic backup failed"
+            raise restic.fail(what, proc)
+        snapshot = ""
+        for line in proc.stdout.splitlines():
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(message, dict) and message.get("message_type") == "summary":
+                snapshot = str(message.get("snapshot_id") or "")
+        if not snapshot:
+            raise Failure("restic backup reported no snapshot id")
+        return snapshot
+    finally:
+        empty_directory(config.staging_dir)
+
+
+def forget(config: Config, restic: Restic) -> None:
+    keep_args = [arg for period, count in config.keep.items() for arg in (f"--keep-{period}", str(count))]
+    proc = restic.run("forget", "--tag", TAG, "--host", config.host, *keep_args, "--prune")
+    if proc.returncode != 0:
+        raise restic.fail("retention (restic forget --prune) failed; the new snapshot is kept", proc)
+
+
+def command_run(config: Config, args: argparse.Namespace) -> int:
+    with Lock(config.lock_file, args.wait):
+        update_status(config, running_since=now())
+        try:
+            restic = Restic(config)
+            snapshot = backup(config, restic, [TAG])
+            update_status(config, last_snapshot=snapshot, last_snapshot_time=now())
+            forget(config, restic)
+        except Failure as error:
+            update_status(config, running_since=None, last_failure=now(), last_error=str(error), last_result="failure")
+            raise
+        except Exception as error:
+            update_status(config, running_since=None, last_failure=now(),
+                          last_error=f"unexpected error: {type(error).__name__}", last_result="failure")
+            raise
+        update_status(config, running_since=None, last_success=now(), last_result="success")
+    print(f"castelet-backup: snapshot {snapshot} saved to {redact(config.repository)}")
+    return 0
+
+
+# ---------------------------------------------------------------- snapshots and status
+
+
+def command_snapshots(config: Config, args: argparse.Namespace) -> int:
+    restic = Restic(config)
+    if not restic.probe():
+        print("castelet-backup: no repository yet (no backup has run)", file=sys.stderr)
+        print("[]")
+        return 0
+    keys = ("id", "short_id", "time", "hostname", "paths", "tags")
+    listing = [{k: s.get(k) for k in keys} for s in restic.snapshots("--tag", TAG)]
+    print(json.dumps(sorted(listing, key=lambda s: str(s["time"])), indent=2))
+    return 0
+
+
+def age_seconds(stamp: object) -> int | None:
+    if not isinstance(stamp, str) or not stamp:
+        return None
+    try:
+        then = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return int((datetime.datetime.now(datetime.UTC) - then).total_seconds())
+
+
+def command_status(config: Config, args: argparse.Namespace) -> int:
+    recorded = read_status(config)
+    status: dict[str, Any] = {key: recorded.get(key) for key in (
+        "last_success", "last_snapshot", "last_snapshot_time", "last_failure", "last_error", "last_result",
+        "last_restore")}
+    status = {"repository": config.repository, **status,
+              "last_success_age_seconds": age_seconds(recorded.get("last_success")),
+              "running": lock_held(config.lock_file)}
+    code = 0
+    if args.check:
+        try:
+            restic = Restic(config)
+            latest = restic.snapshots("--tag", TAG, "--host", config.host, "--latest", "1") if restic.probe() else []
+            newest = max(latest, key=lambda s: str(s.get("time")), default=None)
+            status["repository_latest_snapshot"] = newest and {"id": newest.get("id"), "time": newest.get("time")}
+            status["repository_latest_age_seconds"] = newest and age_seconds(newest.get("time"))
+        except Failure as error:
+            status["check_error"] = str(error)
+            code = EX_FAILURE
+    print(json.dumps(status, indent=2))
+    return code
+
+
+# ---------------------------------------------------------------- restore
+
+
+def inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def copy_metadata(src: Path, dst: Path) -> None:
+    st = os.lstat(src)
+    try:
+        os.chown(dst, st.st_uid, st.st_gid, follow_symlinks=False)
+    except PermissionError:
+        if os.geteuid() == 0:
+            raise
+    if not stat.S_ISLNK(st.st_mode):
+        os.chmod(dst, stat.S_IMODE(st.st_mode))
+    shutil.copystat(src, dst, follow_symlinks=False)
+
+
+def copy_entry(src: Path, dst: Path) -> None:
+    """Replace dst (not a directory) by a copy of the file or symbolic link src, metadata included."""
+    if dst.is_dir() and not dst.is_symlink():
+        shutil.rmtree(dst)
+    tmp = dst.with_name(f".{dst.name}.castelet-tmp")
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    mode = os.lstat(src).st_mode
+    if stat.S_ISLNK(mode):
+        os.symlink(os.readlink(src), tmp)
+    elif stat.S_ISREG(mode):
+        shutil.copyfile(src, tmp)
+    else:
+        return  # sockets, fifos, devices: not data a service keeps
+    copy_metadata(src, tmp)
+    os.replace(tmp, dst)
+
+
+def remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+def sync_tree(src: Path, dst: Path, protected: frozenset[Path]) -> None:
+    """Make dst an exact copy of src (what rsync -a --delete does), leaving `protected` alone."""
+    if not (src.is_dir() and not src.is_symlink()):
+        copy_entry(src, dst)
+        return
+    if dst.is_symlink() or (dst.exists() and not dst.is_dir()):
+        dst.unlink()
+    if not dst.exists():
+        dst.mkdir()
+    wanted = set(os.listdir(src))
+    for name in os.listdir(dst):
+        if name not in wanted and dst / name not in protected:
+            remove(dst / name)
+    for name in sorted(wanted):
+        if dst / name not in protected:
+            sync_tree(src / name, dst / name, protected)
+    copy_metadata(src, dst)
+
+
+def count_files(path: Path) -> int:
+    if not (path.is_dir() and not path.is_symlink()):
+        return 1
+    return sum(len(files) + sum(1 for d in dirs if (Path(root) / d).is_symlink())
+               for root, dirs, files in os.walk(path))
+
+
+def replace_path(config: Config, src: Path, dst: Path, protected: frozenset[Path]) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    rsync = shutil.which(config.commands["rsync"][0])
+    if rsync is None:
+        sync_tree(src, dst, protected)
+        return
+    if src.is_dir() and not src.is_symlink():
+        excludes = [f"--exclude=/{p.relative_to(dst)}" for p in sorted(protected) if inside(p, dst) and p != dst]
+        if dst.is_symlink() or (dst.exists() and not dst.is_dir()):
+            dst.unlink()
+        run_program([rsync, *config.commands["rsync"][1:], "-a", "-H", "--numeric-ids", "--checksum", "--delete",
+                     *excludes, f"{src}/", f"{dst}/"], f"rsync into {dst}")
+    else:
+        copy_entry(src, dst)
+
+
+def restored(config: Config, path: Path) -> Path:
+    return config.restore_dir / path.relative_to("/")
+
+
+def systemctl(config: Config, action: str) -> None:
+    if config.stop_units:
+        run_program([*config.commands["systemctl"], action, *config.stop_units],
+                    f"systemctl {action} {' '.join(config.stop_units)}")
+
+
+def pick_snapshot(restic: Restic, wanted: str | None) -> dict[str, Any]:
+    if wanted:
+        found = restic.snapshots(wanted)
+        if not found:
+            raise Failure(f"no snapshot {wanted} in the repository (castelet-backup snapshots lists them)")
+        return found[0]
+    candidates = [s for s in restic.snapshots("--tag", TAG) if SAFETY_TAG not in (s.get("tags") or [])]
+    if not candidates:
+        raise Failure("no castelet snapshot in the repository: nothing to restore")
+    return max(candidates, key=lambda s: str(s.get("time")))
+
+
+def restore(config: Config, args: argparse.Namespace) -> list[str]:
+    restic = Restic(config)
+    if not restic.probe():
+        raise Failure(f"no repository at {redact(config.repository)}: nothing to restore")
+    snapshot = pick_snapshot(restic, args.snapshot)
+    snapshot_id = str(snapshot["id"])
+    short = str(snapshot.get("short_id") or snapshot_id[:8])
+    summary = [f"restored snapshot {short} ({snapshot.get('time')}, host {snapshot.get('hostname')})"]
+
+    if not args.no_safety_backup:
+        try:
+            safety = backup(config, restic, [TAG, SAFETY_TAG])
+        except Failure as error:
+            raise Failure(f"safety backup of the current state failed, nothing was changed: {error}") from None
+        summary.append(f"safety backup of the state before: snapshot {safety} (tags {TAG},{SAFETY_TAG})")
+
+    if config.restore_dir.exists():
+        shutil.rmtree(config.restore_dir)
+    config.restore_dir.mkdir(parents=True, mode=0o700)
+    try:
+        proc = restic.run("restore", snapshot_id, "--target", str(config.restore_dir))
+        if proc.returncode != 0:
+            raise restic.fail("restic restore failed, nothing was changed", proc)
+        dumps = {db: restored(config, config.staging_dir / "mariadb" / f"{db.name}.sql") for db in config.databases}
+        lacking = [db.name for db, dump in dumps.items() if not dump.is_file()]
+        if lacking:
+            raise Failure(f"the snapshot has no dump of database(s) {', '.join(lacking)}; nothing was changed")
+        keep = {config.password_file} | ({config.credentials_file} if config.credentials_file else set())
+        protected = frozenset(keep | {config.restore_dir, config.staging_dir, config.lock_file, config.status_file})
+
+        failure: BaseException | None = None
+        try:
+            systemctl(config, "stop")
+            for path in config.paths:
+                src = restored(config, path)
+                if not (src.exists() or src.is_symlink()):
+                    summary.append(f"{path}: not in the snapshot, left as it is")
+                    continue
+                replace_path(config, src, path, protected)
+                summary.append(f"{path}: {count_files(src)} files")
+            secrets_src = restored(config, config.secrets_dir)
+            copied = 0
+            if secrets_src.is_dir():
+                for root, _dirs, files in os.walk(secrets_src):
+                    for name in files:
+                        src = Path(root) / name
+                        dst = config.secrets_dir / src.relative_to(secrets_src)
+                        if dst in keep:
+                            continue
+                        dst.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                        copy_entry(src, dst)
+                        copied += 1
+            summary.append(f"secrets: {copied} files (kept the current "
+                           f"{', '.join(sorted(p.name for p in keep))})")
+            for db, dump in dumps.items():
+                run_program([*config.commands["mariadb"], "--batch", "-e",
+                             f"DROP DATABASE IF EXISTS `{db.name}`; CREATE DATABASE `{db.name}` "
+                             "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"],
+                            f"recreating database {db.name}", stdin=subprocess.DEVNULL)
+                with dump.open("rb") as stdin:
+                    run_program([*config.commands["mariadb"], db.name], f"importing database {db.name}", stdin=stdin)
+                summary.append(f"database {db.name} ({db.engine}): imported")
+            for argv in config.after_restore:
+                run_program(argv, f"after_restore {argv[0]}", stdin=subprocess.DEVNULL)
+                summary.append(f"after_restore: {' '.join(argv)} done")
+        except BaseException as error:
+            failure = error
+            raise
+        finally:
+            try:
+                systemctl(config, "start")
+            except Failure as error:
+                if failure is None:
+                    raise
+                print(f"castelet-backup: also: {error}", file=sys.stderr)
+    finally:
+        shutil.rmtree(config.restore_dir, ignore_errors=True)
+    update_status(config, last_restore={"time": now(), "snapshot": snapshot_id})
+    return summary
+
+
+def command_restore(config: Config, args: argparse.Namespace) -> int:
+    with Lock(config.lock_file, args.wait):
+        summary = restore(config, args)
+    print("castelet-backup: " + "\n  ".join(summary))
+    return 0
+
+
+# ---------------------------------------------------------------- set-credentials, set-password
+
+
+def command_set_credentials(config: Config, args: argparse.Namespace) -> int:
+    if config.credentials_file is None:
+        raise Failure("the configuration names no credentials_file")
+    values = parse_credentials(sys.stdin.read(), "stdin")
+    if not values:
+        if config.credentials_file.exists():
+            config.credentials_file.unlink()
+            print(f"castelet-backup: no credentials given: removed {config.credentials_file}")
+        else:
+            print("castelet-backup: no credentials given, and there were none")
+        return 0
+    text = "".join(f"{name}={value}\n" for name, value in sorted(values.items()))
+    write_atomically(config.credentials_file, text.encode(), 0o600)
+    print(f"castelet-backup: wrote {', '.join(sorted(values))} to {config.credentials_file}")
+    return 0
+
+
+def command_set_password(config: Config, args: argparse.Namespace) -> int:
+    lines = sys.stdin.read().splitlines()
+    password = lines[0].strip() if lines else ""
+    if len(password) < 8:
+        raise Failure("refused: give the repository password (at least 8 characters) on one line of stdin")
+    target = config.password_file
+    if target.exists():
+        if target.read_text(encoding="utf-8").strip() == password:
+            print(f"castelet-backup: {target} already holds this password")
+            return 0
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+        kept = target.with_name(f"{target.name}.replaced-{stamp}")
+        os.replace(target, kept)
+        print(f"castelet-backup: kept the previous password as {kept}")
+    write_atomically(target, (password + "\n").encode(), 0o600)
+    print(f"castelet-backup: wrote the repository password to {target}")
+    return 0
+
+
+# ---------------------------------------------------------------- command line
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="castelet-backup", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", type=Path, default=CONFIG, help=f"settings (default {CONFIG})")
+    p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="wait this long for a running backup or restore (default: give up at once, exit 75)")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="one backup")
+    sub.add_parser("snapshots", help="the deployment's snapshots (JSON)")
+    status = sub.add_parser("status", help="the recorded state (JSON)")
+    status.add_argument("--check", action="store_true", help="also ask the repository for its latest snapshot")
+    restore_p = sub.add_parser("restore", help="restore a snapshot (default: the latest)")
+    restore_p.add_argument("--snapshot", metavar="ID")
+    restore_p.add_argument("--no-safety-backup", action="store_true")
+    sub.add_parser("set-credentials", help="NAME=VALUE lines on stdin")
+    sub.add_parser("set-password", help="the repository password on stdin")
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    args = parser().parse_args(argv)
+    commands = {"run": command_run, "snapshots": command_snapshots, "status": command_status,
+                "restore": command_restore, "set-credentials": command_set_credentials,
+                "set-password": command_set_password}
+    try:
+        config = load_config(args.config)
+        return commands[args.command](config, args)
+    except ConfigError as error:
+        print(f"castelet-backup: invalid configuration: {error}", file=sys.stderr)
+        return EX_CONFIG
+    except Locked as error:
+        print(f"castelet-backup: {error}", file=sys.stderr)
+        return EX_TEMPFAIL
+    except Failure as error:
+        print(f"castelet-backup: {error}", file=sys.stderr)
+        return EX_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
