@@ -184,3 +184,44 @@ def test_default_render_is_debian_13_and_12_is_an_answer_away(tmp_path, cloud, i
     assert f'= "{image.replace("13", "12")}"' in (older / "terraform.tfvars").read_text()
     if cloud == "lxd":
         assert "castelet local setup --release 12" in (older / "README.md").read_text()
+
+
+@pytest.mark.parametrize("name", BLUEPRINTS)
+def test_backups_and_data_dir_reach_puppet_from_the_manifest(name, tmp_path, terraform_cmd):
+    """The manifest's backups: reach terraform.backups on the nodes of the first volume's role (null
+    elsewhere, and everywhere for a blueprint without backups); data_dir is the first volume's mount."""
+    from castelet.blockers import resolved_for_checks
+    from castelet.manifest import load
+    from helpers import terraform_outputs
+
+    bp = load(REPO_ROOT / "blueprints" / name)
+    answers = resolved_for_checks(bp, {"admin_ssh_keys": KEY, "cloud": "lxd"})
+    deployment = new(REPO_ROOT / "blueprints" / name, answers, tmp_path / "out")
+    hieradata = terraform_outputs(deployment, terraform_cmd, tmp_path)["hieradata"]
+    backup_role = bp.volumes[0].role if bp.volumes else bp.roles[0].name
+    expected = None if not bp.backups else {
+        "paths": list(bp.backups.get("paths", [])),
+        "databases": [{"engine": d["engine"], "name": d["name"]} for d in bp.backups.get("databases", [])]}
+    for hostname, document in hieradata.items():
+        data = yaml.safe_load(document)["terraform"]
+        assert data["backups"] == (expected if data["role"] == backup_role else None), hostname
+        mounts = sorted((v.name, v.mount) for v in bp.volumes if v.role == data["role"])
+        assert data["data_dir"] == (mounts[0][1] if mounts else None), hostname
+
+
+def test_existing_volumes_must_name_a_volume_of_the_deployment(tmp_path, terraform_cmd):
+    from castelet.blockers import resolved_for_checks
+    from castelet.manifest import load
+    from helpers import terraform_outputs
+
+    answers = resolved_for_checks(load(REPO_ROOT / "blueprints" / "lamp"), {"cloud": "lxd"})
+    deployment = new(REPO_ROOT / "blueprints" / "lamp", answers, tmp_path / "out")
+    assert "# existing_volumes = {\n#   lamp-web1-data = " in (deployment / "terraform.tfvars").read_text()
+    hieradata = terraform_outputs(deployment, terraform_cmd, tmp_path / "good",
+                                  'existing_volumes = { lamp-web1-data = "lamp-old-data" }\n')["hieradata"]
+    assert yaml.safe_load(hieradata["lamp-web1"])["terraform"]["volumes"] == {"data": {"mount": "/srv/data"}}
+    with pytest.raises(AssertionError) as failed:
+        terraform_outputs(deployment, terraform_cmd, tmp_path / "bad",
+                          'existing_volumes = { lamp-web2-data = "lamp-old-data" }\n')
+    assert "existing_volumes names no volume of this deployment" in str(failed.value)
+    assert "lamp-web1-data" in str(failed.value)
