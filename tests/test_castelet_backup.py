@@ -391,6 +391,14 @@ def test_wrong_password_never_initialises_and_set_password_keeps_the_old_one(tmp
     site.ok("run")
     assert site.status()["last_result"] == "success"
 
+    # Snapshots are listed and restored per host: another host's are there, not picked by default.
+    site.config["host"] = "omeka-web2"
+    site.save()
+    assert json.loads(site.ok("snapshots").stdout) == []
+    assert {s["hostname"] for s in json.loads(site.ok("snapshots", "--all-hosts").stdout)} == {"omeka-web1"}
+    proc = site.run("restore", "--no-safety-backup")
+    assert proc.returncode == 1 and "no snapshot of host omeka-web2" in proc.stderr
+
 
 def test_failed_safety_backup_changes_nothing(tmp_path: Path, restic_bin: str) -> None:
     site = make_site(tmp_path, restic_bin, str(tmp_path / "repository"))

@@ -9,13 +9,13 @@ instance and reach restic through its environment only (never its arguments, nev
   castelet-backup run                      dump the databases, back up paths + dumps + secrets,
                                            apply the retention policy; the repository is
                                            created when (and only when) it does not exist
-  castelet-backup snapshots                the deployment's snapshots (JSON)
+  castelet-backup snapshots [--all-hosts]  this host's snapshots (JSON), or every host's
   castelet-backup status [--check]         the recorded state (JSON); --check also asks the
                                            repository for its latest snapshot
   castelet-backup restore [--snapshot ID] [--no-safety-backup]
                                            bring back files, secrets and databases of a snapshot
-                                           (default: the latest), after a safety backup of the
-                                           current state (tag pre-restore)
+                                           (default: this host's latest), after a safety backup
+                                           of the current state (tag pre-restore)
   castelet-backup set-credentials          NAME=VALUE lines on stdin (allowlisted names) become
                                            the repository credentials; empty stdin removes them
   castelet-backup set-password             one line on stdin: the repository password (e.g. of
@@ -91,6 +91,7 @@ UNREACHABLE_MARKERS = ("connection refused", "no such host", "timeout", "timed o
                        "401", "403", "unauthorized", "forbidden", "denied", "tls", "x509", "certificate",
                        "reset by peer", "eof")
 RESTIC_NO_REPOSITORY = 10  # restic >= 0.17
+RESTIC_LOCKED = 11  # restic >= 0.17
 RESTIC_WRONG_PASSWORD = 12  # restic >= 0.17.1
 
 
@@ -346,7 +347,11 @@ class Restic:
             raise Failure(f"cannot run restic: {error}") from None
 
     def fail(self, what: str, proc: subprocess.CompletedProcess[str]) -> Failure:
-        return Failure(f"{what} (restic exit {proc.returncode}): {self.redact(one_line(proc.stderr + proc.stdout))}")
+        output = proc.stderr + proc.stdout
+        hint = ""
+        if proc.returncode == RESTIC_LOCKED or "already locked" in output:
+            hint = " (a stale lock of an interrupted run? `restic unlock` removes stale locks)"
+        return Failure(f"{what} (restic exit {proc.returncode}): {self.redact(one_line(output))}{hint}")
 
     def probe(self) -> bool:
         """True when the repository exists, False when there is none; anything else raises."""
@@ -548,7 +553,8 @@ def command_snapshots(config: Config, args: argparse.Namespace) -> int:
         print("[]")
         return 0
     keys = ("id", "short_id", "time", "hostname", "paths", "tags")
-    listing = [{k: s.get(k) for k in keys} for s in restic.snapshots("--tag", TAG)]
+    hosts = [] if args.all_hosts else ["--host", config.host]
+    listing = [{k: s.get(k) for k in keys} for s in restic.snapshots("--tag", TAG, *hosts)]
     print(json.dumps(sorted(listing, key=lambda s: str(s["time"])), indent=2))
     return 0
 
@@ -571,6 +577,8 @@ def command_status(config: Config, args: argparse.Namespace) -> int:
     status = {"repository": config.repository, **status,
               "last_success_age_seconds": age_seconds(recorded.get("last_success")),
               "running": lock_held(config.lock_file)}
+    if status["running"]:
+        status["running_since"] = recorded.get("running_since")
     code = 0
     if args.check:
         try:
@@ -682,15 +690,18 @@ def systemctl(config: Config, action: str) -> None:
                     f"systemctl {action} {' '.join(config.stop_units)}")
 
 
-def pick_snapshot(restic: Restic, wanted: str | None) -> dict[str, Any]:
+def pick_snapshot(config: Config, restic: Restic, wanted: str | None) -> dict[str, Any]:
+    """The snapshot named, else this host's latest regular backup (never a safety backup)."""
     if wanted:
         found = restic.snapshots(wanted)
         if not found:
-            raise Failure(f"no snapshot {wanted} in the repository (castelet-backup snapshots lists them)")
+            raise Failure(f"no snapshot {wanted} in the repository (castelet-backup snapshots --all-hosts lists them)")
         return found[0]
-    candidates = [s for s in restic.snapshots("--tag", TAG) if SAFETY_TAG not in (s.get("tags") or [])]
+    candidates = [s for s in restic.snapshots("--tag", TAG, "--host", config.host)
+                  if SAFETY_TAG not in (s.get("tags") or [])]
     if not candidates:
-        raise Failure("no castelet snapshot in the repository: nothing to restore")
+        raise Failure(f"no snapshot of host {config.host} in the repository: nothing to restore "
+                      "(another host's: --snapshot ID, from castelet-backup snapshots --all-hosts)")
     return max(candidates, key=lambda s: str(s.get("time")))
 
 
@@ -698,7 +709,7 @@ def restore(config: Config, args: argparse.Namespace) -> list[str]:
     restic = Restic(config)
     if not restic.probe():
         raise Failure(f"no repository at {redact(config.repository)}: nothing to restore")
-    snapshot = pick_snapshot(restic, args.snapshot)
+    snapshot = pick_snapshot(config, restic, args.snapshot)
     snapshot_id = str(snapshot["id"])
     short = str(snapshot.get("short_id") or snapshot_id[:8])
     summary = [f"restored snapshot {short} ({snapshot.get('time')}, host {snapshot.get('hostname')})"]
@@ -733,7 +744,8 @@ def restore(config: Config, args: argparse.Namespace) -> list[str]:
                     summary.append(f"{path}: not in the snapshot, left as it is")
                     continue
                 replace_path(config, src, path, protected)
-                summary.append(f"{path}: {count_files(src)} files")
+                count = count_files(src)
+                summary.append(f"{path}: {count} file{'' if count == 1 else 's'}")
             secrets_src = restored(config, config.secrets_dir)
             copied = 0
             if secrets_src.is_dir():
@@ -746,8 +758,8 @@ def restore(config: Config, args: argparse.Namespace) -> list[str]:
                         dst.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                         copy_entry(src, dst)
                         copied += 1
-            summary.append(f"secrets: {copied} files (kept the current "
-                           f"{', '.join(sorted(p.name for p in keep))})")
+            summary.append(f"secrets: {copied} file{'' if copied == 1 else 's'} (kept the current "
+                           f"{', '.join(sorted(p.name for p in keep if p.exists()))})")
             for db, dump in dumps.items():
                 run_program([*config.commands["mariadb"], "--batch", "-e",
                              f"DROP DATABASE IF EXISTS `{db.name}`; CREATE DATABASE `{db.name}` "
@@ -832,7 +844,8 @@ def parser() -> argparse.ArgumentParser:
                    help="wait this long for a running backup or restore (default: give up at once, exit 75)")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="one backup")
-    sub.add_parser("snapshots", help="the deployment's snapshots (JSON)")
+    snapshots = sub.add_parser("snapshots", help="this host's snapshots (JSON)")
+    snapshots.add_argument("--all-hosts", action="store_true", help="every host's snapshots in the repository")
     status = sub.add_parser("status", help="the recorded state (JSON)")
     status.add_argument("--check", action="store_true", help="also ask the repository for its latest snapshot")
     restore_p = sub.add_parser("restore", help="restore a snapshot (default: the latest)")
