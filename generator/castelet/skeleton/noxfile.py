@@ -8,7 +8,9 @@
     nox -s dns         the DNS records to create, and whether they resolve already
     nox -s secrets     print the credentials generated on the instances (for the administrators)
     nox -s configure   push the Puppet environment and hieradata again and re-run Puppet
-    nox -s destroy     destroy every resource (asks for confirmation; `-- -auto-approve` does not)
+    nox -s destroy     destroy instances and networking, KEEP the data volumes (Terraform asks; `-- -auto-approve`)
+                       `-- --with-data` deletes the volumes too, once you type the deployment's name
+                       (`--confirm NAME` gives it without a prompt)
     nox -s status      the instances and, for a sandbox, its expiry and time left
     nox -s extend      a sandbox only: `nox -s extend -- 2h` moves its expiry (needs castelet)
 
@@ -256,13 +258,99 @@ def configure(session: nox.Session) -> None:
     terraform(session, "apply", "-input=false", *[f"-replace={t}" for t in targets], *session.posargs)
 
 
+# Resource types that hold data: `nox -s destroy` keeps them unless `--with-data` (and the name).
+VOLUME_TYPES = frozenset({"openstack_blockstorage_volume_v3", "lxd_volume"})
+_ADDRESS = re.compile(r'^(?P<resource>(?:module\.[\w-]+(?:\[[^\]]*\])?\.)*(?P<data>data\.)?(?P<type>[\w-]+)\.[\w-]+)'
+                      r'(?:\[.*\])?$')
+
+
+def _deployment_name() -> str:
+    """The deployment's `name` in terraform.tfvars (what --with-data asks the user to type)."""
+    found = re.search(r'^name *= *"([^"]+)" *$', (HERE / "terraform.tfvars").read_text(encoding="utf-8"), re.MULTILINE)
+    if not found:
+        raise ValueError("terraform.tfvars has no `name = \"...\"` line")
+    return found.group(1)
+
+
+def _split_destroy_args(posargs: list[str]) -> tuple[bool, str | None, list[str]]:
+    """(--with-data given, the --confirm NAME, the arguments left for Terraform)."""
+    with_data, confirm, rest = False, None, []
+    args = iter(posargs)
+    for arg in args:
+        if arg == "--with-data":
+            with_data = True
+        elif arg == "--confirm":
+            confirm = next(args, "")
+        elif arg.startswith("--confirm="):
+            confirm = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+    return with_data, confirm, rest
+
+
+def _destroy_targets(state: list[str]) -> tuple[list[str], list[str]]:
+    """Managed resources of `terraform state list` split into (what a default destroy targets:
+    every resource whose type holds no data, by resource address; the volumes it keeps).
+    Data sources are never targeted: they own nothing in the cloud."""
+    targets: list[str] = []
+    volumes: list[str] = []
+    for line in state:
+        address = line.strip()
+        parsed = _ADDRESS.match(address)
+        if parsed is None or parsed["data"]:
+            continue
+        if parsed["type"] in VOLUME_TYPES:
+            volumes.append(address)
+        elif parsed["resource"] not in targets:
+            targets.append(parsed["resource"])
+    return targets, volumes
+
+
+def _volume_name(address: str) -> str:
+    """`module.cloud.lxd_volume.volume["lamp-web1-data"]` -> lamp-web1-data (the cloud's volume name)."""
+    key = re.search(r'\["([^"]+)"\]$', address)
+    return key.group(1) if key else address
+
+
 @nox.session(python=False)
 def destroy(session: nox.Session) -> None:
-    """Destroy every resource of this deployment (interactive confirmation)."""
-    if "-auto-approve" not in session.posargs:
+    """Destroy the instances and networking but keep the data volumes; `-- --with-data` deletes
+    everything once the deployment's name is typed (or given with `--confirm NAME`)."""
+    with_data, confirm, terraform_args = _split_destroy_args(list(session.posargs))
+    approve = "-auto-approve" in terraform_args
+    prompt = ["-input=false" if approve else "-input=true"]
+    state = terraform(session, "state", "list", silent=True).splitlines() if (HERE / ".terraform").is_dir() else []
+    targets, volumes = _destroy_targets(state)
+    if not targets and not volumes:
+        print("nothing to destroy: this deployment has not been applied (its Terraform state is empty)")
+        return
+    if with_data:
+        name = _deployment_name()
+        typed = confirm
+        if typed is None:
+            print(f"--with-data deletes the data volumes for good: {', '.join(map(_volume_name, volumes)) or 'none'}.")
+            try:
+                typed = input(f"Type the deployment's name ({name}) to delete everything: ")
+            except EOFError:
+                typed = ""
+        if typed.strip() != name:
+            session.error(f"the name typed is not this deployment's ({name}): nothing was destroyed")
+        if not approve:
+            session.log("Terraform asks for confirmation; without a terminal add -auto-approve")
+        terraform(session, "destroy", *prompt, *terraform_args)
+        print("destroyed everything, data volumes included")
+        return
+    if not approve:
         session.log("Terraform asks for confirmation; to run without a terminal: nox -s destroy -- -auto-approve")
-    terraform(session, "destroy", "-input=false" if "-auto-approve" in session.posargs else "-input=true",
-              *session.posargs)
+    if targets:
+        # Targeting every resource but the volumes also destroys what depends on them (the volume
+        # attachments go with their instances); the volumes depend on none of them.
+        terraform(session, "destroy", *prompt, *terraform_args, *[f"-target={t}" for t in targets])
+    if volumes:
+        print("kept the data volumes (an apply attaches them again):")
+        for address in volumes:
+            print(f"  {_volume_name(address)}   ({address})")
+        print("to delete them too: nox -s destroy -- --with-data (asks for the deployment's name)")
 
 
 def _sandbox_expiry() -> datetime | None:
