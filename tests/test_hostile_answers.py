@@ -193,11 +193,12 @@ n8n3W5b2V4r4c8G6u9s0nB2Rk2ajUzBRMB0GA1UdDgQWBBT7y9A2l8a1J3c0bq2m
 -----END CERTIFICATE-----"""
 
 
-@pytest.mark.parametrize("question", ["acme_server", "acme_ca_certificate"])
-def test_tls_answers_refuse_every_hostile_string_before_writing(tmp_path: Path, question: str) -> None:
-    """Where the certificate comes from is an https URL (or auto/self-signed) and the CA to trust
-    PEM blocks: every string of the corpus is refused, naming the question, and nothing is
-    written; well-formed values reach terraform.tfvars as data."""
+@pytest.mark.parametrize("question", ["acme_server", "acme_ca_certificate", "backup_repository"])
+def test_url_and_pem_answers_refuse_every_hostile_string_before_writing(tmp_path: Path, question: str) -> None:
+    """Where the certificate comes from is an https URL (or auto/self-signed), the CA to trust
+    PEM blocks, the backup repository a restic location without credentials: every string of the
+    corpus is refused, naming the question, and nothing is written; well-formed values reach
+    terraform.tfvars as data."""
     from castelet.answers import AnswersError
 
     for value in corpus(tmp_path / "marker"):
@@ -208,11 +209,13 @@ def test_tls_answers_refuse_every_hostile_string_before_writing(tmp_path: Path, 
         assert not (tmp_path / "out").exists(), "a refused answer wrote something"
     empty_pem = "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----"
     for bad in ("http://ca.example.org/dir", "https://ca.example.org/dir?x=${y}", "https://user:pw@ca/dir",
-                f"{PEM}\n<script>", PEM.replace("MIIB", "MI$B"), empty_pem):
+                f"{PEM}\n<script>", PEM.replace("MIIB", "MI$B"), empty_pem, "rest:http://user:pw@h:8000/x",
+                "s3:https://h/b?x=1", "rest:http://h/x;rm -rf /", "sftp:h:relative", "b2:bucket:path with space"):
         with pytest.raises(AnswersError):
             new(REPO_ROOT / "blueprints" / "lamp", {"cloud": "lxd", question: bad, "project_slug": "hostile"},
                 tmp_path / "out")
-    good = {"acme_server": "https://acme.ca.example.org:8443/_acme_/v2~dir", "acme_ca_certificate": PEM}[question]
+    good = {"acme_server": "https://acme.ca.example.org:8443/_acme_/v2~dir", "acme_ca_certificate": PEM,
+            "backup_repository": "s3:https://object-arbutus.cloud.computecanada.ca/lab-backups/atlas"}[question]
     deployment = new(REPO_ROOT / "blueprints" / "lamp", {"cloud": "lxd", question: good, "project_slug": "ok"},
                      tmp_path / "good")
     assert f"{question} = {json.dumps(good)}" in re.sub(" +", " ", (deployment / "terraform.tfvars").read_text())

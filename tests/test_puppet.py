@@ -142,12 +142,14 @@ def terraform_data(role_class: str | None, **overrides: Any) -> dict[str, Any]:
         "role_class": role_class,
         "firewall_rules": ROLE_RULES,
         "volumes": {
-            "data": {"mount": "/srv/data", "device": "/dev/disk/by-id/virtio-0b1f9c2e-1d3a-4c5b-9"},
+            "data": {"mount": "/srv/data", "device": "/dev/disk/by-id/*0b1f9c2e-1d3a-4c5b-9*"},
             "scratch": {"mount": "/srv/scratch"},
         },
     }
     data.update(overrides)
-    return {"terraform": {k: v for k, v in data.items() if v is not None}}
+    # Terraform always writes these two, null on a node without a volume or backups.
+    nullable = {"data_dir": None, "backups": None}
+    return {"terraform": {**nullable, **{k: v for k, v in data.items() if v is not None}}}
 
 
 # --------------------------------------------------------------------------------------
@@ -404,6 +406,13 @@ def catalogs(
             settings={**omeka_settings, "release_sha256": ""},
         ),
         "no_role_file": make_environment(base / "no_role_file", puppet_bin, repo_root, None),
+        "lamp_on_volume": make_environment(
+            base / "lamp_on_volume", puppet_bin, repo_root, "castelet::role::lamp",
+            blueprint={"castelet::profile::backup::stop_units": ["apache2"]},
+            data_dir="/srv/data", backups={"paths": ["/srv/data"], "databases": [{"engine": "mariadb", "name": "app"}]},
+            settings={"project_name": "Atlas of things", **TLS_SETTINGS,
+                      "backup_repository": "rest:http://10.166.0.1:8000/atlas"},
+        ),
         "bad_rule": make_environment(
             base / "bad_rule", puppet_bin, repo_root, "castelet::role::lamp",
             firewall_rules=[{"name": "web", "port": 70000, "protocol": "tcp", "source": "0.0.0.0/0"}],
@@ -504,19 +513,69 @@ def test_nftables_file_passes_nft_check(catalogs: dict[str, Any], tmp_path: Path
 
 
 def test_volumes_resources(catalogs: dict[str, Any]) -> None:
+    """castelet-volumes mounts the volumes before Puppet; Puppet only checks them (and fails
+    naming the missing one)."""
     cat: Compiled = catalogs["lamp"]
     assert cat.returncode == 0, errors_of(cat)
-    device = terraform_data(None)["terraform"]["volumes"]["data"]["device"]
-    mkfs = cat.resource("Exec", "castelet-volume-mkfs-data")
-    assert mkfs["command"] == f"mkfs.ext4 -q -F -L 'data' '{device}'"
-    assert "blkid -p" in mkfs["unless"]
-    fstab = cat.resource("File_line", "castelet-volume-fstab-data")
-    assert fstab["line"] == f"{device} /srv/data ext4 defaults,nofail 0 2"
-    assert cat.resource("Exec", "castelet-volume-mount-data")["unless"] == "findmnt --mountpoint '/srv/data'"
-    # a volume the cloud mounted itself: directory only
-    assert cat.resource("Exec", "castelet-volume-dir-scratch")["creates"] == "/srv/scratch"
-    assert ("Exec", "castelet-volume-mkfs-scratch") not in cat.resources
-    assert ("Exec", "castelet-volume-mount-scratch") not in cat.resources
+    check = cat.resource("Exec", "castelet-volumes-check")
+    assert check["command"] == check["unless"] == "castelet-volumes check"
+    assert not {t for t in cat.titles("Exec") if t.startswith("castelet-volume-mkfs")}
+
+
+def test_state_on_the_data_volume(catalogs: dict[str, Any]) -> None:
+    """With a data volume, MariaDB's datadir is bound from it before the package is installed,
+    and mariadb.service requires that mount; without one, nothing is bound."""
+    cat: Compiled = catalogs["lamp_on_volume"]
+    assert cat.returncode == 0, errors_of(cat)
+    bind = cat.resource("Exec", "castelet-persistent-dir-/var/lib/mysql")
+    assert bind["command"] == "castelet-volumes bind --stop 'mariadb' '/var/lib/mysql' '/srv/data/mariadb'"
+    assert bind["unless"] == "castelet-volumes is-bound '/var/lib/mysql' '/srv/data/mariadb'"
+    persistent = cat.resources[("Castelet::Persistent_dir", "/var/lib/mysql")]
+    assert "Class[Mysql::Server::Install]" in str(persistent["parameters"]["before"])
+    dropin = cat.resource("File", "/etc/systemd/system/mariadb.service.d/castelet-volume-var-lib-mysql.conf")
+    assert "RequiresMountsFor=/var/lib/mysql" in dropin["content"].splitlines()
+    assert not {t for t in catalogs["lamp"].titles("Exec") if t.startswith("castelet-persistent-dir")}
+
+
+def test_backup_profile(catalogs: dict[str, Any]) -> None:
+    """A repository and the manifest's backups give a timer, a root-only JSON configuration and
+    the restic password generated on the node; no repository, no timer."""
+    cat: Compiled = catalogs["lamp_on_volume"]
+    env: Environment = catalogs["lamp_on_volume:env"]
+    assert cat.returncode == 0, errors_of(cat)
+    config_file = cat.resource("File", "/etc/castelet/backup.json")
+    assert config_file["mode"] == "0600" and config_file["owner"] == "root"
+    config = json.loads(config_file["content"])
+    assert config["repository"] == "rest:http://10.166.0.1:8000/atlas"
+    assert config["paths"] == ["/srv/data"]
+    assert config["databases"] == [{"engine": "mariadb", "name": "app"}]
+    assert config["password_file"] == f"{env.secrets_dir}/restic-repository"
+    assert config["restore_dir"] == "/srv/data/.castelet-restore"
+    assert config["stop_units"] == ["apache2"]
+    assert len((env.secrets_dir / "restic-repository").read_text().strip()) >= 32
+    assert "RequiresMountsFor=/srv/data" in cat.resource("File", "/etc/systemd/system/castelet-backup.service")["content"]
+    timer = cat.resource("File", "/etc/systemd/system/castelet-backup.timer")["content"]
+    assert "OnCalendar=*-*-* 03:15:00" in timer and "Persistent=true" in timer
+    assert cat.resource("Service", "castelet-backup.timer")["ensure"] == "running"
+    plain: Compiled = catalogs["lamp"]
+    assert ("Service", "castelet-backup.timer") not in plain.resources
+    assert plain.resource("File", "/etc/systemd/system/castelet-backup.timer")["ensure"] == "absent"
+
+
+def test_secrets_refused_off_the_data_volume(repo_root: Path, puppet_bin: str, tmp_path: Path) -> None:
+    """A node with a data volume whose secrets directory is not bound from it gets no secret:
+    the compilation fails before anything is written (here: the host's default directory, not a
+    mount point, with no CASTELET_SECRETS_DIR)."""
+    env = make_environment(tmp_path, puppet_bin, repo_root, "castelet::role::lamp", data_dir="/srv/data")
+    environ = env.run_env()
+    del environ["CASTELET_SECRETS_DIR"]
+    before = Path("/var/lib/castelet/secrets").exists()
+    proc = subprocess.run(
+        [puppet_bin, "apply", "--noop", "--color", "false", *env.settings(), "-e", "notice(castelet::secret('x'))"],
+        capture_output=True, text=True, env=environ, timeout=240)
+    assert proc.returncode != 0
+    assert "is not bound from the data volume (/srv/data/castelet/secrets)" in proc.stdout + proc.stderr
+    assert Path("/var/lib/castelet/secrets").exists() == before
 
 
 @pytest.mark.parametrize("scenario", ["lamp", "omeka_s"])

@@ -30,6 +30,15 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 # An ACME directory: https, a host name or IPv4 address, an optional port, a plain path (no query,
 # no credentials). Puppet's castelet::profile::tls accepts the same shape.
 _ACME_URL = re.compile(r"https://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]{0,200})?")
+_HOST_PORT = r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?"
+_REPO_PATH = r"[A-Za-z0-9._~/-]{0,200}"
+#: restic repository strings without credentials (those reach the instance by `nox -s backup-credentials`).
+_RESTIC_REPOSITORY = re.compile(
+    rf"(s3|rest):https?://{_HOST_PORT}(/{_REPO_PATH})?"
+    rf"|sftp:([a-z_][a-z0-9_-]{{0,31}}@)?[A-Za-z0-9.-]{{1,253}}:/{_REPO_PATH}"
+    rf"|(swift|b2):[A-Za-z0-9._-]{{1,100}}:/?{_REPO_PATH}"
+    rf"|/{_REPO_PATH}"
+)
 _PEM_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----\n((?:[A-Za-z0-9+/=]{1,76}\n){1,200})-----END CERTIFICATE-----")
 MAX_PEM_CHARS = 32768
 _DECIMAL = re.compile(r"[+-]?[0-9]+")
@@ -65,6 +74,9 @@ ALLOWED = {
     "ports": "ports separated by single spaces, each PORT/tcp or PORT/udp with PORT from 1 to 65535, such as "
              "`8080/tcp 5353/udp` (22/tcp stays admin SSH), or nothing",
     "acme_server": "auto, self-signed, or the https:// directory URL of an ACME certificate authority",
+    "restic_repository": "a restic repository without credentials: s3:https://HOST/BUCKET/PATH, "
+                         "rest:https://HOST[:PORT]/PATH, sftp:[USER@]HOST:/PATH, swift:CONTAINER:/PATH, "
+                         "b2:BUCKET:PATH or /PATH, or nothing (no backups)",
     "pem_certificates": "one or more PEM certificates (-----BEGIN CERTIFICATE----- ... -----END CERTIFICATE-----)",
 }
 
@@ -430,6 +442,7 @@ def coerce(q: Question, value: Any) -> Any:
         "debian_release": lambda t: t in RELEASES,
         "acme_server": lambda t: t in ("auto", "self-signed") or bool(_ACME_URL.fullmatch(t)),
         "pem_certificates": _is_pem_certificates,
+        "restic_repository": lambda t: bool(_RESTIC_REPOSITORY.fullmatch(t)),
         "string": lambda t: _string_ok(q, t),
     }
     if not checks[q.type](value):

@@ -204,6 +204,9 @@ def _cross_check(data: dict[str, Any], questions: list[Question], problems: list
             if name not in question_names:
                 problems.append(f"questions: a blueprint with a `tls: true` service must ask `{name}` "
                                 f"(castelet::profile::tls reads it; add `- use: {name}`)")
+    if data.get("backups") and "backup_repository" not in question_names:
+        problems.append("questions: a blueprint with `backups:` must ask `backup_repository` "
+                        "(castelet::profile::backup reads it; add `- use: backup_repository`)")
     for index, service in enumerate(data.get("services", [])):
         if service.get("tls") and not any(
                 other["role"] == service["role"] and other["port"] == 80 and other["protocol"] == "tcp"

@@ -283,9 +283,27 @@ def redact(text: str, secrets: Sequence[str] = ()) -> str:
     return text
 
 
+def json_message(line: str) -> str:
+    """The words of a restic --json error line (0.17+ prints errors as JSON too), else the line."""
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(data, dict):
+        return line
+    if data.get("message_type") == "exit_error":
+        return str(data.get("message", line))
+    if data.get("message_type") == "error":
+        error = data.get("error")
+        message = error.get("message") if isinstance(error, dict) else error
+        return f"{data.get('item', '')}: {message}".lstrip(": ")
+    return line
+
+
 def one_line(text: str) -> str:
     """The most telling line of a program's output: restic's Fatal line, else the last line."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [json_message(line.strip()) for line in text.splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith('{"message_type":"status"')]
     fatal = [line for line in lines if line.startswith("Fatal:")]
     line = (fatal[0].removeprefix("Fatal:").strip() if fatal else (lines[-1] if lines else "no output"))
     return line[:400]
@@ -518,7 +536,9 @@ def backup(config: Config, restic: Restic, tags: Sequence[str]) -> str:
 
 def forget(config: Config, restic: Restic) -> None:
     keep_args = [arg for period, count in config.keep.items() for arg in (f"--keep-{period}", str(count))]
-    proc = restic.run("forget", "--tag", TAG, "--host", config.host, *keep_args, "--prune")
+    # Grouped by tags too: safety backups (tag pre-restore) never take a regular backup's place.
+    proc = restic.run("forget", "--tag", TAG, "--host", config.host, "--group-by", "host,paths,tags",
+                      *keep_args, "--prune")
     if proc.returncode != 0:
         raise restic.fail("retention (restic forget --prune) failed; the new snapshot is kept", proc)
 
@@ -714,6 +734,7 @@ def restore(config: Config, args: argparse.Namespace) -> list[str]:
     short = str(snapshot.get("short_id") or snapshot_id[:8])
     summary = [f"restored snapshot {short} ({snapshot.get('time')}, host {snapshot.get('hostname')})"]
 
+    safety = ""
     if not args.no_safety_backup:
         try:
             safety = backup(config, restic, [TAG, SAFETY_TAG])
@@ -771,6 +792,12 @@ def restore(config: Config, args: argparse.Namespace) -> list[str]:
             for argv in config.after_restore:
                 run_program(argv, f"after_restore {argv[0]}", stdin=subprocess.DEVNULL)
                 summary.append(f"after_restore: {' '.join(argv)} done")
+        except (Failure, OSError) as error:
+            failure = error
+            reason = str(error) if isinstance(error, Failure) else f"{error.strerror}: {error.filename}"
+            undo = (f"; the state before it is snapshot {safety} (castelet-backup restore --snapshot {safety})"
+                    if safety else "")
+            raise Failure(f"restore incomplete: {reason}{undo}") from None
         except BaseException as error:
             failure = error
             raise
@@ -798,6 +825,11 @@ def command_restore(config: Config, args: argparse.Namespace) -> int:
 
 
 def command_set_credentials(config: Config, args: argparse.Namespace) -> int:
+    with Lock(config.lock_file, args.wait):
+        return set_credentials(config)
+
+
+def set_credentials(config: Config) -> int:
     if config.credentials_file is None:
         raise Failure("the configuration names no credentials_file")
     values = parse_credentials(sys.stdin.read(), "stdin")
@@ -815,6 +847,11 @@ def command_set_credentials(config: Config, args: argparse.Namespace) -> int:
 
 
 def command_set_password(config: Config, args: argparse.Namespace) -> int:
+    with Lock(config.lock_file, args.wait):
+        return set_password(config)
+
+
+def set_password(config: Config) -> int:
     lines = sys.stdin.read().splitlines()
     password = lines[0].strip() if lines else ""
     if len(password) < 8:
@@ -872,6 +909,9 @@ def main(argv: Sequence[str]) -> int:
         return EX_TEMPFAIL
     except Failure as error:
         print(f"castelet-backup: {error}", file=sys.stderr)
+        return EX_FAILURE
+    except OSError as error:
+        print(f"castelet-backup: {error.strerror}: {error.filename}", file=sys.stderr)
         return EX_FAILURE
 
 

@@ -21,6 +21,14 @@
 # @param volumes
 #   This node's data volumes: volume name => `{ mount => path, device => optional device }`,
 #   see `castelet::profile::volumes`.
+# @param data_dir
+#   Mount point of this node's first data volume (`terraform.data_dir`), where the node's state
+#   lives: the secrets (`<data_dir>/castelet/secrets`, bound at `/var/lib/castelet/secrets` by
+#   `castelet-volumes` before Puppet runs) and every `castelet::persistent_dir`. Undef on a
+#   node without a volume: its state stays on the root disk.
+# @param backups
+#   What `castelet::profile::backup` saves on this node (`terraform.backups`, from the
+#   manifest's `backups:`): `{ paths => [...], databases => [{ engine, name }] }`, or undef.
 # @param role_class
 #   The role class `manifests/site.pp` includes; read there with `lookup()` so that a missing
 #   value gets a clear message. Declared here so that every `castelet::*` hiera key is typed.
@@ -31,8 +39,21 @@ class castelet (
   Hash[String[1], Castelet::Node] $nodes = {},
   Hash[Pattern[/\A[A-Za-z0-9][A-Za-z0-9_.-]*\z/], Castelet::Volume] $volumes = {},
   Optional[Pattern[/\A[a-z][a-z0-9_]*(::[a-z][a-z0-9_]*)*\z/]] $role_class = undef,
+  Optional[Castelet::Path] $data_dir = undef,
+  Optional[Struct[{
+        paths     => Array[Castelet::Path],
+        databases => Array[Struct[{ engine => Enum['mariadb'], name => Castelet::Dbname }]],
+  }]] $backups = undef,
 ) {
   $secrets_dir = castelet::secrets_dir()
+
+  # Castelet's own configuration files (TLS, backups).
+  file { '/etc/castelet':
+    ensure => directory,
+    owner  => 'root',
+    group  => 'root',
+    mode   => '0755',
+  }
 
   file { $secrets_dir:
     ensure => directory,

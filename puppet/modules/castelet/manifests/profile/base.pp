@@ -1,6 +1,6 @@
 # @summary
 #   What every Castelet node gets: admin accounts, hardened SSH, automatic security
-#   updates, time synchronisation, the host firewall and the data volumes.
+#   updates, time synchronisation, the host firewall, the data volumes and their backups.
 #
 # * Each admin user gets a home, a login shell, membership of `sudo`, passwordless sudo
 #   (`/etc/sudoers.d/castelet-admins`, checked with `visudo -c`) and exactly the SSH keys
@@ -44,6 +44,7 @@ class castelet::profile::base (
   include castelet::profile::firewall
   include castelet::profile::volumes
   include castelet::profile::fail2ban
+  include castelet::profile::backup
 
   # --- admin users -------------------------------------------------------------------
   package { 'sudo':

@@ -5,6 +5,10 @@
 # * `root@localhost` keeps Debian's unix_socket authentication: no root password exists,
 #   root on the node connects with `mariadb` (the puppetlabs-mysql providers do the same).
 # * Anonymous accounts and the `test` database are removed.
+# * With a data volume (`castelet::data_dir`), `/var/lib/mysql` is `<data_dir>/mariadb`, bound
+#   before the package is installed (`castelet::persistent_dir`): a new volume is initialised by
+#   the package, a rebuilt instance finds its databases there, and mariadb.service requires the
+#   mount.
 # * One `castelet::mariadb::database` per entry of `databases`. Application profiles
 #   (`castelet::profile::omeka_s`, `castelet::profile::lamp_app`) declare their own database
 #   the same way, so it need not be listed here.
@@ -33,6 +37,13 @@ class castelet::profile::mariadb (
     'client' => {
       'default-character-set' => 'utf8mb4',
     },
+  }
+
+  castelet::persistent_dir { '/var/lib/mysql':
+    source => 'mariadb',
+    units  => ['mariadb.service'],
+    stop   => ['mariadb'],
+    before => Class['mysql::server::install'],
   }
 
   class { 'mysql::server':

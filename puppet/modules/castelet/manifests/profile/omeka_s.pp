@@ -159,6 +159,12 @@ class castelet::profile::omeka_s (
     require => Class['castelet::profile::volumes'],
   }
 
+  # Apache never serves the root disk's empty directory in place of a missing volume.
+  castelet::requires_mount { "apache2.service ${files_dir}":
+    unit => 'apache2.service',
+    path => $files_dir,
+  }
+
   file { $files_dir:
     ensure  => directory,
     owner   => 'www-data',

@@ -77,7 +77,7 @@ class castelet::profile::tls (
     }
   }
 
-  file { ['/etc/castelet', $dir]:
+  file { $dir:
     ensure => directory,
     owner  => 'root',
     group  => 'root',

@@ -40,6 +40,7 @@ Puppet::Functions.create_function(:'castelet::secret') do
 
   def secret(name)
     dir = call_function('castelet::secrets_dir')
+    ensure_on_volume(dir)
     ensure_dir(dir)
     path = File.join(dir, name)
     value = read_secret(path) || create_secret(dir, path)
@@ -47,6 +48,27 @@ Puppet::Functions.create_function(:'castelet::secret') do
   end
 
   private
+
+  # A node with a data volume keeps its secrets there (castelet-volumes binds the directory
+  # before Puppet runs): refuse to create or read them on the root disk, where a rebuilt
+  # instance would not find them. Tests that move the directory (CASTELET_SECRETS_DIR) are exempt.
+  def ensure_on_volume(dir)
+    return unless ENV['CASTELET_SECRETS_DIR'].to_s.empty?
+    data_dir = call_function('lookup', 'castelet::data_dir', { 'default_value' => nil })
+    return if data_dir.nil? || data_dir.to_s.empty?
+    return if mountpoints.include?(File.expand_path(dir))
+    raise Puppet::ParseError,
+          "castelet::secret: #{dir} is not bound from the data volume (#{data_dir}/castelet/secrets): " \
+          'run castelet-volumes mount (castelet-puppet-apply does it first) and see its error'
+  end
+
+  def mountpoints
+    File.readlines('/proc/self/mountinfo').map do |line|
+      line.split(' ')[4].gsub(/\\([0-7]{3})/) { Regexp.last_match(1).to_i(8).chr }
+    end
+  rescue Errno::ENOENT
+    []
+  end
 
   # Parents get the usual 0755 (e.g. /var/lib/castelet, also used for the bootstrap's
   # status); only the secrets directory itself is 0700.
