@@ -139,25 +139,29 @@ def test_terraforms_own_prompt_still_guards_the_default_destroy(deployment: Path
     assert accepted.returncode == 0 and VOLUME in accepted.state and len(accepted.state) == 4, accepted.output
 
 
-def test_with_data_and_the_right_name_deletes_everything(deployment: Path, tmp_path: Path) -> None:
-    run = nox_destroy(deployment, tmp_path, "--with-data", "--confirm", "lamp", "-auto-approve")
+def test_with_data_and_the_right_name_deletes_everything_without_a_terminal(deployment: Path, tmp_path: Path) -> None:
+    """`--with-data --confirm NAME` is the unattended total cleanup: the name is the confirmation,
+    Terraform does not ask again (stdin is empty here)."""
+    run = nox_destroy(deployment, tmp_path, "--with-data", "--confirm", "lamp")
     assert run.returncode == 0, run.output
     assert run.state == [a for a in APPLIED if ".data." in a]
     [call] = run.destroys
+    assert "-auto-approve" in call and "-input=false" in call, call
     assert not [a for a in call if a.startswith("-target=") or a.startswith("--")], call
 
 
 def test_with_data_asks_for_the_name_at_a_prompt(deployment: Path, tmp_path: Path) -> None:
-    run = nox_destroy(deployment, tmp_path, "--with-data", "-auto-approve", stdin="lamp\n")
+    run = nox_destroy(deployment, tmp_path, "--with-data", stdin="lamp\n")
     assert run.returncode == 0, run.output
+    assert run.destroys[0].count("-auto-approve") == 1
     assert "Type the deployment's name (lamp)" in run.output and "lamp-web1-data" in run.output
     assert VOLUME not in run.state
 
 
 @pytest.mark.parametrize(("args", "stdin"), [
     (["--with-data", "--confirm", "omeka", "-auto-approve"], ""),
-    (["--with-data", "--confirm=lamp2", "-auto-approve"], ""),
-    (["--with-data", "-auto-approve"], "LAMP\n"),
+    (["--with-data", "--confirm=lamp2"], ""),
+    (["--with-data"], "LAMP\n"),
     (["--with-data", "-auto-approve"], ""),  # no terminal, nothing typed
 ], ids=["wrong-name", "wrong-name-equals", "wrong-typed", "nothing-typed"])
 def test_with_data_and_a_wrong_name_refuses_and_destroys_nothing(

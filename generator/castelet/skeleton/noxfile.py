@@ -10,7 +10,7 @@
     nox -s configure   push the Puppet environment and hieradata again and re-run Puppet
     nox -s destroy     destroy instances and networking, KEEP the data volumes (Terraform asks; `-- -auto-approve`)
                        `-- --with-data` deletes the volumes too, once you type the deployment's name
-                       (`--confirm NAME` gives it without a prompt)
+                       (`--confirm NAME` gives it without any prompt)
     nox -s status      the instances and, for a sandbox, its expiry and time left
     nox -s extend      a sandbox only: `nox -s extend -- 2h` moves its expiry (needs castelet)
 
@@ -335,9 +335,8 @@ def destroy(session: nox.Session) -> None:
                 typed = ""
         if typed.strip() != name:
             session.error(f"the name typed is not this deployment's ({name}): nothing was destroyed")
-        if not approve:
-            session.log("Terraform asks for confirmation; without a terminal add -auto-approve")
-        terraform(session, "destroy", *prompt, *terraform_args)
+        # The name is the confirmation (a stronger one than Terraform's yes): no second prompt.
+        terraform(session, "destroy", "-input=false", *([] if approve else ["-auto-approve"]), *terraform_args)
         print("destroyed everything, data volumes included")
         return
     if not approve:
