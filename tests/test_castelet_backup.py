@@ -178,7 +178,8 @@ def make_site(tmp_path: Path, restic_bin: str, repository: str) -> Site:
     client = script(bin_dir / "mariadb", log + 'for last; do :; done\n'
                     f'case "$*" in *" -e "*) ;; *) cat > {tmp_path}/imported-"$last" ;; esac\n')
     systemctl = script(bin_dir / "systemctl", log)
-    after = script(bin_dir / "puppet-apply", log)
+    after = script(bin_dir / "puppet-apply",
+                   log + f"[ -e {tmp_path}/after-fails ] && {{ echo 'Error: could not apply' >&2; exit 4; }}\ntrue\n")
     restic = script(bin_dir / "restic", log + f'exec {restic_bin} "$@"\n')
     config: dict[str, Any] = {
         "repository": repository,
@@ -241,8 +242,8 @@ def test_local_repository_backup_and_exact_restore(tmp_path: Path, restic_bin: s
     assert "initialised" not in second.stdout
     assert sum(line.startswith("restic init") for line in site.call_lines()) == 1
     forget = [line for line in site.call_lines() if line.startswith("restic forget")]
-    assert forget[-1] == ("restic forget --tag castelet --host omeka-web1 --keep-daily 7 --keep-weekly 4 "
-                          "--keep-monthly 6 --prune")
+    assert forget[-1] == ("restic forget --tag castelet --host omeka-web1 --group-by host,paths,tags "
+                          "--keep-daily 7 --keep-weekly 4 --keep-monthly 6 --prune")
     snapshots = json.loads(site.ok("snapshots").stdout)
     assert len(snapshots) == 1, "the retention policy keeps one snapshot a day"
     assert {"id", "short_id", "time", "paths", "tags"} <= set(snapshots[-1])
@@ -413,6 +414,18 @@ def test_failed_safety_backup_changes_nothing(tmp_path: Path, restic_bin: str) -
     assert tree(site.files) == before
     assert not any(line.startswith(("systemctl", "mariadb ", "puppet-apply", "restic restore"))
                    for line in site.call_lines())
+
+    # A failure once the units are stopped: they start again, and the message says how to undo.
+    (tmp_path / "dump-fails").unlink()
+    (tmp_path / "after-fails").touch()
+    proc = site.run("restore")
+    assert proc.returncode == 1
+    assert "restore incomplete: after_restore" in proc.stderr and "Error: could not apply" in proc.stderr
+    assert site.call_lines()[-2:] == ["puppet-apply --restored", "systemctl start apache2"]
+    safety = json.loads(site.ok("snapshots").stdout)[-1]
+    assert f"castelet-backup restore --snapshot {safety['short_id']}" in proc.stderr
+    assert not (site.files / "added-later.txt").exists()
+    assert not Path(site.config["restore_dir"]).exists()
 
 
 def test_missing_path_fails_before_restic(tmp_path: Path, restic_bin: str) -> None:

@@ -103,6 +103,10 @@ class ConfigError(Exception):
     """The configuration file is missing or invalid."""
 
 
+class NoRepository(Failure):
+    """restic says there is no repository at the configured location."""
+
+
 class Locked(Exception):
     """Another castelet-backup holds the lock."""
 
@@ -353,6 +357,9 @@ class Restic:
         env["RESTIC_REPOSITORY"] = repository
         env["RESTIC_PASSWORD_FILE"] = str(config.password_file)
         self.env = env
+        if not config.password_file.is_file():
+            raise Failure(f"repository password file {config.password_file} is missing "
+                          "(Puppet generates it; nothing was done)")
 
     def redact(self, text: str) -> str:
         return redact(text, self.secrets)
@@ -371,23 +378,29 @@ class Restic:
             hint = " (a stale lock of an interrupted run? `restic unlock` removes stale locks)"
         return Failure(f"{what} (restic exit {proc.returncode}): {self.redact(one_line(output))}{hint}")
 
-    def probe(self) -> bool:
-        """True when the repository exists, False when there is none; anything else raises."""
-        if not self.config.password_file.is_file():
-            raise Failure(f"repository password file {self.config.password_file} is missing "
-                          "(Puppet generates it; nothing was done)")
-        proc = self.run("--no-lock", "cat", "config")
-        if proc.returncode == 0:
-            return True
+    def opening_failure(self, proc: subprocess.CompletedProcess[str], what: str) -> Failure:
+        """Why restic could not do `what`: a wrong password, no repository, or anything else."""
         output = proc.stderr + proc.stdout
         if wrong_password(proc.returncode, output):
-            raise Failure(
+            return Failure(
                 f"wrong repository password for {redact(self.config.repository)}: it was made by another volume "
                 "(or instance) with another password; nothing was initialised. Give it that password: "
                 "`nox -s restore -- --password-file F`, or `castelet-backup set-password` on the instance")
         if repository_missing(proc.returncode, output):
+            return NoRepository(f"no repository at {redact(self.config.repository)} yet (no backup has run)")
+        if "unable to open config file" in output or "Is there a repository" in output:
+            return Failure(f"repository unreachable: {self.redact(one_line(output))}")
+        return self.fail(what, proc)
+
+    def probe(self) -> bool:
+        """True when the repository exists, False when there is none; anything else raises."""
+        proc = self.run("--no-lock", "cat", "config")
+        if proc.returncode == 0:
+            return True
+        failure = self.opening_failure(proc, "cannot read the repository's config")
+        if isinstance(failure, NoRepository):
             return False
-        raise Failure(f"repository unreachable: {self.redact(one_line(output))}")
+        raise failure
 
     def ensure_repository(self) -> None:
         if self.probe():
@@ -398,9 +411,10 @@ class Restic:
         print(f"castelet-backup: initialised the repository {redact(self.config.repository)}")
 
     def snapshots(self, *selection: str) -> list[dict[str, Any]]:
+        """Raises NoRepository when there is none (without a separate probe: one key derivation less)."""
         proc = self.run("--no-lock", "snapshots", "--json", *selection)
         if proc.returncode != 0:
-            raise self.fail("cannot list snapshots", proc)
+            raise self.opening_failure(proc, "cannot list snapshots")
         try:
             data = json.loads(proc.stdout or "[]")
         except ValueError:
@@ -502,7 +516,7 @@ def dump_databases(config: Config) -> None:
                           f"{redact(one_line(proc.stderr.decode(errors='replace')))}")
 
 
-def backup(config: Config, restic: Restic, tags: Sequence[str]) -> str:
+def backup(config: Config, restic: Restic, tags: Sequence[str], ensure_repository: bool = True) -> str:
     """One snapshot of paths + database dumps + secrets; returns its id."""
     missing = [str(p) for p in config.paths if not p.exists()]
     if missing:
@@ -511,7 +525,8 @@ def backup(config: Config, restic: Restic, tags: Sequence[str]) -> str:
         raise Failure(f"secrets directory {config.secrets_dir} is missing (nothing was backed up)")
     try:
         dump_databases(config)
-        restic.ensure_repository()
+        if ensure_repository:
+            restic.ensure_repository()
         tag_args = [arg for tag in tags for arg in ("--tag", tag)]
         proc = restic.run("backup", "--json", "--host", config.host, *tag_args,
                           "--exclude", str(config.restore_dir),
@@ -567,14 +582,14 @@ def command_run(config: Config, args: argparse.Namespace) -> int:
 
 
 def command_snapshots(config: Config, args: argparse.Namespace) -> int:
-    restic = Restic(config)
-    if not restic.probe():
-        print("castelet-backup: no repository yet (no backup has run)", file=sys.stderr)
-        print("[]")
-        return 0
     keys = ("id", "short_id", "time", "hostname", "paths", "tags")
     hosts = [] if args.all_hosts else ["--host", config.host]
-    listing = [{k: s.get(k) for k in keys} for s in restic.snapshots("--tag", TAG, *hosts)]
+    try:
+        found = Restic(config).snapshots("--tag", TAG, *hosts)
+    except NoRepository as error:
+        print(f"castelet-backup: {error}", file=sys.stderr)
+        found = []
+    listing = [{k: s.get(k) for k in keys} for s in found]
     print(json.dumps(sorted(listing, key=lambda s: str(s["time"])), indent=2))
     return 0
 
@@ -602,8 +617,10 @@ def command_status(config: Config, args: argparse.Namespace) -> int:
     code = 0
     if args.check:
         try:
-            restic = Restic(config)
-            latest = restic.snapshots("--tag", TAG, "--host", config.host, "--latest", "1") if restic.probe() else []
+            try:
+                latest = Restic(config).snapshots("--tag", TAG, "--host", config.host, "--latest", "1")
+            except NoRepository:
+                latest = []
             newest = max(latest, key=lambda s: str(s.get("time")), default=None)
             status["repository_latest_snapshot"] = newest and {"id": newest.get("id"), "time": newest.get("time")}
             status["repository_latest_age_seconds"] = newest and age_seconds(newest.get("time"))
@@ -727,9 +744,10 @@ def pick_snapshot(config: Config, restic: Restic, wanted: str | None) -> dict[st
 
 def restore(config: Config, args: argparse.Namespace) -> list[str]:
     restic = Restic(config)
-    if not restic.probe():
-        raise Failure(f"no repository at {redact(config.repository)}: nothing to restore")
-    snapshot = pick_snapshot(config, restic, args.snapshot)
+    try:
+        snapshot = pick_snapshot(config, restic, args.snapshot)
+    except NoRepository:
+        raise Failure(f"no repository at {redact(config.repository)}: nothing to restore") from None
     snapshot_id = str(snapshot["id"])
     short = str(snapshot.get("short_id") or snapshot_id[:8])
     summary = [f"restored snapshot {short} ({snapshot.get('time')}, host {snapshot.get('hostname')})"]
@@ -737,7 +755,7 @@ def restore(config: Config, args: argparse.Namespace) -> list[str]:
     safety = ""
     if not args.no_safety_backup:
         try:
-            safety = backup(config, restic, [TAG, SAFETY_TAG])
+            safety = backup(config, restic, [TAG, SAFETY_TAG], ensure_repository=False)  # it was just read
         except Failure as error:
             raise Failure(f"safety backup of the current state failed, nothing was changed: {error}") from None
         summary.append(f"safety backup of the state before: snapshot {safety} (tags {TAG},{SAFETY_TAG})")
