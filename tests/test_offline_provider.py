@@ -556,3 +556,33 @@ def test_summarize_plan_by_role_keys() -> None:
                 "terraform_data": 1},
     }
     assert actions == {"create": 7, "read": 1}
+
+
+def test_rendered_deployment_attaches_an_existing_volume_instead_of_creating_one(
+        tmp_path: Path, schema_files: SchemaFiles) -> None:
+    """existing_volumes in a rendered OpenStack deployment: the volume is looked up by name (data
+    source) and attached; no volume is created. A key that is no volume fails the plan, naming the
+    valid keys."""
+    from castelet.blockers import resolved_for_checks
+    from castelet.manifest import load
+    from castelet.render import new
+    from helpers import REPO_ROOT
+
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC7bOCtDd4z0fbvNtNvHVn1v9Kkp7oPNq7d0bH5vY3zQ admin@lab"
+    answers = resolved_for_checks(load(REPO_ROOT / "blueprints" / "lamp"), {"admin_ssh_keys": key})
+    deployment = new(REPO_ROOT / "blueprints" / "lamp", answers, tmp_path)
+    tfvars = deployment / "terraform.tfvars"
+    original = tfvars.read_text()
+    cache = schema_files.json_path.parent
+
+    tfvars.write_text(original + '\nexisting_volumes = {\n  lamp-web1-data = "lamp-web1-data-old"\n}\n')
+    attached = check(deployment, provider="stand-in", schema_cache=cache)
+    assert attached.ok, attached.diagnostics
+    assert "openstack_blockstorage_volume_v3" not in attached.to_add_by_type
+    assert attached.to_add_by_type["openstack_compute_volume_attach_v2"] == 1
+
+    tfvars.write_text(original + '\nexisting_volumes = {\n  lamp-db1-data = "old"\n}\n')
+    wrong = check(deployment, provider="stand-in", schema_cache=cache)
+    assert not wrong.ok
+    message = " ".join(wrong.diagnostics.split())
+    assert "existing_volumes names no volume of this deployment: lamp-db1-data (its volumes: lamp-web1-data)" in message
