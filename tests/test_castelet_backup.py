@@ -440,6 +440,33 @@ def test_failed_safety_backup_changes_nothing(tmp_path: Path, restic_bin: str, i
     assert not Path(site.config["restore_dir"]).exists()
 
 
+def test_whole_data_volume_keeps_its_live_parts(tmp_path: Path, restic_bin: str, initialised_repository: Path) -> None:
+    """LAMP backs up the whole data volume, which also holds the secrets, MariaDB's live datadir
+    (excluded: the dump restores it) and the restore area."""
+    shutil.copytree(initialised_repository, tmp_path / "repository")
+    site = make_site(tmp_path, restic_bin, str(tmp_path / "repository"))
+    data = site.root / "srv/data"
+    secrets = data / "castelet/secrets"
+    secrets.parent.mkdir()
+    site.secrets.rename(secrets)
+    (data / "mariadb").mkdir()
+    (data / "mariadb/ibdata1").write_text("live\n")
+    site.config.update(paths=[str(data)], secrets_dir=str(secrets), password_file=str(secrets / "restic-repository"),
+                       credentials_file=str(secrets / "backup-credentials.env"), exclude=[str(data / "mariadb")])
+    site.save()
+    site.ok("run")
+    (data / "mariadb/ibdata1").write_text("live, later\n")
+    (data / "omeka-files/added-later.txt").write_text("x\n")
+    password_inode = (secrets / "restic-repository").stat().st_ino
+    site.ok("restore", "--no-safety-backup")
+    assert (data / "mariadb/ibdata1").read_text() == "live, later\n"
+    assert not (data / "omeka-files/added-later.txt").exists()
+    assert (secrets / "restic-repository").stat().st_ino == password_inode
+    assert (secrets / "omeka-db").read_text() == "database password before\n"
+    assert "restic backup --json --host omeka-web1 --tag castelet " \
+        f"--exclude={data / '.castelet-restore'} --exclude={data / 'mariadb'} {data} " in site.calls.read_text()
+
+
 def test_missing_path_fails_before_restic(tmp_path: Path, restic_bin: str) -> None:
     site = make_site(tmp_path, restic_bin, str(tmp_path / "repository"))
     shutil.rmtree(site.app_config)
@@ -529,6 +556,22 @@ def test_redact_hides_url_credentials_and_secret_values() -> None:
     assert redacted == 'Head "http://***@10.0.0.1:8000/omeka/config" (***) rest:https://***@h/r'
 
 
+def test_aliases_follow_bind_mounts() -> None:
+    mountinfo = (
+        "27 1 253:1 / / rw,relatime - ext4 /dev/vda1 rw\n"
+        "90 27 253:16 / /srv/data rw,relatime - ext4 /dev/vdb rw\n"
+        "91 27 253:16 /castelet/secrets /var/lib/castelet/secrets rw,relatime - ext4 /dev/vdb rw\n"
+        "92 27 253:16 /mariadb /var/lib/mysql rw,relatime - ext4 /dev/vdb rw\n"
+        "93 27 253:17 / /srv/other\040disk rw,relatime - ext4 /dev/vdc rw\n"
+    )
+    aliases = backup_program.aliases
+    assert aliases(Path("/var/lib/castelet/secrets/restic-repository"), mountinfo) == {
+        Path("/var/lib/castelet/secrets/restic-repository"), Path("/srv/data/castelet/secrets/restic-repository")}
+    assert aliases(Path("/srv/data/mariadb"), mountinfo) == {Path("/srv/data/mariadb"), Path("/var/lib/mysql")}
+    assert aliases(Path("/srv/other disk/x"), mountinfo) == {Path("/srv/other disk/x")}
+    assert aliases(Path("/etc/castelet/backup.json"), mountinfo) == {Path("/etc/castelet/backup.json")}
+
+
 def test_python_fallback_makes_an_exact_copy(tmp_path: Path) -> None:
     src, dst = tmp_path / "src", tmp_path / "dst"
     (src / "a/b").mkdir(parents=True)
@@ -545,8 +588,13 @@ def test_python_fallback_makes_an_exact_copy(tmp_path: Path) -> None:
     (dst / "link").write_text("not a link yet\n")
     (dst / "secret").write_text("keep me\n")
     (dst / "stale-dir/y").mkdir(parents=True)
-    backup_program.sync_tree(src, dst, frozenset({dst / "secret"}))
+    (dst / "restore-area/work").mkdir(parents=True)
+    (dst / "restore-area/work/file").write_text("in use\n")
+    protected = frozenset({dst / "secret", dst / "restore-area/work"})
+    backup_program.sync_tree(src, dst, protected)
     expected = tree(src)
-    expected["secret"] = tree(dst)["secret"]
-    assert tree(dst) == expected
+    state = tree(dst)
+    for kept in ("secret", "restore-area", "restore-area/work", "restore-area/work/file"):
+        expected[kept] = state[kept]
+    assert state == expected
     assert (dst / "secret").read_text() == "keep me\n"

@@ -129,6 +129,7 @@ class Config:
     restore_dir: Path
     status_file: Path
     lock_file: Path
+    exclude: tuple[Path, ...]
     keep: dict[str, int]
     stop_units: tuple[str, ...]
     after_restore: tuple[tuple[str, ...], ...]
@@ -194,6 +195,9 @@ def load_config(path: Path) -> Config:
         commands[key] = value
     status_file = _absolute(raw, "status_file")
     lock_file = _absolute(raw, "lock_file") if "lock_file" in raw else status_file.with_name("castelet-backup.lock")
+    exclude = raw.get("exclude") or []
+    if not isinstance(exclude, list) or not all(isinstance(p, str) and p.startswith("/") for p in exclude):
+        raise ConfigError("'exclude' must be a list of absolute paths")
     return Config(
         repository=repository.strip(),
         password_file=_absolute(raw, "password_file"),
@@ -205,6 +209,7 @@ def load_config(path: Path) -> Config:
         restore_dir=_absolute(raw, "restore_dir"),
         status_file=status_file,
         lock_file=lock_file,
+        exclude=tuple(Path(os.path.normpath(p)) for p in exclude),
         keep=keep,
         stop_units=tuple(units),
         after_restore=tuple(tuple(a) for a in after),
@@ -516,6 +521,42 @@ def dump_databases(config: Config) -> None:
                           f"{redact(one_line(proc.stderr.decode(errors='replace')))}")
 
 
+def unescape_mountinfo(field: str) -> str:
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def aliases(path: Path, mountinfo: str | None = None) -> set[Path]:
+    """path, and the other places bind mounts show it at: the secrets directory is the data
+    volume's castelet/secrets bound at /var/lib/castelet/secrets, so a backed-up path that holds
+    the data volume must not overwrite the repository password through the other name."""
+    if mountinfo is None:
+        try:
+            mountinfo = Path("/proc/self/mountinfo").read_text(encoding="utf-8")
+        except OSError:
+            return {path}
+    mounts: list[tuple[str, Path, Path]] = []  # (device, root inside the filesystem, mount point)
+    for line in mountinfo.splitlines():
+        fields = line.split()
+        if len(fields) >= 5:
+            mounts.append((fields[2], Path(unescape_mountinfo(fields[3])), Path(unescape_mountinfo(fields[4]))))
+    containing = [m for m in mounts if inside(path, m[2])]
+    if not containing:
+        return {path}
+    device, root, mount_point = max(containing, key=lambda m: len(m[2].parts))
+    in_filesystem = root / path.relative_to(mount_point)
+    found = {path}
+    for other_device, other_root, other_mount in mounts:
+        if other_device == device and inside(in_filesystem, other_root):
+            found.add(other_mount / in_filesystem.relative_to(other_root))
+    return found
+
+
+def not_backed_up(config: Config) -> set[Path]:
+    """Left out of backups and left alone by restores: the configured exclusions (e.g. a live
+    database directory, restored from its dump) and the restore's working directory."""
+    return {*config.exclude, config.restore_dir}
+
+
 def backup(config: Config, restic: Restic, tags: Sequence[str], ensure_repository: bool = True) -> str:
     """One snapshot of paths + database dumps + secrets; returns its id."""
     missing = [str(p) for p in config.paths if not p.exists()]
@@ -529,7 +570,7 @@ def backup(config: Config, restic: Restic, tags: Sequence[str], ensure_repositor
             restic.ensure_repository()
         tag_args = [arg for tag in tags for arg in ("--tag", tag)]
         proc = restic.run("backup", "--json", "--host", config.host, *tag_args,
-                          "--exclude", str(config.restore_dir),
+                          *[f"--exclude={p}" for p in sorted(not_backed_up(config))],
                           *[str(p) for p in config.paths], str(config.staging_dir), str(config.secrets_dir))
         if proc.returncode != 0:
             what = "restic could not read every file" if proc.returncode == 3 else "restic backup failed"
@@ -686,7 +727,7 @@ def sync_tree(src: Path, dst: Path, protected: frozenset[Path]) -> None:
         dst.mkdir()
     wanted = set(os.listdir(src))
     for name in os.listdir(dst):
-        if name not in wanted and dst / name not in protected:
+        if name not in wanted and not any(inside(p, dst / name) for p in protected):
             remove(dst / name)
     for name in sorted(wanted):
         if dst / name not in protected:
@@ -772,7 +813,8 @@ def restore(config: Config, args: argparse.Namespace) -> list[str]:
         if lacking:
             raise Failure(f"the snapshot has no dump of database(s) {', '.join(lacking)}; nothing was changed")
         keep = {config.password_file} | ({config.credentials_file} if config.credentials_file else set())
-        protected = frozenset(keep | {config.restore_dir, config.staging_dir, config.lock_file, config.status_file})
+        protected = frozenset(alias for item in keep | not_backed_up(config) | {
+            config.staging_dir, config.lock_file, config.status_file} for alias in aliases(item))
 
         failure: BaseException | None = None
         try:
