@@ -191,7 +191,8 @@ def make_site(tmp_path: Path, restic_bin: str, repository: str) -> Site:
     systemctl = script(bin_dir / "systemctl", log)
     after = script(bin_dir / "puppet-apply",
                    log + f"[ -e {tmp_path}/after-fails ] && {{ echo 'Error: could not apply' >&2; exit 4; }}\ntrue\n")
-    restic = script(bin_dir / "restic", log + f'exec {restic_bin} "$@"\n')
+    restic = script(bin_dir / "restic", log + f'start=$(date +%s.%N); {restic_bin} "$@"; rc=$?\n'
+                    f'echo "$start $(date +%s.%N) $1 $2" >> {tmp_path}/restic-times.log; exit $rc\n')
     config: dict[str, Any] = {
         "repository": repository,
         "password_file": str(secrets / "restic-repository"),
@@ -336,7 +337,7 @@ def test_rest_server_credentials_stay_out_of_argv_and_output(tmp_path: Path, res
     outputs += [proc.stdout, proc.stderr]
     credentials = site.secrets / "backup-credentials.env"
     assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
-    for args in (("run",), ("run",), ("snapshots",), ("status", "--check")):
+    for args in (("run",), ("snapshots",), ("status", "--check")):
         proc = site.ok(*args)
         outputs += [proc.stdout, proc.stderr]
     assert sum(line.startswith("restic init") for line in site.call_lines()) == 1
@@ -428,10 +429,14 @@ def test_failed_safety_backup_changes_nothing(tmp_path: Path, restic_bin: str, i
                    for line in site.call_lines())
 
     # A failure once the units are stopped: they start again, and the message says how to undo.
+    # (And a path missing on this instance, as on a fresh one, does not stop the safety backup.)
     (tmp_path / "dump-fails").unlink()
     (tmp_path / "after-fails").touch()
+    config_before = tree(site.app_config)
+    shutil.rmtree(site.app_config)
     proc = site.run("restore")
     assert proc.returncode == 1
+    assert tree(site.app_config) == config_before
     assert "restore incomplete: after_restore" in proc.stderr and "Error: could not apply" in proc.stderr
     assert site.call_lines()[-2:] == ["puppet-apply --restored", "systemctl start apache2"]
     safety = json.loads(site.ok("snapshots").stdout)[-1]

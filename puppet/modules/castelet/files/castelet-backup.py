@@ -24,6 +24,13 @@ instance and reach restic through its environment only (never its arguments, nev
 Global options: --config PATH, --wait SECONDS (wait for a running backup or restore instead of
 giving up at once).
 
+Configuration keys: repository, password_file, credentials_file, paths, databases ([{engine:
+"mariadb", name}]), secrets_dir, staging_dir, restore_dir, status_file, keep ({daily, weekly,
+monthly, ...}), stop_units, after_restore (argument lists), host; optional: exclude (paths left
+out of backups and left alone by restores, e.g. a live database directory inside a backed-up
+path), lock_file (default: castelet-backup.lock next to status_file), commands (restic,
+mariadb_dump, mariadb, systemctl, rsync: argument-list prefixes).
+
 Exit codes: 0 done; 1 failed (the reason is on stderr and, for run, in the status file);
 2 usage; 75 another castelet-backup holds the lock (nothing done); 78 invalid configuration.
 """
@@ -557,21 +564,23 @@ def not_backed_up(config: Config) -> set[Path]:
     return {*config.exclude, config.restore_dir}
 
 
-def backup(config: Config, restic: Restic, tags: Sequence[str], ensure_repository: bool = True) -> str:
-    """One snapshot of paths + database dumps + secrets; returns its id."""
-    missing = [str(p) for p in config.paths if not p.exists()]
-    if missing:
-        raise Failure(f"configured path(s) missing: {', '.join(missing)} (nothing was backed up)")
+def backup(config: Config, restic: Restic, tags: Sequence[str], safety: bool = False) -> str:
+    """One snapshot of paths + database dumps + secrets; returns its id. A safety backup (before a
+    restore) skips the paths that do not exist yet (a fresh instance): there is nothing to keep."""
+    missing = [p for p in config.paths if not (p.exists() or p.is_symlink())]
+    if missing and not safety:
+        raise Failure(f"configured path(s) missing: {', '.join(map(str, missing))} (nothing was backed up)")
+    paths = [str(p) for p in config.paths if p not in missing]
     if not config.secrets_dir.is_dir():
         raise Failure(f"secrets directory {config.secrets_dir} is missing (nothing was backed up)")
     try:
         dump_databases(config)
-        if ensure_repository:
+        if not safety:  # a restore has just read the repository
             restic.ensure_repository()
         tag_args = [arg for tag in tags for arg in ("--tag", tag)]
         proc = restic.run("backup", "--json", "--host", config.host, *tag_args,
                           *[f"--exclude={p}" for p in sorted(not_backed_up(config))],
-                          *[str(p) for p in config.paths], str(config.staging_dir), str(config.secrets_dir))
+                          *paths, str(config.staging_dir), str(config.secrets_dir))
         if proc.returncode != 0:
             what = "restic could not read every file" if proc.returncode == 3 else "restic backup failed"
             raise restic.fail(what, proc)
@@ -796,7 +805,7 @@ def restore(config: Config, args: argparse.Namespace) -> list[str]:
     safety = ""
     if not args.no_safety_backup:
         try:
-            safety = backup(config, restic, [TAG, SAFETY_TAG], ensure_repository=False)  # it was just read
+            safety = backup(config, restic, [TAG, SAFETY_TAG], safety=True)
         except Failure as error:
             raise Failure(f"safety backup of the current state failed, nothing was changed: {error}") from None
         summary.append(f"safety backup of the state before: snapshot {safety} (tags {TAG},{SAFETY_TAG})")
@@ -817,8 +826,10 @@ def restore(config: Config, args: argparse.Namespace) -> list[str]:
             config.staging_dir, config.lock_file, config.status_file} for alias in aliases(item))
 
         failure: BaseException | None = None
+        changing = False
         try:
             systemctl(config, "stop")
+            changing = True
             for path in config.paths:
                 src = restored(config, path)
                 if not (src.exists() or src.is_symlink()):
@@ -855,6 +866,8 @@ def restore(config: Config, args: argparse.Namespace) -> list[str]:
         except (Failure, OSError) as error:
             failure = error
             reason = str(error) if isinstance(error, Failure) else f"{error.strerror}: {error.filename}"
+            if not changing:
+                raise Failure(f"{reason}; nothing was changed") from None
             undo = (f"; the state before it is snapshot {safety} (castelet-backup restore --snapshot {safety})"
                     if safety else "")
             raise Failure(f"restore incomplete: {reason}{undo}") from None
