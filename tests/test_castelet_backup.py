@@ -33,6 +33,8 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PROGRAM = REPO_ROOT / "puppet" / "modules" / "castelet" / "files" / "castelet-backup.py"
+# The interpreter the instance runs it with (its shebang), when this machine has one.
+PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.executable
 REST_USER = "castelet-omeka"
 REST_PASSWORD = "p@ss:w/rd %s3cret"  # URL-hostile on purpose: it must be encoded into the URL
 REPOSITORY_PASSWORD = "repo-password-0123456789abcdefghijklmnop"
@@ -141,7 +143,7 @@ class Site:
         self.config_file.write_text(json.dumps(self.config, indent=1))
 
     def run(self, *args: str, stdin: str = "", timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, str(PROGRAM), "--config", str(self.config_file), *args],
+        return subprocess.run([PYTHON, str(PROGRAM), "--config", str(self.config_file), *args],
                               input=stdin, capture_output=True, text=True, timeout=timeout, check=False,
                               env={**os.environ, "HOME": str(self.root / "root")})
 
