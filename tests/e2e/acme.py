@@ -27,6 +27,8 @@ from typing import Any
 API_PORT = 14000
 MANAGEMENT_PORT = 15000
 DNS_PORT = 5353
+# Parallel test workers (pytest-xdist) each run their own pebble: worker N adds N * PORT_STEP.
+PORT_STEP = 100
 
 
 def _openssl(*args: str) -> None:
@@ -54,13 +56,14 @@ class Pebble:
 
     workdir: Path
     address: str
+    port_offset: int = 0  # added to API_PORT, MANAGEMENT_PORT and DNS_PORT
     records: dict[str, str] = field(default_factory=dict)
     _pebble: subprocess.Popen[bytes] | None = None
     _dns: subprocess.Popen[bytes] | None = None
 
     @property
     def directory_url(self) -> str:
-        return f"https://{self.address}:{API_PORT}/dir"
+        return f"https://{self.address}:{API_PORT + self.port_offset}/dir"
 
     @property
     def api_ca_pem(self) -> str:
@@ -73,8 +76,8 @@ class Pebble:
         self.workdir.mkdir(parents=True, exist_ok=True)
         _, cert, key = make_api_certificate(self.workdir, self.address)
         config = {"pebble": {
-            "listenAddress": f"{self.address}:{API_PORT}",
-            "managementListenAddress": f"{self.address}:{MANAGEMENT_PORT}",
+            "listenAddress": f"{self.address}:{API_PORT + self.port_offset}",
+            "managementListenAddress": f"{self.address}:{MANAGEMENT_PORT + self.port_offset}",
             "certificate": str(cert), "privateKey": str(key),
             "httpPort": 80, "tlsPort": 443, "ocspResponderURL": "", "externalAccountBindingRequired": False,
         }}
@@ -82,14 +85,15 @@ class Pebble:
         self._restart_dns()
         log = (self.workdir / "pebble.log").open("ab")
         self._pebble = subprocess.Popen(
-            ["pebble", "-config", str(self.workdir / "pebble.json"), "-dnsserver", f"127.0.0.1:{DNS_PORT}"],
+            ["pebble", "-config", str(self.workdir / "pebble.json"), "-dnsserver",
+             f"127.0.0.1:{DNS_PORT + self.port_offset}"],
             stdout=log, stderr=subprocess.STDOUT,
             env={"PATH": "/usr/bin:/bin", "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0"},
         )
         deadline = time.monotonic() + 30
         while True:
             try:
-                self._get(f"https://{self.address}:{API_PORT}/dir")
+                self._get(self.directory_url)
                 return
             except OSError:
                 if self._pebble.poll() is not None or time.monotonic() > deadline:
@@ -103,7 +107,7 @@ class Pebble:
 
     def roots_pem(self) -> str:
         """Root certificate of the chains pebble issues (new at every pebble start)."""
-        return self._get(f"https://{self.address}:{MANAGEMENT_PORT}/roots/0")
+        return self._get(f"https://{self.address}:{MANAGEMENT_PORT + self.port_offset}/roots/0")
 
     def point(self, domain: str, ip: str | None) -> None:
         """Create (or, with None, remove) the A record pebble's validation sees for ``domain``."""
@@ -118,7 +122,7 @@ class Pebble:
             self._dns.send_signal(signal.SIGTERM)
             self._dns.wait(10)
         argv = ["dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts",
-                f"--port={DNS_PORT}", "--listen-address=127.0.0.1", "--bind-interfaces",
+                f"--port={DNS_PORT + self.port_offset}", "--listen-address=127.0.0.1", "--bind-interfaces",
                 f"--pid-file={self.workdir / 'dnsmasq.pid'}", "--log-facility=-"]
         # Instances' own names (`<container>.lxd`) resolve through LXD's dnsmasq on the bridge.
         argv.append(f"--server=/lxd/{self.address}")

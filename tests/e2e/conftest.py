@@ -9,9 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from acme import Pebble
+from acme import PORT_STEP, Pebble
 from castelet.local import cloud
 from castelet.releases import RELEASES
+from files_server import serving
+
+# Module-scoped fixtures holding one deployment per parameter (a blueprint) for several tests.
+SHARED_DEPLOYMENT_FIXTURES = frozenset({"deployed"})
+
+
+def worker_index() -> int:
+    """0, or the number of this pytest-xdist worker (`gw3` → 3) when tests run in parallel."""
+    return int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 
 
 @pytest.fixture(scope="session")
@@ -42,9 +51,30 @@ def bridge_address(local_cloud: None) -> str:
 def acme(bridge_address: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pebble]:
     """A real ACME CA (Debian's pebble) on the bridge, and the DNS its validation uses: instance
     names (`<container>.lxd`) resolve at once, other test domains once `point()`-ed."""
-    pebble = Pebble(tmp_path_factory.mktemp("acme"), bridge_address)
+    pebble = Pebble(tmp_path_factory.mktemp("acme"), bridge_address, port_offset=worker_index() * PORT_STEP)
     pebble.start()
     try:
         yield pebble
     finally:
         pebble.stop()
+
+
+@pytest.fixture(scope="session")
+def archive_server(bridge_address: str) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """Serves {path: bytes} to the instances on the bridge address (release archives, stand-ins)."""
+    with serving(bridge_address) as server:
+        yield server
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist's marker (`--dist loadgroup`): tests sharing a deployment stay on one worker.
+    config.addinivalue_line("markers", "xdist_group(name): run on the same xdist worker as the group's other tests")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that share a deployment through a parametrized fixture (marks on fixture params do
+    not reach the tests) form one xdist group: `shared_deployment_<fixture>-<param id>`."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        for fixture in SHARED_DEPLOYMENT_FIXTURES & set(callspec.params if callspec else ()):
+            item.add_marker(pytest.mark.xdist_group(f"{fixture}-{callspec.params[fixture].id}"))

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import html
-import http.server
 import json
 import os
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +18,7 @@ from castelet.local.cloud import lxc
 from castelet.pin import pin, write_setting
 from castelet.render import new
 from castelet.terraform import Terraform, TerraformError
+from nox_sessions import destroy_everything, record_timings, secrets, verify
 from omeka_standin import LoginError, fetch, install_form_offered, login, standin_archive
 
 pytestmark = pytest.mark.e2e
@@ -39,10 +35,7 @@ def _render(blueprint: str, slug: str, key: str, out: Path, **answers: str) -> P
 
 
 def _record(name: str, timings: dict[str, float]) -> None:
-    TIMINGS.parent.mkdir(exist_ok=True)
-    data = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
-    data[name] = timings
-    TIMINGS.write_text(json.dumps(data, indent=2))
+    record_timings(TIMINGS, name, timings)
 
 
 def _created(container: str) -> str:
@@ -94,8 +87,7 @@ def test_lifecycle_and_settings_edited_in_tfvars_reach_the_instance(
         keys = lxc("exec", container, "--", "cat", "/home/castelet/.ssh/authorized_keys").stdout
         assert second_key in keys and admin_key in keys
     finally:
-        tf.destroy()
-    assert leftovers("lxd", slug) == []
+        destroy_everything(deployment, slug)  # data volumes too (`--with-data`)
 
 
 def _acme_answers(acme: Pebble, domain: str) -> dict[str, str]:
@@ -110,12 +102,6 @@ def _https_services(blueprint) -> list[str]:
 def _address(container: str) -> str:
     state = json.loads(lxc("list", container, "--format=json").stdout)[0]["state"]
     return next(a["address"] for a in state["network"]["eth0"]["addresses"] if a["family"] == "inet")
-
-
-def _verify(deployment: Path) -> subprocess.CompletedProcess[str]:
-    """`nox -s verify` of the deployment, as the operator runs it."""
-    nox = Path(sys.executable).parent / "nox"
-    return subprocess.run([str(nox), "-s", "verify"], cwd=deployment, capture_output=True, text=True, check=False)
 
 
 def test_lamp_on_debian_12_serves_https_before_and_after_dns(local_cloud, admin_key, tmp_path, acme):
@@ -133,7 +119,7 @@ def test_lamp_on_debian_12_serves_https_before_and_after_dns(local_cloud, admin_
         tf.apply()
         ip = _address(container)
         assert self_signed_served(ip, domain)
-        waiting = _verify(deployment)
+        waiting = verify(deployment)
         assert waiting.returncode != 0
         assert f"TLS: waiting for DNS {domain} → {ip}" in waiting.stdout, waiting.stdout[-3000:]
         failed = [line for line in waiting.stdout.splitlines() if line.startswith("FAILED")]
@@ -144,12 +130,11 @@ def test_lamp_on_debian_12_serves_https_before_and_after_dns(local_cloud, admin_
         acme.point(domain, ip)
         lxc("exec", container, "--", "systemctl", "start", "castelet-tls-issue.service")
         assert ("DNS", domain) in served_certificate(ip, domain, acme.roots_pem())["subjectAltName"]
-        passed = _verify(deployment)
+        passed = verify(deployment)
         assert passed.returncode == 0, passed.stdout[-3000:]
     finally:
-        tf.destroy()
         acme.point(domain, None)
-    assert leftovers("lxd", "e2e-lamp12") == []
+        destroy_everything(deployment, "e2e-lamp12")
 
 
 def test_broken_profile_fails_apply_naming_the_resource_and_still_cleans_up(local_cloud, admin_key, tmp_path):
@@ -163,43 +148,6 @@ def test_broken_profile_fails_apply_naming_the_resource_and_still_cleans_up(loca
     assert "castelet-deliberately-broken" in report.error, report.error
     assert "destroy" in report.timings
     assert leftovers("lxd", "e2e-broken") == []
-
-
-@pytest.fixture
-def archive_server(bridge_address: str) -> Iterator[tuple[str, dict[str, bytes]]]:
-    """Serves {path: bytes} to the instances on the bridge address; stops after the test."""
-    served: dict[str, bytes] = {}
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = served.get(self.path)
-            self.send_response(200 if body is not None else 404)
-            self.send_header("Content-Length", str(len(body or b"")))
-            self.end_headers()
-            self.wfile.write(body or b"")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer((bridge_address, 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://{bridge_address}:{server.server_address[1]}", served
-    finally:
-        server.shutdown()
-
-
-def _secrets(deployment: Path) -> dict[str, str]:
-    """`nox -s secrets` of the deployment, as an administrator runs it."""
-    nox = Path(sys.executable).parent / "nox"
-    proc = subprocess.run([str(nox), "-s", "secrets"], cwd=deployment, capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    found = {}
-    for line in proc.stdout.splitlines():
-        if ": " in line and not line.startswith("#"):
-            name, value = line.split(": ", 1)
-            found[name] = value.split("   #", 1)[0].strip()
-    return found
 
 
 def test_omeka_s_installs_itself_and_refuses_a_wrong_checksum_on_day_2(
@@ -228,7 +176,7 @@ def test_omeka_s_installs_itself_and_refuses_a_wrong_checksum_on_day_2(
         answer = fetch(site, domain, "/install", context=tls)
         assert (answer.status, answer.location) == (302, "/admin")
         assert not install_form_offered(fetch(site, domain, "/install", follow=True, context=tls).body)
-        password = _secrets(deployment)["omeka-admin"]
+        password = secrets(deployment)["omeka-admin"]
         assert len(password) >= 32
         dashboard = login(site, domain, "admin@example.org", password, context=tls)
         assert "Admin dashboard" in dashboard
@@ -268,8 +216,7 @@ def test_omeka_s_installs_itself_and_refuses_a_wrong_checksum_on_day_2(
                    f"https://{domain}/login").stdout
         assert "castelet test archive 1.0.0-test" in page
     finally:
-        tf.destroy()
-    assert leftovers("lxd", "e2e-omeka") == []
+        destroy_everything(deployment, "e2e-omeka")
 
 
 def _lxd_env() -> dict[str, str]:
@@ -291,7 +238,7 @@ def test_real_omeka_s_release_passes_its_health_check(local_cloud, admin_key, tm
         # the local cloud's default: a self-signed certificate (verify checked it is that one)
         unverified = unverified_context()
         assert not install_form_offered(fetch(site, "example.org", "/install", follow=True, context=unverified).body)
-        assert "Admin dashboard" in login(site, "example.org", "admin@example.org", _secrets(deployment)["omeka-admin"],
+        assert "Admin dashboard" in login(site, "example.org", "admin@example.org", secrets(deployment)["omeka-admin"],
                                           context=unverified)
     finally:
-        tf.destroy()
+        destroy_everything(deployment, "e2e-omeka-real")
