@@ -378,6 +378,22 @@ def test_server_down_fails_fast_and_is_recorded(tmp_path: Path, restic_bin: str)
     assert site.run("snapshots").returncode == 1
 
 
+def test_silent_server_times_out(tmp_path: Path, restic_bin: str) -> None:
+    """A server that accepts connections and never answers (a firewall's black hole, a hung proxy)."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        site = make_site(tmp_path, restic_bin, f"rest:http://127.0.0.1:{port}/omeka")
+        site.config["probe_timeout"] = 2
+        site.save()
+        started = time.monotonic()
+        proc = site.run("run")
+        assert time.monotonic() - started < 15
+    assert proc.returncode == 1 and "repository unreachable: no answer within 2 s" in proc.stderr
+    assert "no answer" in site.status()["last_error"]
+
+
 def test_wrong_password_never_initialises_and_set_password_keeps_the_old_one(
         tmp_path: Path, restic_bin: str, initialised_repository: Path) -> None:
     shutil.copytree(initialised_repository, tmp_path / "repository")

@@ -28,7 +28,8 @@ Configuration keys: repository, password_file, credentials_file, paths, database
 "mariadb", name}]), secrets_dir, staging_dir, restore_dir, status_file, keep ({daily, weekly,
 monthly, ...}), stop_units, after_restore (argument lists), host; optional: exclude (paths left
 out of backups and left alone by restores, e.g. a live database directory inside a backed-up
-path), lock_file (default: castelet-backup.lock next to status_file), commands (restic,
+path), lock_file (default: castelet-backup.lock next to status_file), probe_timeout (seconds
+restic may take to open the repository and list snapshots, default 120), commands (restic,
 mariadb_dump, mariadb, systemctl, rsync: argument-list prefixes).
 
 Exit codes: 0 done; 1 failed (the reason is on stderr and, for run, in the status file);
@@ -44,6 +45,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -137,6 +139,7 @@ class Config:
     status_file: Path
     lock_file: Path
     exclude: tuple[Path, ...]
+    probe_timeout: float
     keep: dict[str, int]
     stop_units: tuple[str, ...]
     after_restore: tuple[tuple[str, ...], ...]
@@ -203,6 +206,9 @@ def load_config(path: Path) -> Config:
     status_file = _absolute(raw, "status_file")
     lock_file = _absolute(raw, "lock_file") if "lock_file" in raw else status_file.with_name("castelet-backup.lock")
     exclude = raw.get("exclude") or []
+    probe_timeout = raw.get("probe_timeout", 120)
+    if not isinstance(probe_timeout, int | float) or probe_timeout <= 0:
+        raise ConfigError("'probe_timeout' must be a number of seconds")
     if not isinstance(exclude, list) or not all(isinstance(p, str) and p.startswith("/") for p in exclude):
         raise ConfigError("'exclude' must be a list of absolute paths")
     return Config(
@@ -217,6 +223,7 @@ def load_config(path: Path) -> Config:
         status_file=status_file,
         lock_file=lock_file,
         exclude=tuple(Path(os.path.normpath(p)) for p in exclude),
+        probe_timeout=float(probe_timeout),
         keep=keep,
         stop_units=tuple(units),
         after_restore=tuple(tuple(a) for a in after),
@@ -376,12 +383,27 @@ class Restic:
     def redact(self, text: str) -> str:
         return redact(text, self.secrets)
 
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+        """restic with our environment; `timeout` bounds the quick questions (a server that accepts
+        connections and never answers would otherwise hold them for restic's ~15 minutes of retries)."""
+        argv = [*self.config.commands["restic"], *args]
         try:
-            return subprocess.run([*self.config.commands["restic"], *args], env=self.env, text=True,
-                                  capture_output=True, stdin=subprocess.DEVNULL, check=False)
+            proc = subprocess.Popen(argv, env=self.env, text=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, start_new_session=True)
         except OSError as error:
             raise Failure(f"cannot run restic: {error}") from None
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise Failure(f"repository unreachable: no answer within {timeout:g} s "
+                          f"({redact(self.config.repository)})") from None
+        except BaseException:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
+        return subprocess.CompletedProcess(argv, proc.returncode, stdout, stderr)
 
     def fail(self, what: str, proc: subprocess.CompletedProcess[str]) -> Failure:
         output = proc.stderr + proc.stdout
@@ -406,7 +428,7 @@ class Restic:
 
     def probe(self) -> bool:
         """True when the repository exists, False when there is none; anything else raises."""
-        proc = self.run("--no-lock", "cat", "config")
+        proc = self.run("--no-lock", "cat", "config", timeout=self.config.probe_timeout)
         if proc.returncode == 0:
             return True
         failure = self.opening_failure(proc, "cannot read the repository's config")
@@ -424,7 +446,7 @@ class Restic:
 
     def snapshots(self, *selection: str) -> list[dict[str, Any]]:
         """Raises NoRepository when there is none (without a separate probe: one key derivation less)."""
-        proc = self.run("--no-lock", "snapshots", "--json", *selection)
+        proc = self.run("--no-lock", "snapshots", "--json", *selection, timeout=self.config.probe_timeout)
         if proc.returncode != 0:
             raise self.opening_failure(proc, "cannot list snapshots")
         try:
