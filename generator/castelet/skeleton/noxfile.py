@@ -337,7 +337,8 @@ def destroy(session: nox.Session) -> None:
             session.error(f"the name typed is not this deployment's ({name}): nothing was destroyed")
         # The name is the confirmation (a stronger one than Terraform's yes): no second prompt.
         terraform(session, "destroy", "-input=false", *([] if approve else ["-auto-approve"]), *terraform_args)
-        print("destroyed everything, data volumes included")
+        print("destroyed everything this deployment created, its data volumes included "
+              "(volumes attached through existing_volumes are not its own: they stay)")
         return
     if not approve:
         session.log("Terraform asks for confirmation; to run without a terminal: nox -s destroy -- -auto-approve")
