@@ -189,7 +189,8 @@ def make_site(tmp_path: Path, restic_bin: str, repository: str) -> Site:
     dump = script(bin_dir / "mariadb-dump",
                   log + f"[ -e {tmp_path}/dump-fails ] && exit 3\ncat {tmp_path}/db-content\n")
     client = script(bin_dir / "mariadb", log + 'for last; do :; done\n'
-                    f'case "$*" in *" -e "*) ;; *) cat > {tmp_path}/imported-"$last" ;; esac\n')
+                    f'case "$*" in *@@datadir*) cat {tmp_path}/datadir 2>/dev/null ;; *" -e "*) ;;\n'
+                    f'  *) cat > {tmp_path}/imported-"$last" ;; esac\ntrue\n')
     systemctl = script(bin_dir / "systemctl", log)
     after = script(bin_dir / "puppet-apply",
                    log + f"[ -e {tmp_path}/after-fails ] && {{ echo 'Error: could not apply' >&2; exit 4; }}\ntrue\n")
@@ -474,20 +475,25 @@ def test_whole_data_volume_keeps_its_live_parts(tmp_path: Path, restic_bin: str,
     site.secrets.rename(secrets)
     (data / "mariadb").mkdir()
     (data / "mariadb/ibdata1").write_text("live\n")
+    (data / "cache").mkdir()
     site.config.update(paths=[str(data)], secrets_dir=str(secrets), password_file=str(secrets / "restic-repository"),
-                       credentials_file=str(secrets / "backup-credentials.env"), exclude=[str(data / "mariadb")])
+                       credentials_file=str(secrets / "backup-credentials.env"), exclude=[str(data / "cache")])
     site.save()
+    (tmp_path / "datadir").write_text(f"{data / 'mariadb'}/\n")  # what the server says its datadir is
     site.ok("run")
     (data / "mariadb/ibdata1").write_text("live, later\n")
+    (data / "cache/entry").write_text("regenerated\n")
     (data / "omeka-files/added-later.txt").write_text("x\n")
     password_inode = (secrets / "restic-repository").stat().st_ino
     site.ok("restore", "--no-safety-backup")
     assert (data / "mariadb/ibdata1").read_text() == "live, later\n"
+    assert (data / "cache/entry").read_text() == "regenerated\n"
     assert not (data / "omeka-files/added-later.txt").exists()
     assert (secrets / "restic-repository").stat().st_ino == password_inode
     assert (secrets / "omeka-db").read_text() == "database password before\n"
-    assert "restic backup --json --host omeka-web1 --tag castelet " \
-        f"--exclude={data / '.castelet-restore'} --exclude={data / 'mariadb'} {data} " in site.calls.read_text()
+    backup_line = next(line for line in site.call_lines() if line.startswith("restic backup")).split()
+    assert {f"--exclude={data / name}" for name in (".castelet-restore", "cache", "mariadb")} <= set(backup_line)
+    assert str(data) in backup_line
 
 
 def test_missing_path_fails_before_restic(tmp_path: Path, restic_bin: str) -> None:

@@ -580,10 +580,27 @@ def aliases(path: Path, mountinfo: str | None = None) -> set[Path]:
     return found
 
 
+def database_directories(config: Config) -> set[Path]:
+    """MariaDB's live data directory and its other names (on a data volume /var/lib/mysql is the
+    volume's mariadb/ bound there): never copied by a backup nor overwritten by a restore, even
+    when a backed-up path holds it; the dumps carry the databases."""
+    if not config.databases:
+        return set()
+    try:
+        proc = subprocess.run([*config.commands["mariadb"], "--batch", "--skip-column-names", "-e", "SELECT @@datadir"],
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return set()
+    lines = proc.stdout.split() if proc.returncode == 0 else []
+    if not lines or not lines[-1].startswith("/"):
+        return set()
+    return aliases(Path(os.path.normpath(lines[-1])))
+
+
 def not_backed_up(config: Config) -> set[Path]:
-    """Left out of backups and left alone by restores: the configured exclusions (e.g. a live
-    database directory, restored from its dump) and the restore's working directory."""
-    return {*config.exclude, config.restore_dir}
+    """Left out of backups and left alone by restores: the configured exclusions, MariaDB's live
+    data directory and the restore's working directory."""
+    return {*config.exclude, *database_directories(config), config.restore_dir}
 
 
 def backup(config: Config, restic: Restic, tags: Sequence[str], safety: bool = False) -> str:
