@@ -14,9 +14,6 @@ from castelet.local import cloud
 from castelet.releases import RELEASES
 from files_server import serving
 
-# Module-scoped fixtures holding one deployment per parameter (a blueprint) for several tests.
-SHARED_DEPLOYMENT_FIXTURES = frozenset({"deployed"})
-
 
 def worker_index() -> int:
     """0, or the number of this pytest-xdist worker (`gw3` → 3) when tests run in parallel."""
@@ -65,16 +62,3 @@ def archive_server(bridge_address: str) -> Iterator[tuple[str, dict[str, bytes]]
     with serving(bridge_address) as server:
         yield server
 
-
-def pytest_configure(config: pytest.Config) -> None:
-    # pytest-xdist's marker (`--dist loadgroup`): tests sharing a deployment stay on one worker.
-    config.addinivalue_line("markers", "xdist_group(name): run on the same xdist worker as the group's other tests")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that share a deployment through a parametrized fixture (marks on fixture params do
-    not reach the tests) form one xdist group: `shared_deployment_<fixture>-<param id>`."""
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        for fixture in SHARED_DEPLOYMENT_FIXTURES & set(callspec.params if callspec else ()):
-            item.add_marker(pytest.mark.xdist_group(f"{fixture}-{callspec.params[fixture].id}"))

@@ -1,0 +1,129 @@
+"""The test data set of a blueprint that has data (a `backups:` section in its manifest), written
+on a deployed instance and read back to compare: rows in each of the manifest's databases, written
+with the application's own database credentials, and files under the backed-up paths that live on
+a data volume. Used by the e2e data tests (tests/e2e/test_data.py) and `nox -s bench`.
+
+Everything is derived from the manifest: a later blueprint with data is covered without a line
+here, unless its database engine is new (add it to SQL_CLIENTS).
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from dataclasses import dataclass, field
+
+from castelet.manifest import Blueprint
+
+SECRETS_DIR = "/var/lib/castelet/secrets"
+# MariaDB's datadir lives on the data volume (bind-mounted at /var/lib/mysql) and is backed up
+# as a dump (`mariadb-dump --single-transaction`), not as files: its files are not compared.
+NOT_COMPARED = ("/srv/data/mariadb/",)
+MARKER = "castelet-e2e"
+
+
+def sh(container: str, script: str, stdin: str | None = None, check: bool = True) -> str:
+    """Run a shell script as root on the instance; returns its stdout."""
+    proc = subprocess.run(["lxc", "exec", container, "--", "sh", "-ec", script], input=stdin, capture_output=True,
+                          text=True, check=False, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{container}: {script[:300]!r} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc.stdout
+
+
+def mariadb(container: str, database: str, sql: str) -> str:
+    """SQL as the database's own user: the client file Puppet writes from the generated password
+    (`<secrets>/mariadb-<db>.cnf`), so a wrong or lost credential fails here."""
+    return sh(container, f"mariadb --defaults-extra-file={SECRETS_DIR}/mariadb-{database}.cnf -N -B {database}",
+              stdin=sql)
+
+
+SQL_CLIENTS = {"mariadb": mariadb}
+
+
+@dataclass(frozen=True)
+class DataSet:
+    """How much to write: `rows` rows per database, `files` files of `file_kb` KiB each."""
+
+    rows: int = 200
+    files: int = 8
+    file_kb: int = 512
+
+
+E2E = DataSet()
+
+
+@dataclass
+class State:
+    """What a comparison looks at: file checksums, row counts per table, and the test rows."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    rows: dict[str, dict[str, int]] = field(default_factory=dict)
+    marked: dict[str, str] = field(default_factory=dict)
+
+
+def backup_role(blueprint: Blueprint) -> str:
+    """The role whose instances hold the data (as the deployment skeleton decides)."""
+    role = blueprint.backups.get("role")
+    if role:
+        return str(role)
+    return blueprint.volumes[0].role if blueprint.volumes else blueprint.roles[0].name
+
+
+def volume_paths(blueprint: Blueprint) -> list[str]:
+    """The backed-up paths that live on a data volume (what survives a rebuild by itself)."""
+    role = backup_role(blueprint)
+    mounts = [v.mount.rstrip("/") for v in blueprint.volumes if v.role == role]
+    return [p for p in blueprint.backups.get("paths", [])
+            if any(p.rstrip("/") == m or p.startswith(m + "/") for m in mounts)]
+
+
+def databases(blueprint: Blueprint) -> list[tuple[str, str]]:
+    """(engine, name) of the manifest's databases; an engine without a client here fails loudly."""
+    found = [(str(db["engine"]), str(db["name"])) for db in blueprint.backups.get("databases", [])]
+    unknown = sorted({engine for engine, _ in found} - set(SQL_CLIENTS))
+    assert not unknown, f"{blueprint.id}: no SQL client in the data tests for {unknown}: add one to SQL_CLIENTS"
+    return found
+
+
+def write(container: str, blueprint: Blueprint, label: str, data: DataSet = E2E) -> None:
+    """Rows in every database and files on the data volume, tagged with ``label``."""
+    for engine, name in databases(blueprint):
+        values = ", ".join(f"('{label}', {i}, SHA2('{label}-{i}', 256))" for i in range(data.rows))
+        SQL_CLIENTS[engine](container, name, f"""
+            CREATE TABLE IF NOT EXISTS castelet_e2e (
+              id INT AUTO_INCREMENT PRIMARY KEY, label VARCHAR(64), n INT, token CHAR(64));
+            INSERT INTO castelet_e2e (label, n, token) VALUES {values};""")
+    paths = volume_paths(blueprint)
+    assert paths, f"{blueprint.id}: none of the backed-up paths {blueprint.backups.get('paths')} is on a volume"
+    folder = f"{paths[0].rstrip('/')}/{MARKER}/{label}"
+    sh(container, f"mkdir -p {shlex.quote(folder)} && for i in $(seq 1 {data.files}); do "
+                  f"head -c {data.file_kb * 1024} /dev/urandom > {shlex.quote(folder)}/file-$i.bin; done")
+
+
+def marked_files(container: str, blueprint: Blueprint) -> dict[str, str]:
+    """Checksums of the files `write` made."""
+    folders = " ".join(shlex.quote(f"{p.rstrip('/')}/{MARKER}") for p in volume_paths(blueprint))
+    return _sha256(sh(container, f"find {folders} -type f -print0 2>/dev/null | xargs -0 -r sha256sum || true"))
+
+
+def _sha256(listing: str) -> dict[str, str]:
+    return {line[66:]: line[:64] for line in listing.splitlines() if len(line) > 66}
+
+
+def state(container: str, blueprint: Blueprint) -> State:
+    """Checksums of every file under the backed-up paths (except NOT_COMPARED), row counts of every
+    table of every database, and the test rows themselves."""
+    paths = " ".join(shlex.quote(p) for p in blueprint.backups.get("paths", []))
+    listing = sh(container, f"find {paths} -type f -print0 2>/dev/null | xargs -0 -r sha256sum || true")
+    files = {path: digest for path, digest in _sha256(listing).items() if not path.startswith(NOT_COMPARED)}
+    found = State(files=files)
+    for engine, name in databases(blueprint):
+        client = SQL_CLIENTS[engine]
+        tables = client(container, name, "SHOW TABLES;").split()
+        counts = client(container, name, " UNION ALL ".join(
+            f"SELECT '{t}', COUNT(*) FROM `{t}`" for t in tables) + ";") if tables else ""
+        found.rows[name] = {t: int(c) for t, c in (line.split("\t") for line in counts.splitlines())}
+        if "castelet_e2e" in tables:
+            found.marked[name] = client(container, name, "SELECT label, n, token FROM castelet_e2e ORDER BY id;")
+    return found
