@@ -299,6 +299,7 @@ def test_local_repository_backup_and_exact_restore(tmp_path: Path, restic_bin: s
         "systemctl stop apache2",
         "mariadb --batch -e DROP DATABASE IF EXISTS `omeka`; CREATE DATABASE `omeka` CHARACTER SET utf8mb4 "
         "COLLATE utf8mb4_unicode_ci;",
+        "mariadb --batch -N -e SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'omeka'",
         "mariadb omeka",
         "puppet-apply --restored",
         "systemctl start apache2",

@@ -8,6 +8,7 @@ copy tests. Keep it free of castelet imports: only testinfra's ``host`` and the 
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import socket
 from pathlib import Path
@@ -195,3 +196,65 @@ def check_health(host: Any, role: str) -> None:
         if health.get("text"):
             body = host.file("/tmp/castelet-health").content_string
             assert health["text"] in body, f"{url}: {health['text']!r} not in the response"
+
+
+#: A good snapshot older than this fails verify (the timer runs daily, with up to 30 min of delay).
+BACKUP_MAX_AGE_HOURS = 26
+
+
+def check_state_on_volumes(host: Any) -> None:
+    """Every volume of the node is mounted, and on a node with a data volume the secrets (and
+    MariaDB's files, where MariaDB runs) are bind mounts from it: a rebuilt instance finds them."""
+    hieradata = host.file("/etc/puppet/code/environments/production/data/terraform.yaml")
+    with host.sudo():
+        check = host.run("castelet-volumes check")
+        mounts = host.run("findmnt -rn -o TARGET").stdout.split()
+    assert check.rc == 0, f"volumes: {check.stderr.strip() or check.stdout.strip()}"
+    data_dir = re.search(r'^\s*"?data_dir"?:\s*"?(/[^"\s]*)"?\s*$', hieradata.content_string, re.MULTILINE)
+    if data_dir is None:  # null, or no volume
+        return
+    assert "/var/lib/castelet/secrets" in mounts, "the secrets are not on the data volume"
+    if host.exists("mariadbd") or host.package("mariadb-server").is_installed:
+        assert "/var/lib/mysql" in mounts, "MariaDB's files (/var/lib/mysql) are not on the data volume"
+
+
+def backup_status(host: Any) -> dict[str, Any] | None:
+    """castelet-backup's status on the node, or None where backups are off."""
+    with host.sudo():
+        if not host.file("/etc/castelet/backup.json").exists:
+            return None
+        status = host.run("castelet-backup status")
+    assert status.rc == 0, f"castelet-backup status failed: {status.stderr.strip()}"
+    data: dict[str, Any] = json.loads(status.stdout)
+    return data
+
+
+def check_backups(host: Any) -> None:
+    """Where backups are on: the last run did not fail, and the last good snapshot is younger than
+    BACKUP_MAX_AGE_HOURS (a node that never backed up yet passes until its first day is over)."""
+    status = backup_status(host)
+    if status is None:
+        return
+    with host.sudo():
+        failed = host.run("systemctl is-failed castelet-backup.service").stdout.strip() == "failed"
+        journal = host.run("journalctl -u castelet-backup.service -n 8 --no-pager -o cat").stdout if failed else ""
+        since = host.run("stat -c %Y /var/lib/castelet/bootstrap.done").stdout.strip()
+    now = float(host.run("date +%s").stdout.strip())
+    last = status.get("last_success")
+    age = None
+    if last:
+        age = (now - _epoch(str(last))) / 3600
+    described = f"last good snapshot {age:.1f} h ago" if age is not None else "no good snapshot yet"
+    assert not failed, (f"backup: the last run of castelet-backup.service failed ({described}; "
+                        f"last error: {status.get('last_error') or 'see below'}):\n{journal}")
+    if age is None:
+        first_boot_hours = (now - float(since)) / 3600 if since.isdigit() else 0.0
+        assert first_boot_hours < BACKUP_MAX_AGE_HOURS, f"backup: {described} after {first_boot_hours:.0f} h"
+        return
+    assert age < BACKUP_MAX_AGE_HOURS, f"backup: {described} (more than {BACKUP_MAX_AGE_HOURS} h)"
+
+
+def _epoch(iso: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()

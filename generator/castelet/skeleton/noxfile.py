@@ -8,6 +8,11 @@
     nox -s dns         the DNS records to create, and whether they resolve already
     nox -s secrets     print the credentials generated on the instances (for the administrators)
     nox -s configure   push the Puppet environment and hieradata again and re-run Puppet
+    nox -s backup      back up now (restic; the instances also do it daily when backup_repository is set)
+    nox -s snapshots   the snapshots in the backup repository
+    nox -s restore     `-- [--snapshot ID] [--password-file F]`: replace the data with a snapshot (asks for the name)
+    nox -s backup-credentials   push the repository's credentials from your environment (AWS_*, RESTIC_REST_*)
+    nox -s rebuild     `-- HOST`: replace an instance by a fresh one; its data volumes are kept
     nox -s destroy     destroy instances and networking, KEEP the data volumes (Terraform asks; `-- -auto-approve`)
                        `-- --with-data` deletes the volumes too, once you type the deployment's name
                        (`--confirm NAME` gives it without any prompt)
@@ -20,6 +25,7 @@ Settings live in terraform.tfvars. Cloud credentials (OpenStack) come from cloud
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -28,6 +34,8 @@ import socket
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -177,11 +185,29 @@ def verify(session: nox.Session) -> None:
     INVENTORY_FILE.write_text(json.dumps(hosts, indent=2) + "\n")
     env = {"CASTELET_INVENTORY": str(INVENTORY_FILE)}
     with tempfile.TemporaryDirectory() as tmp:
+        known: Path | None = None
         if CLOUD == "openstack":
             known = Path(tmp) / "known_hosts"
             known.write_text(_known_hosts(session, hosts))
             env["CASTELET_KNOWN_HOSTS"] = str(known)
+        # The age of each instance's last good snapshot, printed first (the checks fail when the
+        # last run failed or the snapshot is more than a day old).
+        for hostname, entry in sorted(hosts.items()):
+            # (absent where backups are off: nothing printed)
+            argv = _on_instance(entry, ["/usr/local/sbin/castelet-backup", "status"], known)
+            found = subprocess.run(argv, capture_output=True, text=True, check=False).stdout.strip()
+            if found.startswith("{"):
+                print(f"{hostname}: {_backup_age(json.loads(found))}")
         session.run("pytest", "tests", *session.posargs, env=env)
+
+
+def _backup_age(status: dict[str, Any]) -> str:
+    age = status.get("last_success_age_seconds")
+    if age is None:
+        return f"backups: no good snapshot yet (last error: {status.get('last_error') or 'none'})"
+    failed = f"; the last run FAILED: {status.get('last_error')}" if status.get("last_result") == "failure" else ""
+    return f"backups: last good snapshot {status.get('last_snapshot', '?')[:8]}, {int(age) // 3600} h " \
+           f"{int(age) % 3600 // 60} min ago{failed}"
 
 
 def _resolves_to(name: str) -> set[str]:
@@ -247,6 +273,160 @@ def secrets(session: nox.Session) -> None:
                 name = line.split(":", 1)[0]
                 note = f"   # {described[name]}" if described.get(name) else ""
                 print(f"{line}{note}")
+
+# Repository credentials `nox -s backup-credentials` may push (from your environment).
+BACKUP_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_SESSION_TOKEN",
+                      "RESTIC_REST_USERNAME", "RESTIC_REST_PASSWORD", "B2_ACCOUNT_ID", "B2_ACCOUNT_KEY")
+
+
+@contextmanager
+def _instances(session: nox.Session) -> Iterator[tuple[dict[str, dict[str, Any]], Path | None]]:
+    """The inventory and, on OpenStack, a known_hosts file pinning every host."""
+    hosts = inventory(session)
+    with tempfile.TemporaryDirectory() as tmp:
+        known: Path | None = None
+        if CLOUD == "openstack":
+            known = Path(tmp) / "known_hosts"
+            known.write_text(_known_hosts(session, hosts))
+        yield hosts, known
+
+
+def _backed_up(session: nox.Session, hosts: dict[str, dict[str, Any]], known: Path | None,
+               only: str | None = None) -> list[str]:
+    """The hosts whose backups are on (castelet::profile::backup wrote /etc/castelet/backup.json)."""
+    if only is not None and only not in hosts:
+        session.error(f"no instance {only!r}: {', '.join(sorted(hosts))}")
+    found = [hostname for hostname in sorted(hosts) if only in (None, hostname) and subprocess.run(
+        _on_instance(hosts[hostname], ["test", "-f", "/etc/castelet/backup.json"], known),
+        capture_output=True, check=False).returncode == 0]
+    if not found:
+        session.error("backups are off: set `backup_repository` in the settings of terraform.tfvars, then "
+                      "`nox -s plan apply` (or `nox -s configure`), and push its credentials with "
+                      "`nox -s backup-credentials`")
+    return found
+
+
+def _backup_tool(entry: dict[str, Any], known: Path | None, *args: str, stdin: str | None = None,
+                 capture: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(_on_instance(entry, ["/usr/local/sbin/castelet-backup", *args], known), input=stdin,
+                          capture_output=capture, text=True, check=False)
+
+
+@nox.session(python=False)
+def backup(session: nox.Session) -> None:
+    """Back up now (castelet-backup.service on every instance with backups; the timer runs it daily)."""
+    with _instances(session) as (hosts, known):
+        for hostname in _backed_up(session, hosts, known):
+            session.log(f"{hostname}: backing up (database dumps, files, secrets) ...")
+            started = subprocess.run(_on_instance(hosts[hostname], ["systemctl", "start", "castelet-backup.service"],
+                                                  known), capture_output=True, text=True, check=False)
+            if started.returncode != 0:
+                journal = subprocess.run(_on_instance(hosts[hostname], [
+                    "journalctl", "-u", "castelet-backup.service", "-n", "15", "--no-pager", "-o", "cat"], known),
+                    capture_output=True, text=True, check=False).stdout
+                session.error(f"{hostname}: the backup failed (castelet-backup.service is failed; "
+                              f"nothing was lost, the previous snapshots stay):\n{journal}")
+            status = json.loads(_backup_tool(hosts[hostname], known, "status").stdout or "{}")
+            print(f"{hostname}: snapshot {status.get('last_snapshot')} at {status.get('last_success')}")
+
+
+@nox.session(python=False)
+def snapshots(session: nox.Session) -> None:
+    """The snapshots of each instance's repository (`-- --json` for machines)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    with _instances(session) as (hosts, known):
+        for hostname in _backed_up(session, hosts, known):
+            listed = _backup_tool(hosts[hostname], known, "snapshots")
+            if listed.returncode != 0:
+                session.error(f"{hostname}: {listed.stderr.strip()}")
+            found[hostname] = json.loads(listed.stdout or "[]")
+    if "--json" in session.posargs:
+        print(json.dumps(found, indent=2))
+        return
+    for hostname, listed in found.items():
+        print(f"# {hostname}: {len(listed)} snapshot(s)")
+        for snap in listed:
+            print(f"  {snap['short_id']}  {snap['time'][:19]}  {','.join(snap.get('tags') or [])}")
+
+
+@nox.session(python=False)
+def restore(session: nox.Session) -> None:
+    """Replace an instance's data with a snapshot: `-- [--snapshot ID] [--password-file FILE]
+    [--host HOST] [--confirm NAME]`. A safety snapshot of the current data is taken first;
+    --password-file gives the repository password of an earlier volume (`nox -s secrets` showed it)."""
+    parser = argparse.ArgumentParser(prog="nox -s restore --")
+    parser.add_argument("--snapshot", default=None)
+    parser.add_argument("--password-file", type=Path, default=None)
+    parser.add_argument("--host", default=None)
+    parser.add_argument("--confirm", default=None)
+    parser.add_argument("--no-safety-backup", action="store_true")
+    args = parser.parse_args(session.posargs)
+    password = None
+    if args.password_file is not None:
+        try:
+            password = args.password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            session.error(f"--password-file: {exc}")
+    with _instances(session) as (hosts, known):
+        targets = _backed_up(session, hosts, known, args.host)
+        if len(targets) > 1:
+            session.error(f"several instances have backups ({', '.join(targets)}): choose one with --host")
+        hostname = targets[0]
+        name = _deployment_name()
+        typed = args.confirm
+        if typed is None:
+            print(f"Restoring replaces the current data of {hostname} with snapshot {args.snapshot or 'latest'}.")
+            try:
+                typed = input(f"Type the deployment's name ({name}) to restore: ")
+            except EOFError:
+                typed = ""
+        if typed.strip() != name:
+            session.error(f"the name typed is not this deployment's ({name}): nothing was restored")
+        if password is not None:
+            replaced = _backup_tool(hosts[hostname], known, "set-password", stdin=password + "\n")
+            if replaced.returncode != 0:
+                session.error(f"{hostname}: {replaced.stderr.strip()}")
+        options = [*(["--snapshot", args.snapshot] if args.snapshot else []),
+                   *(["--no-safety-backup"] if args.no_safety_backup else [])]
+        session.log(f"{hostname}: restoring (services stopped meanwhile; Puppet re-applies the restored secrets)")
+        if _backup_tool(hosts[hostname], known, "restore", *options, capture=False).returncode != 0:
+            session.error(f"{hostname}: the restore failed (see above)")
+
+
+@nox.session(name="backup-credentials", python=False)
+def backup_credentials(session: nox.Session) -> None:
+    """Push the backup repository's credentials from your environment (S3 keys, REST user) to every
+    instance with backups, root-only on its data volume; never in this folder or on a command line."""
+    given = {name: os.environ[name] for name in BACKUP_CREDENTIALS if os.environ.get(name)}
+    if not given:
+        session.error("no credentials in the environment: set some of " + ", ".join(BACKUP_CREDENTIALS) +
+                      " (e.g. the EC2 credentials of `openstack ec2 credentials create`)")
+    lines = "".join(f"{name}={value}\n" for name, value in sorted(given.items()))
+    with _instances(session) as (hosts, known):
+        for hostname in _backed_up(session, hosts, known):
+            pushed = _backup_tool(hosts[hostname], known, "set-credentials", stdin=lines)
+            if pushed.returncode != 0:
+                session.error(f"{hostname}: {pushed.stderr.strip()}")
+            print(f"{hostname}: {', '.join(sorted(given))} set")
+
+
+@nox.session(python=False)
+def rebuild(session: nox.Session) -> None:
+    """Replace one instance by a fresh one, keeping its data volumes: `-- HOST [-auto-approve]`.
+    The new instance finds its database, files and secrets on the volume."""
+    if not session.posargs or session.posargs[0].startswith("-"):
+        session.error("usage: nox -s rebuild -- HOST [-auto-approve]")
+    hostname, rest = session.posargs[0], list(session.posargs[1:])
+    state = terraform(session, "state", "list", silent=True).split()
+    instance_types = (".lxd_container.", ".openstack_compute_instance_v2.")
+    found = [a for a in state if any(t in a for t in instance_types) and a.endswith(f'["{hostname}"]')]
+    if not found:
+        session.error(f"no instance {hostname!r} in the state")
+    terraform(session, "apply", "-input=false" if "-auto-approve" in rest else "-input=true",
+              *[f"-replace={a}" for a in found], *rest)
+    if CLOUD == "openstack":
+        _learn_host_keys(session, inventory(session))
+
 
 @nox.session(python=False)
 def configure(session: nox.Session) -> None:

@@ -41,3 +41,11 @@ def test_web_roots_not_writable_by_the_web_server(host, role):
 
 def test_tls_certificate(host, role, node):
     checks.check_tls_certificate(host, role, node[1]["address"])
+
+
+def test_state_lives_on_the_data_volumes(host):
+    checks.check_state_on_volumes(host)
+
+
+def test_backups_did_not_fail_and_are_recent(host):
+    checks.check_backups(host)

@@ -525,6 +525,27 @@ def run_program(argv: Sequence[str], what: str, **kwargs: Any) -> subprocess.Com
     return proc
 
 
+def recreate_database(config: Config, name: str, attempts: int = 5) -> None:
+    """DROP and CREATE the database, then make sure it is empty: MariaDB 11.8 may log "cannot
+    DROP TABLE ... due to 1 open handles" (a table still open by a background thread), keep the
+    table and still answer OK; a later attempt succeeds."""
+    client = config.commands["mariadb"]
+    for attempt in range(1, attempts + 1):
+        run_program([*client, "--batch", "-e",
+                     f"DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}` "
+                     "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"],
+                    f"recreating database {name}", stdin=subprocess.DEVNULL)
+        counted = run_program([*client, "--batch", "-N", "-e",
+                               f"SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '{name}'"],
+                              f"checking database {name}", stdin=subprocess.DEVNULL).stdout.decode().strip()
+        if not counted.isdigit() or int(counted) == 0:
+            return
+        if attempt < attempts:
+            time.sleep(2)
+    raise Failure(f"database {name} still holds {counted} table(s) after DROP DATABASE ({attempts} attempts): "
+                  "the server kept them open; nothing was imported")
+
+
 def dump_databases(config: Config) -> None:
     config.staging_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(config.staging_dir, 0o700)
@@ -892,10 +913,7 @@ def restore(config: Config, args: argparse.Namespace) -> list[str]:
             summary.append(f"secrets: {copied} file{'' if copied == 1 else 's'} (kept the current "
                            f"{', '.join(sorted(p.name for p in keep if p.exists()))})")
             for db, dump in dumps.items():
-                run_program([*config.commands["mariadb"], "--batch", "-e",
-                             f"DROP DATABASE IF EXISTS `{db.name}`; CREATE DATABASE `{db.name}` "
-                             "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;"],
-                            f"recreating database {db.name}", stdin=subprocess.DEVNULL)
+                recreate_database(config, db.name)
                 with dump.open("rb") as stdin:
                     run_program([*config.commands["mariadb"], db.name], f"importing database {db.name}", stdin=stdin)
                 summary.append(f"database {db.name} ({db.engine}): imported")

@@ -104,6 +104,8 @@ class castelet::profile::backup (
         [Service]
         Type=oneshot
         ExecStart=/usr/local/sbin/castelet-backup run
+        # 75: another castelet-backup run held the lock (nothing done, nothing failed)
+        SuccessExitStatus=75
         Nice=10
         IOSchedulingClass=idle
         | UNIT
