@@ -553,7 +553,8 @@ def test_backup_profile(catalogs: dict[str, Any]) -> None:
     assert config["restore_dir"] == "/srv/data/.castelet-restore"
     assert config["stop_units"] == ["apache2"]
     assert len((env.secrets_dir / "restic-repository").read_text().strip()) >= 32
-    assert "RequiresMountsFor=/srv/data" in cat.resource("File", "/etc/systemd/system/castelet-backup.service")["content"]
+    service = cat.resource("File", "/etc/systemd/system/castelet-backup.service")["content"]
+    assert "RequiresMountsFor=/srv/data" in service and "SuccessExitStatus=75" in service
     timer = cat.resource("File", "/etc/systemd/system/castelet-backup.timer")["content"]
     assert "OnCalendar=*-*-* 03:15:00" in timer and "Persistent=true" in timer
     assert cat.resource("Service", "castelet-backup.timer")["ensure"] == "running"

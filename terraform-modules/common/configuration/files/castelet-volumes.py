@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -79,15 +80,17 @@ def set_fstab_line(fstab: str, mount: str, line: str) -> bool:
     return True
 
 
-def reload_systemd() -> None:
-    if Path("/run/systemd/system").is_dir():
+def reload_systemd(fstab: str) -> None:
+    """systemd generates mount units from /etc/fstab: refresh them after an edit."""
+    if fstab == "/etc/fstab" and Path("/run/systemd/system").is_dir():
         run("systemctl", "daemon-reload")
 
 
 def wait_for_device(pattern: str, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     while True:
-        devices = sorted({os.path.realpath(p) for p in glob.glob(pattern)})
+        # the whole disk, not its partitions' links (<name>-part1, ...)
+        devices = sorted({os.path.realpath(p) for p in glob.glob(pattern) if not re.search(r"-part[0-9]+$", p)})
         if len(devices) == 1:
             return devices[0]
         if len(devices) > 1:
@@ -118,7 +121,7 @@ def mount_volume(name: str, mount: str, pattern: str | None, fstab: str, timeout
     os.makedirs(mount, exist_ok=True)
     line = f"UUID={uuid} {mount} {fstype} defaults,nofail,x-systemd.device-timeout=300 0 2"
     if set_fstab_line(fstab, mount, line):
-        reload_systemd()
+        reload_systemd(fstab)
     if not is_mountpoint(mount):
         run("mount", "-T", fstab, mount)
         print(f"castelet-volumes: volume {name} mounted at {mount}")
@@ -172,7 +175,7 @@ def bind(target: str, source: str, fstab: str, stop: list[str], mode: int | None
     copy_into(target, source)
     line = f"{source} {target} none bind,x-systemd.requires-mounts-for={volume} 0 0"
     if set_fstab_line(fstab, target, line):
-        reload_systemd()
+        reload_systemd(fstab)
     run("mount", "-T", fstab, target)
     print(f"castelet-volumes: {target} is now {source} (on the volume at {volume})")
 
