@@ -4,7 +4,11 @@
 - check: `castelet check` of one rendered deployment, warm schema cache (target: under 5 s);
 - apply (root, with `castelet local setup` done): lamp on LXD from `terraform apply` to converged,
   against the floor — a fresh container from the same image doing a bare `apt-get install` of the
-  packages Puppet ended up installing — as a ratio.
+  packages Puppet ended up installing — as a ratio;
+- backup and restore (root, local cloud): Omeka S (stand-in release) with the e2e tests' data set
+  (tests/e2e/data_set.py) backed up to a restic REST server on the host: the first `nox -s backup`
+  (creates the repository), a second one (incremental), and `nox -s restore`. `--no-apply` skips
+  both applies; `--backup-only` runs only this one (`nox -s bench -- --backup-only`).
 """
 
 from __future__ import annotations
@@ -125,11 +129,62 @@ def bench_apply(out: Path) -> None:
     ROWS.append(("ratio apply / floor", "", converged / floor, "-"))
 
 
+def bench_backup_and_restore(out: Path) -> None:
+    """Backup and restore times of Omeka S with the e2e data set, as the operator runs them."""
+    from castelet.local.cloud import NETWORK, status
+    from castelet.manifest import load
+    from castelet.pin import pin
+
+    if os.geteuid() != 0 or not all(c.ready for c in status()):
+        ROWS.append(("backup omeka-s", "skipped: needs root and `castelet local setup`", float("nan"), "-"))
+        return
+    import data_set  # tests/e2e
+    import nox_sessions as ops
+    from files_server import serving
+    from omeka_standin import standin_archive
+    from restic_rest import ResticRest
+
+    key = out / "backup_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    bridge = lxc("network", "get", NETWORK, "ipv4.address").strip().split("/")[0]
+    blueprint = load(REPO_ROOT / "blueprints" / "omeka-s")
+    name, host = "bench-omeka", "bench-omeka-web1"
+    rest = ResticRest(out / "restic-rest", bridge)
+    rest.start()
+    deployment = None
+    try:
+        with serving(bridge) as (base_url, served):
+            served["/omeka-s-bench.zip"] = standin_archive("1.0.0-bench")
+            deployment = new(blueprint.path, {
+                "project_slug": name, "cloud": "lxd", "admin_ssh_keys": Path(f"{key}.pub").read_text().strip(),
+                "backup_repository": rest.url(name)}, out / "backup")
+            pin(deployment, lambda _: None, url=f"{base_url}/omeka-s-bench.zip", version="1.0.0-bench")
+            ops.plan_and_apply(deployment)
+        ops.ok(deployment, "backup-credentials", env=rest.environment)
+        data_set.write(host, blueprint, "bench")
+        size = data_set.E2E
+        what = f"{size.rows} rows + {size.files} files x {size.file_kb} KiB"
+        first = timed(lambda: ops.ok(deployment, "backup"))
+        second = timed(lambda: ops.ok(deployment, "backup"))
+        restore = timed(lambda: ops.ok(deployment, "restore", "--confirm", name))
+    finally:
+        if deployment is not None:
+            ops.destroy_everything(deployment, name)
+        rest.stop()
+    ROWS.append(("backup omeka-s, first (creates the repository)", f"nox -s backup; {what}", first, "-"))
+    ROWS.append(("backup omeka-s, second (incremental)", "nox -s backup", second, "-"))
+    ROWS.append(("restore omeka-s (safety snapshot first)", "nox -s restore -- --confirm NAME", restore, "-"))
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="castelet-bench-") as tmp:
-        bench_render_and_check(Path(tmp))
-        if "--no-apply" not in sys.argv:
-            bench_apply(Path(tmp))
+        if "--backup-only" in sys.argv:
+            bench_backup_and_restore(Path(tmp))
+        else:
+            bench_render_and_check(Path(tmp))
+            if "--no-apply" not in sys.argv:
+                bench_apply(Path(tmp))
+                bench_backup_and_restore(Path(tmp))
     table = Table(title="castelet bench (2 cores)")
     for column in ("what", "how", "seconds", "target"):
         table.add_column(column)
