@@ -79,4 +79,10 @@ def e2e(session: nox.Session) -> None:
     """Blueprints applied to the local LXD cloud (root): setup, lifecycle, nothing left behind."""
     # Debian 13 is the default release; one blueprint also runs on Debian 12 (tests/e2e)
     session.run("castelet", "local", "setup", "--release", "13", "--release", "12")
-    session.run("pytest", "-m", "e2e", "tests/e2e", "-v", "-p", "no:cacheprovider", *session.posargs)
+    # Two deployments at a time when pytest-xdist is installed: one worker per test module at a
+    # time (tests sharing a deployment, as in tests/e2e/test_data.py, stay on one worker).
+    import importlib.util
+
+    parallel = ["-n", "2", "--dist", "loadscope"] if importlib.util.find_spec("xdist") else []
+    session.run("pytest", "-m", "e2e", "tests/e2e", "-v", "-p", "no:cacheprovider", "--durations=0", *parallel,
+                *session.posargs)
