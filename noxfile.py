@@ -38,8 +38,14 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def tests(session: nox.Session) -> None:
-    """The whole pytest suite (real Terraform core, real Puppet where installed)."""
-    session.run("pytest", *(session.posargs or ["-q"]))
+    """The whole pytest suite (real Terraform core, real Puppet where installed), on up to 4
+    workers when pytest-xdist is installed (the `test` extra brings it)."""
+    import importlib.util
+    import os
+
+    workers = min(4, os.cpu_count() or 1)
+    parallel = ["-n", str(workers)] if importlib.util.find_spec("xdist") and workers > 1 else []
+    session.run("pytest", *(session.posargs or ["-q", *parallel]))
 
 
 @nox.session(python=False)
