@@ -372,16 +372,8 @@ def restore(session: nox.Session) -> None:
         if len(targets) > 1:
             session.error(f"several instances have backups ({', '.join(targets)}): choose one with --host")
         hostname = targets[0]
-        name = _deployment_name()
-        typed = args.confirm
-        if typed is None:
-            print(f"Restoring replaces the current data of {hostname} with snapshot {args.snapshot or 'latest'}.")
-            try:
-                typed = input(f"Type the deployment's name ({name}) to restore: ")
-            except EOFError:
-                typed = ""
-        if typed.strip() != name:
-            session.error(f"the name typed is not this deployment's ({name}): nothing was restored")
+        _confirm_name(session, args.confirm, "restore", "restored",
+                      f"Restoring replaces the current data of {hostname} with snapshot {args.snapshot or 'latest'}.")
         if password is not None:
             replaced = _backup_tool(hosts[hostname], known, "set-password", stdin=password + "\n")
             if replaced.returncode != 0:
@@ -452,6 +444,20 @@ def _deployment_name() -> str:
     return found.group(1)
 
 
+def _confirm_name(session: nox.Session, given: str | None, action: str, outcome: str, warning: str) -> None:
+    """Go on only once the deployment's name was typed (or given with --confirm NAME)."""
+    name = _deployment_name()
+    typed = given
+    if typed is None:
+        print(warning)
+        try:
+            typed = input(f"Type the deployment's name ({name}) to {action}: ")
+        except EOFError:
+            typed = ""
+    if typed.strip() != name:
+        session.error(f"the name typed is not this deployment's ({name}): nothing was {outcome}")
+
+
 def _split_destroy_args(posargs: list[str]) -> tuple[bool, str | None, list[str]]:
     """(--with-data given, the --confirm NAME, the arguments left for Terraform)."""
     with_data, confirm, rest = False, None, []
@@ -505,16 +511,9 @@ def destroy(session: nox.Session) -> None:
         print("nothing to destroy: this deployment has not been applied (its Terraform state is empty)")
         return
     if with_data:
-        name = _deployment_name()
-        typed = confirm
-        if typed is None:
-            print(f"--with-data deletes the data volumes for good: {', '.join(map(_volume_name, volumes)) or 'none'}.")
-            try:
-                typed = input(f"Type the deployment's name ({name}) to delete everything: ")
-            except EOFError:
-                typed = ""
-        if typed.strip() != name:
-            session.error(f"the name typed is not this deployment's ({name}): nothing was destroyed")
+        doomed = ", ".join(map(_volume_name, volumes)) or "none"
+        _confirm_name(session, confirm, "delete everything", "destroyed",
+                      f"--with-data deletes the data volumes for good: {doomed}.")
         # The name is the confirmation (a stronger one than Terraform's yes): no second prompt.
         terraform(session, "destroy", "-input=false", *([] if approve else ["-auto-approve"]), *terraform_args)
         print("destroyed everything this deployment created, its data volumes included "
