@@ -551,6 +551,7 @@ def test_backup_profile(catalogs: dict[str, Any]) -> None:
     assert config["databases"] == [{"engine": "mariadb", "name": "app"}]
     assert config["password_file"] == f"{env.secrets_dir}/restic-repository"
     assert config["restore_dir"] == "/srv/data/.castelet-restore"
+    assert config["status_file"] == "/srv/data/castelet/backup-status.json"  # survives a rebuild
     assert config["stop_units"] == ["apache2"]
     assert len((env.secrets_dir / "restic-repository").read_text().strip()) >= 32
     service = cat.resource("File", "/etc/systemd/system/castelet-backup.service")["content"]

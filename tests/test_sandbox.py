@@ -314,3 +314,27 @@ def test_packages_and_ports_reach_puppet_through_terraform(tmp_path, terraform_c
     rules = result.resource("File", "/etc/nftables.castelet.d/open-ports.nft")["content"]
     assert 'ip saddr 192.0.2.0/24 tcp dport 8080 accept comment "open-8080-tcp"' in rules
     assert 'ip saddr 192.0.2.0/24 udp dport 5353 accept comment "open-5353-udp"' in rules
+
+
+def test_gc_destroy_retries_while_the_cloud_is_busy_and_not_otherwise(monkeypatch):
+    """LXD answers 'is busy running a "stop" operation' after an interrupted destroy: retried;
+    any other failure is raised at once."""
+    calls: list[str] = []
+    answers = [sandbox.SandboxError('Error: Instance is busy running a "stop" operation'), None]
+
+    def once(sb, stream):
+        calls.append("destroy")
+        answer = answers.pop(0)
+        if answer is not None:
+            raise answer
+
+    monkeypatch.setattr(sandbox, "_destroy_once", once)
+    monkeypatch.setattr(sandbox, "BUSY_PAUSE_SECONDS", 0.0)
+    sandbox._destroy(None, None)  # type: ignore[arg-type]
+    assert calls == ["destroy", "destroy"]
+
+    calls.clear()
+    answers[:] = [sandbox.SandboxError("terraform destroy failed: quota"), None]
+    with pytest.raises(sandbox.SandboxError, match="quota"):
+        sandbox._destroy(None, None)  # type: ignore[arg-type]
+    assert calls == ["destroy"]

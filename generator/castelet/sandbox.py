@@ -23,6 +23,7 @@ import re
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -389,7 +390,26 @@ class GcReport:
         return not self.failed
 
 
+#: LXD refuses to delete an instance while an earlier operation on it (e.g. the stop of an
+#: interrupted destroy) still runs: that answer is retried, a few times, after a pause.
+BUSY_MARKER = "is busy running"
+BUSY_RETRIES = 3
+BUSY_PAUSE_SECONDS = 10.0
+
+
 def _destroy(sandbox: Sandbox, stream: TextIO | None) -> None:
+    """``terraform destroy``, retried while the cloud says an earlier operation is still running."""
+    for attempt in range(BUSY_RETRIES + 1):
+        try:
+            _destroy_once(sandbox, stream)
+            return
+        except SandboxError as error:
+            if BUSY_MARKER not in str(error) or attempt == BUSY_RETRIES:
+                raise
+            time.sleep(BUSY_PAUSE_SECONDS)
+
+
+def _destroy_once(sandbox: Sandbox, stream: TextIO | None) -> None:
     """``terraform destroy -auto-approve``; on an interrupt, Terraform gets SIGINT and time to
     stop cleanly (it saves the state of what it already destroyed) before the interrupt goes on."""
     _ensure_init(sandbox)

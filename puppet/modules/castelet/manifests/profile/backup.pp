@@ -56,9 +56,14 @@ class castelet::profile::backup (
       source => 'puppet:///modules/castelet/castelet-backup.py',
     }
 
+    # On the data volume where there is one: a rebuilt instance still knows its last snapshot.
     $restore_dir = $castelet::data_dir ? {
       undef   => '/var/lib/castelet/restore',
       default => "${castelet::data_dir}/.castelet-restore",
+    }
+    $status_file = $castelet::data_dir ? {
+      undef   => '/var/lib/castelet/backup-status.json',
+      default => "${castelet::data_dir}/castelet/backup-status.json",
     }
     $config = {
       'repository'       => $repository,
@@ -69,7 +74,7 @@ class castelet::profile::backup (
       'secrets_dir'      => $secrets_dir,
       'staging_dir'      => '/var/lib/castelet/backup-staging',
       'restore_dir'      => $restore_dir,
-      'status_file'      => '/var/lib/castelet/backup-status.json',
+      'status_file'      => $status_file,
       'keep'             => $keep,
       'stop_units'       => $stop_units,
       'after_restore'    => [['/usr/local/sbin/castelet-puppet-apply']],
