@@ -46,6 +46,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -426,8 +427,25 @@ class Restic:
             return Failure(f"repository unreachable: {self.redact(one_line(output))}")
         return self.fail(what, proc)
 
+    def reachable(self) -> None:
+        """A rest: or s3: server that refuses connections fails at once: restic 0.17+ would retry
+        for minutes. Skipped behind a proxy (restic goes through it, this check could not)."""
+        if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")):
+            return
+        found = re.match(r"(?:rest|s3):(https?)://([^/@]+)", self.config.repository)
+        if found is None:
+            return
+        url = urllib.parse.urlsplit(f"{found.group(1)}://{found.group(2)}")
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            socket.create_connection((url.hostname or "", port), timeout=min(30.0, self.config.probe_timeout)).close()
+        except OSError as error:
+            reason = str(error.strerror or error).lower()
+            raise Failure(f"repository unreachable: cannot connect to {url.hostname}:{port} ({reason})") from None
+
     def probe(self) -> bool:
         """True when the repository exists, False when there is none; anything else raises."""
+        self.reachable()
         proc = self.run("--no-lock", "cat", "config", timeout=self.config.probe_timeout)
         if proc.returncode == 0:
             return True
@@ -446,6 +464,7 @@ class Restic:
 
     def snapshots(self, *selection: str) -> list[dict[str, Any]]:
         """Raises NoRepository when there is none (without a separate probe: one key derivation less)."""
+        self.reachable()
         proc = self.run("--no-lock", "snapshots", "--json", *selection, timeout=self.config.probe_timeout)
         if proc.returncode != 0:
             raise self.opening_failure(proc, "cannot list snapshots")
