@@ -19,6 +19,12 @@ from pathlib import Path
 
 TERRAFORM_ENV = "CASTELET_TERRAFORM"
 
+#: A destroy that fails may have met a cloud still busy with an earlier operation (LXD: 'Instance is
+#: busy running a "stop" operation' on a loaded host). Running it again only destroys what is left.
+LXD_BUSY = "is busy running"
+DESTROY_ATTEMPTS = 3
+DESTROY_RETRY_PAUSE_SECONDS = 15.0
+
 
 class TerraformNotFound(RuntimeError):
     """No Terraform-compatible binary could be found."""

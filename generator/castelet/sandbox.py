@@ -34,7 +34,14 @@ from typing import Any, TextIO
 import yaml
 
 from castelet.answers import bounded_repr, text_problem
-from castelet.runtime import TerraformNotFound, find_terraform, terraform_env
+from castelet.runtime import (
+    DESTROY_ATTEMPTS,
+    DESTROY_RETRY_PAUSE_SECONDS,
+    LXD_BUSY,
+    TerraformNotFound,
+    find_terraform,
+    terraform_env,
+)
 
 ANSWERS_FILE = ".castelet-answers.yaml"
 TFVARS = "terraform.tfvars"
@@ -392,9 +399,9 @@ class GcReport:
 
 #: LXD refuses to delete an instance while an earlier operation on it (e.g. the stop of an
 #: interrupted destroy) still runs: that answer is retried, a few times, after a pause.
-BUSY_MARKER = "is busy running"
-BUSY_RETRIES = 3
-BUSY_PAUSE_SECONDS = 10.0
+BUSY_MARKER = LXD_BUSY
+BUSY_RETRIES = DESTROY_ATTEMPTS - 1
+BUSY_PAUSE_SECONDS = DESTROY_RETRY_PAUSE_SECONDS
 
 
 def _destroy(sandbox: Sandbox, stream: TextIO | None) -> None:

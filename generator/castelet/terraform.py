@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +22,14 @@ from typing import Any
 from python_terraform import IsFlagged, IsNotFlagged
 from python_terraform import Terraform as _PyTerraform
 
-from castelet.runtime import TerraformNotFound, find_terraform, terraform_env
+from castelet.runtime import (
+    DESTROY_ATTEMPTS,
+    DESTROY_RETRY_PAUSE_SECONDS,
+    LXD_BUSY,
+    TerraformNotFound,
+    find_terraform,
+    terraform_env,
+)
 
 __all__ = ["Result", "Terraform", "TerraformError", "TerraformNotFound", "find_terraform", "run"]
 
@@ -130,7 +138,14 @@ class Terraform:
         }
         if var_file is not None:
             kwargs["var_file"] = str(var_file)
-        return self._call("destroy", **kwargs)
+        for attempt in range(1, DESTROY_ATTEMPTS + 1):
+            try:
+                return self._call("destroy", **kwargs)
+            except TerraformError as error:
+                if LXD_BUSY not in str(error) or attempt == DESTROY_ATTEMPTS:
+                    raise
+                time.sleep(DESTROY_RETRY_PAUSE_SECONDS)
+        raise AssertionError("unreachable")
 
     def outputs(self) -> dict[str, Any]:
         """All outputs as plain values (``output('name')`` is broken in python-terraform)."""

@@ -34,6 +34,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -41,11 +42,18 @@ from pathlib import Path
 from typing import Any
 
 import nox
+import nox.command
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / ".castelet"))
 import hostkeys  # noqa: E402
-from runtime import TerraformNotFound, find_terraform, terraform_env  # noqa: E402
+from runtime import (  # noqa: E402
+    DESTROY_ATTEMPTS,
+    DESTROY_RETRY_PAUSE_SECONDS,
+    TerraformNotFound,
+    find_terraform,
+    terraform_env,
+)
 
 nox.options.sessions = ["plan"]
 nox.options.error_on_missing_interpreters = False
@@ -444,6 +452,21 @@ def _deployment_name() -> str:
     return found.group(1)
 
 
+def _destroy_retrying(session: nox.Session, *args: str) -> None:
+    """An unattended `terraform destroy`, run again when it fails (a cloud still busy stopping an
+    instance, as LXD on a loaded host): a second run only destroys what is left."""
+    for attempt in range(1, DESTROY_ATTEMPTS + 1):
+        try:
+            terraform(session, "destroy", *args)
+            return
+        except nox.command.CommandFailed:
+            if attempt == DESTROY_ATTEMPTS:
+                raise
+            session.warn(f"terraform destroy failed (attempt {attempt}/{DESTROY_ATTEMPTS}): "
+                         f"again in {DESTROY_RETRY_PAUSE_SECONDS:g} s, for what is left")
+            time.sleep(DESTROY_RETRY_PAUSE_SECONDS)
+
+
 def _confirm_name(session: nox.Session, given: str | None, action: str, outcome: str, warning: str) -> None:
     """Go on only once the deployment's name was typed (or given with --confirm NAME)."""
     name = _deployment_name()
@@ -515,7 +538,7 @@ def destroy(session: nox.Session) -> None:
         _confirm_name(session, confirm, "delete everything", "destroyed",
                       f"--with-data deletes the data volumes for good: {doomed}.")
         # The name is the confirmation (a stronger one than Terraform's yes): no second prompt.
-        terraform(session, "destroy", "-input=false", *([] if approve else ["-auto-approve"]), *terraform_args)
+        _destroy_retrying(session, "-input=false", *([] if approve else ["-auto-approve"]), *terraform_args)
         print("destroyed everything this deployment created, its data volumes included "
               "(volumes attached through existing_volumes are not its own: they stay)")
         return
@@ -524,7 +547,11 @@ def destroy(session: nox.Session) -> None:
     if targets:
         # Targeting every resource but the volumes also destroys what depends on them (the volume
         # attachments go with their instances); the volumes depend on none of them.
-        terraform(session, "destroy", *prompt, *terraform_args, *[f"-target={t}" for t in targets])
+        targeted = [*prompt, *terraform_args, *[f"-target={t}" for t in targets]]
+        if approve:
+            _destroy_retrying(session, *targeted)
+        else:
+            terraform(session, "destroy", *targeted)
     if volumes:
         print("kept the data volumes (an apply attaches them again):")
         for address in volumes:
