@@ -18,7 +18,9 @@ from castelet.manifest import Blueprint
 SECRETS_DIR = "/var/lib/castelet/secrets"
 # MariaDB's datadir lives on the data volume (bind-mounted at /var/lib/mysql) and is backed up
 # as a dump (`mariadb-dump --single-transaction`), not as files: its files are not compared.
-NOT_COMPARED = ("/srv/data/mariadb/",)
+# castelet-backup's run records (status, lock) live on the volume too and change with every run.
+NOT_COMPARED = ("/srv/data/mariadb/", "/srv/data/castelet/backup-status.json",
+                "/srv/data/castelet/castelet-backup.lock")
 MARKER = "castelet-e2e"
 
 

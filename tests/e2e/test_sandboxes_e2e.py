@@ -52,6 +52,14 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in proc.stdout.split()]
 
 
+def _cmdline(pid: int) -> str:
+    """The command line of a process, or "" when it has already exited (a race with pgrep)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+
+
 def test_sandbox_expires_is_collected_and_an_interrupted_gc_finishes_on_the_next_run(local_cloud, tmp_path):
     box, keep = "e2e-sbx-box", "e2e-sbx-keep"
     answers = tmp_path / "answers.yaml"
@@ -101,8 +109,7 @@ def test_sandbox_expires_is_collected_and_an_interrupted_gc_finishes_on_the_next
         deadline = time.monotonic() + 120
         terraform_pids: list[int] = []
         while not terraform_pids and time.monotonic() < deadline and gc.poll() is None:
-            terraform_pids = [p for p in _children(gc.pid)
-                              if "destroy" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")]
+            terraform_pids = [p for p in _children(gc.pid) if "destroy" in _cmdline(p)]
             time.sleep(0.2)
         assert terraform_pids, "gc never started terraform destroy"
         time.sleep(2)

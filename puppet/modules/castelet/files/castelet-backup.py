@@ -639,8 +639,10 @@ def database_directories(config: Config) -> set[Path]:
 
 def not_backed_up(config: Config) -> set[Path]:
     """Left out of backups and left alone by restores: the configured exclusions, MariaDB's live
-    data directory and the restore's working directory."""
-    return {*config.exclude, *database_directories(config), config.restore_dir}
+    data directory, the restore's working directory and this program's own run records (status,
+    lock: on the data volume, so that a rebuilt instance knows its last snapshot)."""
+    return {*config.exclude, *database_directories(config), config.restore_dir, config.status_file,
+            config.lock_file}
 
 
 def backup(config: Config, restic: Restic, tags: Sequence[str], safety: bool = False) -> str:
