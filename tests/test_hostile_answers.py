@@ -222,3 +222,43 @@ def test_url_and_pem_answers_refuse_every_hostile_string_before_writing(tmp_path
     if question == "acme_server":  # the README names it: as text, not markup
         assert _html_text(good) in _readme_text((deployment / "README.md").read_text())
     assert not (tmp_path / "marker").exists()
+
+
+WAVE_ONE_TYPES = ("git_url", "git_ref", "cidrs", "databases")
+
+
+def _questions_of_types(types: tuple[str, ...]) -> list[tuple[str, str]]:
+    from castelet.library import load_all
+
+    return [(bp.id, q.name) for bp in load_all(REPO_ROOT)[0] for q in bp.questions if q.type in types]
+
+
+def test_every_typed_text_answer_refuses_the_corpus_at_the_type_level(tmp_path: Path) -> None:
+    """Git URLs and refs, network and database lists: no string of the corpus is a value of these
+    types (whatever blueprint asks them), so none can reach a command line, pg_hba or HCL."""
+    from castelet.answers import InvalidAnswer, coerce
+    from castelet.manifest import Question
+
+    for kind in WAVE_ONE_TYPES:
+        question = Question(name=kind, type=kind, default="", help={"en": ""})
+        for value in corpus(tmp_path / "marker"):
+            with pytest.raises(InvalidAnswer):
+                coerce(question, value)
+    assert not (tmp_path / "marker").exists()
+
+
+@pytest.mark.parametrize("blueprint_question", _questions_of_types(WAVE_ONE_TYPES), ids="/".join)
+def test_blueprint_git_and_list_answers_refuse_the_corpus_before_writing(
+        tmp_path: Path, blueprint_question: tuple[str, str]) -> None:
+    """Every blueprint question of those types, found from the manifests: the corpus is refused
+    through `castelet new`, naming the question, and nothing is written."""
+    from castelet.answers import AnswersError
+
+    blueprint, question = blueprint_question
+    for value in corpus(tmp_path / "marker"):
+        with pytest.raises(AnswersError) as refused:
+            new(REPO_ROOT / "blueprints" / blueprint, {"cloud": "lxd", question: value, "project_slug": "hostile"},
+                tmp_path / "out")
+        assert str(refused.value).startswith(f"{question}: "), str(refused.value)
+        assert not (tmp_path / "out").exists(), "a refused answer wrote something"
+    assert not (tmp_path / "marker").exists()

@@ -39,6 +39,16 @@ _RESTIC_REPOSITORY = re.compile(
     rf"|(swift|b2):[A-Za-z0-9._-]{{1,100}}:/?{_REPO_PATH}"
     rf"|/{_REPO_PATH}"
 )
+#: git repositories: https (any host), or plain http to a private/loopback IPv4 address only (a
+#: lab's mirror, the local cloud's bridge). No credentials, query or fragment.
+_GIT_URL = re.compile(rf"(?P<scheme>https?)://(?P<host>[A-Za-z0-9.-]{{1,253}})(:[0-9]{{1,5}})?/{_REPO_PATH}")
+_GIT_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,99}")
+_IDENTIFIER = re.compile(r"[a-z][a-z0-9_]{0,31}")
+#: database and role names a `databases` answer may not take (the servers' own, or Castelet's).
+RESERVED_DATABASE_NAMES = frozenset({
+    "postgres", "template0", "template1", "mysql", "information_schema", "performance_schema", "sys", "root",
+    "castelet", "public",
+})
 _PEM_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----\n((?:[A-Za-z0-9+/=]{1,76}\n){1,200})-----END CERTIFICATE-----")
 MAX_PEM_CHARS = 32768
 _DECIMAL = re.compile(r"[+-]?[0-9]+")
@@ -78,6 +88,15 @@ ALLOWED = {
                          "rest:https://HOST[:PORT]/PATH, sftp:[USER@]HOST:/PATH, swift:CONTAINER:/PATH, "
                          "b2:BUCKET:PATH or /PATH, or nothing (no backups)",
     "pem_certificates": "one or more PEM certificates (-----BEGIN CERTIFICATE----- ... -----END CERTIFICATE-----)",
+    "git_url": "a git repository URL without credentials: https://HOST[:PORT]/PATH (http:// only to a private "
+               "IPv4 address such as a lab mirror)",
+    "git_ref": "a git branch, tag or commit such as main, v1.2.0 or a commit hash (letters, digits, . _ / -; "
+               "no `..`)",
+    "cidrs": "IPv4 or IPv6 networks in CIDR notation separated by single spaces, such as `132.203.0.0/16 "
+             "2001:db8::/32` (host bits zero; not 0.0.0.0/0 or ::/0), or nothing",
+    "databases": "database names separated by single spaces, each NAME or NAME:OWNER (lowercase letters, digits "
+                 "and _, starting with a letter, at most 32 characters; not a server's own name such as "
+                 "postgres or mysql), such as `corpus survey:lab`",
 }
 
 #: Unknown question names listed one by one; the rest are counted (a file of junk stays readable).
@@ -429,7 +448,7 @@ def coerce(q: Question, value: Any) -> Any:
         raise InvalidAnswer(problem)
     if q.type == "ssh_public_keys":
         return _public_keys(value)
-    if q.type in ("debian_packages", "ports"):
+    if q.type in ("debian_packages", "ports", "cidrs", "databases"):
         return _word_list(q.type, value)
     checks: dict[str, Callable[[str], bool]] = {
         "slug": lambda t: bool(_SLUG.fullmatch(t)),
@@ -443,6 +462,8 @@ def coerce(q: Question, value: Any) -> Any:
         "acme_server": lambda t: t in ("auto", "self-signed") or bool(_ACME_URL.fullmatch(t)),
         "pem_certificates": _is_pem_certificates,
         "restic_repository": lambda t: bool(_RESTIC_REPOSITORY.fullmatch(t)),
+        "git_url": _is_git_url,
+        "git_ref": _is_git_ref,
         "string": lambda t: _string_ok(q, t),
     }
     if not checks[q.type](value):
@@ -468,25 +489,73 @@ def _is_pem_certificates(text: str) -> bool:
     return True
 
 
+def _is_git_url(text: str) -> bool:
+    match = _GIT_URL.fullmatch(text)
+    if not match or "//" in text.split("://", 1)[1] or "/../" in f"{text}/":
+        return False
+    if match["scheme"] == "https":
+        return True
+    try:
+        address = ipaddress.IPv4Address(match["host"])
+    except ValueError:
+        return False
+    return address.is_private or address.is_loopback
+
+
+def _is_git_ref(text: str) -> bool:
+    """A ref git itself accepts (git check-ref-format, the subset Castelet allows)."""
+    return (bool(_GIT_REF.fullmatch(text)) and ".." not in text and "//" not in text and "/." not in text
+            and not text.endswith(("/", ".", ".lock")))
+
+
+def _list_item_problem(kind: str, index: int, item: str, owners: dict[str, str]) -> str | None:
+    """Why one item of a space-separated list answer is refused (None when it is fine)."""
+    if kind == "debian_packages" and not _DEBIAN_PACKAGE.fullmatch(item):
+        return f"item {index} is not a Debian package name"
+    if kind == "ports":
+        port = _PORT.fullmatch(item)
+        if not port or int(port.group(1)) > 65535:
+            return f"item {index} is not PORT/tcp or PORT/udp with PORT from 1 to 65535"
+        if item == "22/tcp":
+            return f"item {index} is SSH, which stays open to admin_cidr only"
+    if kind == "cidrs":
+        if not _is_cidr(item):
+            return f"item {index} is not a network in CIDR notation with its host bits zero"
+        if ipaddress.ip_network(item).prefixlen == 0:
+            return f"item {index} is the whole internet"
+    if kind == "databases":
+        name, _, owner = item.partition(":")
+        owner = owner or name
+        for part, what in ((name, "name"), (owner, "owner")):
+            if not _IDENTIFIER.fullmatch(part):
+                return f"item {index}: the {what} is not lowercase letters, digits and _ starting with a letter " \
+                       "(at most 32 characters)"
+            if part in RESERVED_DATABASE_NAMES:
+                return f"item {index}: the {what} is reserved"
+        if item.count(":") > 1:
+            return f"item {index} has more than one `:`"
+        if name in owners:
+            return f"item {index} names a database given twice"
+        owners[name] = owner
+    return None
+
+
 def _word_list(kind: str, text: str) -> str:
-    """A list of Debian package names or of PORT/PROTOCOL, separated by single spaces, none twice."""
+    """A list of Debian package names, PORT/PROTOCOL, CIDRs or databases, separated by single
+    spaces, none twice."""
     if text == "":
         return ""
     items = text.split(" ")
     if len(items) > MAX_LIST_ITEMS:
         raise InvalidAnswer(f"more than {MAX_LIST_ITEMS} items")
     seen: set[str] = set()
+    owners: dict[str, str] = {}
     for index, item in enumerate(items, start=1):
         if item == "":
             raise InvalidAnswer(f"item {index} is empty (separate items by single spaces)")
-        if kind == "debian_packages" and not _DEBIAN_PACKAGE.fullmatch(item):
-            raise InvalidAnswer(f"item {index} is not a Debian package name")
-        if kind == "ports":
-            port = _PORT.fullmatch(item)
-            if not port or int(port.group(1)) > 65535:
-                raise InvalidAnswer(f"item {index} is not PORT/tcp or PORT/udp with PORT from 1 to 65535")
-            if item == "22/tcp":
-                raise InvalidAnswer(f"item {index} is SSH, which stays open to admin_cidr only")
+        problem = _list_item_problem(kind, index, item, owners)
+        if problem:
+            raise InvalidAnswer(problem)
         if item in seen:
             raise InvalidAnswer(f"item {index} is given twice")
         seen.add(item)
