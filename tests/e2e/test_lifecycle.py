@@ -18,6 +18,7 @@ from castelet.local.cloud import lxc
 from castelet.pin import pin, write_setting
 from castelet.render import new
 from castelet.terraform import Terraform, TerraformError
+from e2e_site import Site, checks_module
 from nox_sessions import destroy_everything, record_timings, secrets, verify
 from omeka_standin import LoginError, fetch, install_form_offered, login, standin_archive
 
@@ -53,13 +54,19 @@ def test_every_verified_blueprint_has_a_lifecycle_here():
 
 @pytest.mark.parametrize("blueprint", [bp for bp in VERIFIED if not bp.release], ids=lambda bp: bp.id)
 def test_lifecycle_and_settings_edited_in_tfvars_reach_the_instance(
-        local_cloud, admin_key, tmp_path, blueprint, acme):
+        local_cloud, admin_key, tmp_path, blueprint, acme, archive_server, bridge_address):
     slug = f"e2e-{blueprint.id}"[:24].rstrip("-")
     container = f"{slug}-{blueprint.roles[0].name}1"
     # The instance's own DNS name: pebble can validate it as soon as the site answers.
     domain = f"{container}.lxd"
     answers = _acme_answers(acme, domain) if _https_services(blueprint) else {}
+    # The blueprint's own checks (tests/e2e/checks_<id>.py) run in this same deployment.
+    checks = checks_module(blueprint.id)
+    site = Site(blueprint, container, domain, acme, bridge_address, archive_server[0], archive_server[1], tmp_path)
+    if checks is not None and hasattr(checks, "answers"):
+        answers.update(checks.answers(site))
     deployment = _render(blueprint.id, slug, admin_key, tmp_path, **answers)
+    site.deployment = deployment
     tf = Terraform(deployment, env=_lxd_env())
     try:
         report = lifecycle(deployment, print, keep=True)
@@ -70,6 +77,10 @@ def test_lifecycle_and_settings_edited_in_tfvars_reach_the_instance(
         https = _https_services(blueprint)
         if https:
             check_https_site(container, _address(container), domain, acme, https[0])
+        if checks is not None:
+            started = time.monotonic()
+            checks.check_deployed(site)
+            _record(f"{blueprint.id} checks", {"checks": time.monotonic() - started})
 
         # terraform.tfvars is the one source of the settings: edit the admin network and the keys,
         # apply, and nftables and authorized_keys follow without replacing the instance.
