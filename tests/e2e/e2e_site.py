@@ -5,6 +5,8 @@ the one lifecycle deployment (one deployment per blueprint keeps CI short):
 
     def answers(site: Site) -> dict[str, str]: ...   # optional: answers for the render
     def check_deployed(site: Site) -> None: ...       # after verify passed, before the tfvars edit
+
+`answers()` is also used by the data tests (tests/e2e/test_data.py), so the same answers deploy there.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ class Site:
     blueprint: Blueprint
     container: str
     domain: str
-    acme: Pebble
+    acme: Pebble | None  # None in the data tests (tests/e2e/test_data.py), which use no CA
     bridge_address: str
     base_url: str
     served: dict[str, bytes]

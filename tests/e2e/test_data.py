@@ -38,6 +38,7 @@ from castelet.manifest import Blueprint
 from castelet.pin import pin
 from castelet.render import ANSWERS_FILE, new
 from castelet.runtime import find_terraform, terraform_env
+from e2e_site import Site, checks_module
 from omeka_standin import fetch, install_form_offered, login, standin_archive
 from restic_rest import ResticRest
 
@@ -105,14 +106,22 @@ def restic_rest(bridge_address: str, tmp_path_factory: pytest.TempPathFactory) -
 
 # Module scope: under pytest-xdist (`--dist loadscope`, nox -s e2e) this module runs on one worker.
 @pytest.fixture(scope="module", params=DATA_BLUEPRINTS, ids=lambda bp: bp.id)
-def deployed(request, local_cloud, admin_key, tmp_path_factory, restic_rest, archive_server) -> Iterator[Deployed]:
+def deployed(request, local_cloud, admin_key, tmp_path_factory, restic_rest, archive_server,
+             bridge_address) -> Iterator[Deployed]:
     """One deployment per blueprint with data, applied with `nox -s plan apply`, its repository
     credentials pushed, and destroyed with its data at the end."""
     blueprint: Blueprint = request.param
     name = f"e2e-data-{blueprint.id}"[:24].rstrip("-")
     out = tmp_path_factory.mktemp(f"data-{blueprint.id}")
-    deployment = new(blueprint.path, {"project_slug": name, "cloud": "lxd", "admin_ssh_keys": admin_key,
-                                      "backup_repository": restic_rest.url(name)}, out)
+    answers = {"project_slug": name, "cloud": "lxd", "admin_ssh_keys": admin_key,
+               "backup_repository": restic_rest.url(name)}
+    checks = checks_module(blueprint.id)  # answers the blueprint needs to deploy (a git URL...)
+    if checks is not None and hasattr(checks, "answers"):
+        container = f"{name}-{data_set.backup_role(blueprint)}1"
+        site = Site(blueprint, container, f"{container}.lxd", None, bridge_address, archive_server[0],
+                    archive_server[1], out)
+        answers.update(checks.answers(site))
+    deployment = new(blueprint.path, answers, out)
     if blueprint.release:
         base_url, served = archive_server
         archive = f"/{name}/{blueprint.id}-1.0.0-test.zip"
