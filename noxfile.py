@@ -85,10 +85,11 @@ def e2e(session: nox.Session) -> None:
     """Blueprints applied to the local LXD cloud (root): setup, lifecycle, nothing left behind."""
     # Debian 13 is the default release; one blueprint also runs on Debian 12 (tests/e2e)
     session.run("castelet", "local", "setup", "--release", "13", "--release", "12")
-    # Two deployments at a time when pytest-xdist is installed: one worker per test module at a
-    # time (tests sharing a deployment, as in tests/e2e/test_data.py, stay on one worker).
+    # Deployments in parallel when pytest-xdist is installed: each test on the next free worker,
+    # except the tests sharing one deployment (tests/e2e/test_data.py: one xdist_group per
+    # blueprint), which stay together and in order on one worker.
     import importlib.util
 
-    parallel = ["-n", "2", "--dist", "loadscope"] if importlib.util.find_spec("xdist") else []
+    parallel = ["-n", "2", "--dist", "loadgroup"] if importlib.util.find_spec("xdist") else []
     session.run("pytest", "-m", "e2e", "tests/e2e", "-v", "-p", "no:cacheprovider", "--durations=0", *parallel,
                 *session.posargs)
