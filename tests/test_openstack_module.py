@@ -199,6 +199,20 @@ MUTATIONS = {
         "deployment.tftest.hcl",
         "puppet_data",
     ),
+    "clients-open-to-the-world": Mutation(
+        "common/design/main.tf",
+        "clients = local.client_cidrs",
+        'clients = ["0.0.0.0/0"]',
+        "deployment.tftest.hcl",
+        "clients_service",
+    ),
+    "client-networks-kept-from-puppet": Mutation(
+        "common/configuration/main.tf",
+        "client_cidrs   = local.client_cidrs",
+        "client_cidrs   = []",
+        "deployment.tftest.hcl",
+        "clients_service",
+    ),
     "no-vcpu-guard": Mutation(
         "openstack/instances.tf",
         ".vcpus, 0) >= each.value.min_vcpus",

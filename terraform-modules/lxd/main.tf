@@ -11,6 +11,7 @@ module "design" {
   volumes          = var.volumes
   existing_volumes = var.existing_volumes
   admin_cidr       = var.admin_cidr
+  client_cidrs     = var.client_cidrs
 }
 
 module "configuration" {
@@ -31,6 +32,7 @@ module "configuration" {
   puppet_environment_path = var.puppet_environment_path
   puppet_packages         = var.puppet_packages
   backups                 = var.backups
+  client_cidrs            = var.client_cidrs
 }
 
 # Custom volumes, except those named in `existing_volumes`: the containers mount those by name,

@@ -2,11 +2,13 @@
 # public rule), and one shared by all the deployment's instances for traffic between them.
 
 locals {
-  # Ingress rules per role from the design, plus an IPv6 ::/0 twin of every public rule.
+  # Ingress rules per role from the design, plus an IPv6 ::/0 twin of every public rule. A
+  # clients service has one rule per client network, keyed "<role>/<service>/<network>" (adding
+  # or removing a network leaves the others' rules in place); the others "<role>/<service>".
   secgroup_rules = merge([
     for role, rules in module.design.firewall_rules : merge(
       {
-        for rule in rules : "${role}/${rule.name}" => merge(rule, {
+        for rule in rules : (rule.exposure == "clients" ? "${role}/${rule.name}/${rule.cidr}" : "${role}/${rule.name}") => merge(rule, {
           role      = role
           ethertype = length(split(":", rule.cidr)) > 1 ? "IPv6" : "IPv4"
         })

@@ -62,13 +62,16 @@ locals {
   hiera_percent = "%%{literal('%')}{"
   settings      = { for name, value in var.settings : name => replace(value, "%%{", local.hiera_percent) }
   public_keys   = [for key in var.public_keys : replace(trimspace(key), "%%{", local.hiera_percent)]
+  # Canonical (as the design's firewall rules) and each once; a CIDR holds no `%`.
+  client_cidrs = distinct([for cidr in var.client_cidrs : cidrsubnet(cidr, 0, 0)])
   backups = var.backups == null ? null : {
     paths     = [for path in var.backups.paths : replace(path, "%%{", local.hiera_percent)]
     databases = [for db in var.backups.databases : { for k, v in db : k => replace(v, "%%{", local.hiera_percent) }]
   }
 
   # role => host firewall rules for Puppet: a public service is open to 0.0.0.0/0 and ::/0, an
-  # admin one to admin_cidr; SSH from admin_cidr is added by Puppet itself (lock-out guard).
+  # admin one to admin_cidr, a clients one to each client network (one rule each, from the
+  # design); SSH from admin_cidr is added by Puppet itself (lock-out guard).
   puppet_firewall_rules = {
     for role, rules in var.firewall_rules : role => flatten([
       for rule in rules : rule.exposure == "public" ? [
@@ -90,6 +93,7 @@ locals {
       admin_user     = var.admin_user
       admin_users    = { (var.admin_user) = { ssh_keys = local.public_keys } }
       admin_cidr     = var.admin_cidr
+      client_cidrs   = local.client_cidrs
       timezone       = replace(var.timezone, "%%{", local.hiera_percent)
       settings       = local.settings
       nodes          = local.nodes

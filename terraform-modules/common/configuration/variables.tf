@@ -12,7 +12,7 @@ variable "instances" {
 }
 
 variable "firewall_rules" {
-  description = "The design module's `firewall_rules` output: role => [{name, port, protocol, cidr, exposure}]. Public rules reach Puppet as two rules (0.0.0.0/0 and ::/0); the ssh rule is left to Puppet's own guard."
+  description = "The design module's `firewall_rules` output: role => [{name, port, protocol, cidr, exposure}]. Public rules reach Puppet as two rules (0.0.0.0/0 and ::/0), the others (admin, clients) as one rule from their CIDR; the ssh rule is left to Puppet's own guard."
   type = map(list(object({
     name     = string
     port     = number
@@ -26,6 +26,18 @@ variable "firewall_rules" {
 variable "admin_cidr" {
   description = "CIDR the admins connect from (Puppet always lets SSH in from it)."
   type        = string
+}
+
+variable "client_cidrs" {
+  description = "Networks (CIDR) of the clients of the `clients` services, handed to Puppet on every node as terraform.client_cidrs (e.g. for a database's own access rules); the firewall rules already carry them."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for cidr in var.client_cidrs : can(cidrhost(cidr, 0))])
+    error_message = "Each client_cidrs item must be a network in CIDR notation such as 132.203.0.0/16 or 2001:db8::/32."
+  }
 }
 
 variable "domain" {

@@ -48,16 +48,31 @@ locals {
     exposure = "admin"
   }
 
-  # role => ingress rules; SSH always first, then the role's services in declaration order.
+  # The client networks in canonical form (host bits cleared, IPv6 in lower case), each once:
+  # a hand-edited terraform.tfvars cannot give two rules of one network.
+  client_cidrs = distinct([for cidr in var.client_cidrs : cidrsubnet(cidr, 0, 0)])
+
+  # The sources of a service: public from 0.0.0.0/0 (the cloud adds the ::/0 twin), admin from
+  # admin_cidr, clients from each client network (none: the port is open to nobody).
+  service_sources = {
+    public  = ["0.0.0.0/0"]
+    admin   = [var.admin_cidr]
+    clients = local.client_cidrs
+  }
+
+  # role => ingress rules; SSH always first, then the role's services in declaration order
+  # (a clients service: one rule per client network, in client_cidrs order).
   firewall_rules = {
-    for role in local.role_names : role => concat([local.ssh_rule], [
-      for s in var.services : {
-        name     = s.name
-        port     = s.port
-        protocol = s.protocol
-        cidr     = s.exposure == "public" ? "0.0.0.0/0" : var.admin_cidr
-        exposure = s.exposure
-      } if s.role == role
-    ])
+    for role in local.role_names : role => concat([local.ssh_rule], flatten([
+      for s in var.services : [
+        for cidr in local.service_sources[s.exposure] : {
+          name     = s.name
+          port     = s.port
+          protocol = s.protocol
+          cidr     = cidr
+          exposure = s.exposure
+        }
+      ] if s.role == role
+    ]))
   }
 }

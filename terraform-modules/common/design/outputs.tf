@@ -18,7 +18,7 @@ output "volumes" {
 }
 
 output "firewall_rules" {
-  description = "Map role => list of ingress rules {name, port, protocol, cidr, exposure}: SSH (22/tcp) from admin_cidr, public services from 0.0.0.0/0, admin services from admin_cidr."
+  description = "Map role => list of ingress rules {name, port, protocol, cidr, exposure}: SSH (22/tcp) from admin_cidr, public services from 0.0.0.0/0, admin services from admin_cidr, clients services once from each network of client_cidrs."
   value       = local.firewall_rules
 
   precondition {

@@ -64,7 +64,8 @@ variable "image" {
 variable "services" {
   description = <<-EOT
     Network services the roles expose. `exposure = "public"` opens the port to 0.0.0.0/0,
-    `exposure = "admin"` only to admin_cidr. `role` must name a key of `roles`.
+    `exposure = "admin"` only to admin_cidr, `exposure = "clients"` to each network of
+    client_cidrs (none when it is empty). `role` must name a key of `roles`.
   EOT
   type = list(object({
     name     = string
@@ -80,8 +81,8 @@ variable "services" {
     error_message = "Each service protocol must be \"tcp\" or \"udp\"."
   }
   validation {
-    condition     = alltrue([for s in var.services : contains(["public", "admin"], s.exposure)])
-    error_message = "Each service exposure must be \"public\" or \"admin\"."
+    condition     = alltrue([for s in var.services : contains(["public", "admin", "clients"], s.exposure)])
+    error_message = "Each service exposure must be \"public\", \"admin\" or \"clients\"."
   }
   validation {
     condition     = alltrue([for s in var.services : s.port >= 1 && s.port <= 65535 && floor(s.port) == s.port])
@@ -142,5 +143,21 @@ variable "admin_cidr" {
   validation {
     condition     = can(cidrhost(var.admin_cidr, 0))
     error_message = "admin_cidr must be a CIDR block such as 203.0.113.7/32."
+  }
+}
+
+variable "client_cidrs" {
+  description = "Networks (IPv4 or IPv6 CIDR) allowed to reach the `clients` services; empty: those ports are open to nobody."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for cidr in var.client_cidrs : can(cidrhost(cidr, 0))])
+    error_message = "Each client_cidrs item must be a network in CIDR notation such as 132.203.0.0/16 or 2001:db8::/32."
+  }
+  validation {
+    condition     = alltrue([for cidr in var.client_cidrs : !can(cidrhost(cidr, 0)) || tonumber(split("/", cidr)[1]) > 0])
+    error_message = "client_cidrs must not hold 0.0.0.0/0 or ::/0 (a service for everyone is a public service)."
   }
 }

@@ -33,7 +33,7 @@ variable "roles" {
 }
 
 variable "services" {
-  description = "Services [{name, port, protocol (tcp|udp), exposure (public|admin), role}] opened in the role's security group."
+  description = "Services [{name, port, protocol (tcp|udp), exposure (public|admin|clients), role}] opened in the role's security group and host firewall: public to everyone, admin to admin_cidr, clients to each network of client_cidrs."
   type = list(object({
     name     = string
     port     = number
@@ -94,6 +94,13 @@ variable "admin_user" {
 variable "admin_cidr" {
   description = "CIDR allowed to reach SSH and the `admin` services."
   type        = string
+}
+
+variable "client_cidrs" {
+  description = "Networks (IPv4 or IPv6 CIDR) allowed to reach the `clients` services, one rule each in the security group and the host firewall; handed to Puppet as terraform.client_cidrs. Empty: those ports are open to nobody."
+  type        = list(string)
+  default     = []
+  nullable    = false
 }
 
 variable "domain" {

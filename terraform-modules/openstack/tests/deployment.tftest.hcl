@@ -189,6 +189,76 @@ run "ipv6_admin_cidr" {
   }
 }
 
+run "clients_service" {
+  command = plan
+
+  variables {
+    services = [
+      { name = "http", port = 80, protocol = "tcp", exposure = "public", role = "web" },
+      { name = "postgresql", port = 5432, protocol = "tcp", exposure = "clients", role = "db" },
+    ]
+    client_cidrs = ["10.20.0.0/16", "2001:db8:42::/48"]
+    volumes      = {} # the hieradata is then known at plan (no volume device)
+  }
+
+  assert {
+    condition = toset(keys(openstack_networking_secgroup_rule_v2.role)) == toset([
+      "web/ssh", "web/http", "web/http/any-ipv6", "db/ssh",
+      "db/postgresql/10.20.0.0/16", "db/postgresql/2001:db8:42::/48",
+    ])
+    error_message = "a clients service gets one rule per client network, keyed by the network"
+  }
+  assert {
+    condition = (
+      openstack_networking_secgroup_rule_v2.role["db/postgresql/10.20.0.0/16"].ethertype == "IPv4" &&
+      openstack_networking_secgroup_rule_v2.role["db/postgresql/10.20.0.0/16"].remote_ip_prefix == "10.20.0.0/16" &&
+      openstack_networking_secgroup_rule_v2.role["db/postgresql/2001:db8:42::/48"].ethertype == "IPv6" &&
+      openstack_networking_secgroup_rule_v2.role["db/postgresql/2001:db8:42::/48"].remote_ip_prefix == "2001:db8:42::/48" &&
+      alltrue([
+        for key in ["db/postgresql/10.20.0.0/16", "db/postgresql/2001:db8:42::/48"] :
+        openstack_networking_secgroup_rule_v2.role[key].port_range_min == 5432 &&
+        openstack_networking_secgroup_rule_v2.role[key].port_range_max == 5432 &&
+        openstack_networking_secgroup_rule_v2.role[key].protocol == "tcp" &&
+        openstack_networking_secgroup_rule_v2.role[key].direction == "ingress" &&
+        openstack_networking_secgroup_rule_v2.role[key].description == "postgresql (clients)"
+      ])
+    )
+    error_message = "each client network is admitted to the service's port with its own ethertype, and nothing more"
+  }
+  assert {
+    condition = alltrue([
+      for hostname, data in module.configuration.hieradata :
+      yamldecode(data).terraform.client_cidrs == ["10.20.0.0/16", "2001:db8:42::/48"]
+    ])
+    error_message = "every node's hieradata carries terraform.client_cidrs"
+  }
+  assert {
+    condition = jsonencode(yamldecode(module.configuration.hieradata["atlas-db2"]).terraform.firewall_rules) == jsonencode([
+      { name = "postgresql", port = 5432, protocol = "tcp", source = "10.20.0.0/16" },
+      { name = "postgresql", port = 5432, protocol = "tcp", source = "2001:db8:42::/48" },
+    ])
+    error_message = "the host firewall admits the same client networks as the security group"
+  }
+}
+
+run "clients_service_without_client_networks" {
+  command = plan
+
+  variables {
+    services = [{ name = "postgresql", port = 5432, protocol = "tcp", exposure = "clients", role = "db" }]
+    volumes  = {}
+  }
+
+  assert {
+    condition     = toset(keys(openstack_networking_secgroup_rule_v2.role)) == toset(["web/ssh", "db/ssh"])
+    error_message = "with no client network a clients service opens nothing"
+  }
+  assert {
+    condition     = alltrue([for hostname, data in module.configuration.hieradata : yamldecode(data).terraform.client_cidrs == []])
+    error_message = "terraform.client_cidrs is an empty list without client networks"
+  }
+}
+
 # --- instances --------------------------------------------------------------------------------
 
 run "instances" {

@@ -130,7 +130,7 @@ run "hieradata_terraform_yaml" {
   }
   assert {
     condition = toset(keys(yamldecode(output.hieradata["atlas-web1"]).terraform)) == toset([
-      "deployment", "domain", "admin_email", "admin_user", "admin_users", "admin_cidr", "timezone",
+      "deployment", "domain", "admin_email", "admin_user", "admin_users", "admin_cidr", "client_cidrs", "timezone",
       "settings", "nodes", "role", "role_class", "firewall_rules", "volumes", "data_dir", "backups",
     ])
     error_message = "terraform carries exactly the documented keys"
@@ -145,9 +145,10 @@ run "hieradata_terraform_yaml" {
       yamldecode(output.hieradata["atlas-db1"]).terraform.admin_email == "ops@example.org" &&
       yamldecode(output.hieradata["atlas-db1"]).terraform.admin_cidr == "203.0.113.7/32" &&
       yamldecode(output.hieradata["atlas-db1"]).terraform.timezone == "UTC" &&
+      yamldecode(output.hieradata["atlas-db1"]).terraform.client_cidrs == [] &&
       yamldecode(output.hieradata["atlas-db1"]).terraform.settings == {}
     )
-    error_message = "domain, admin_email and admin_cidr are passed through; timezone defaults to UTC, settings to {}"
+    error_message = "domain, admin_email and admin_cidr are passed through; timezone defaults to UTC, client_cidrs to [], settings to {}"
   }
   assert {
     condition = (
@@ -231,6 +232,47 @@ run "hieradata_terraform_yaml" {
     condition     = alltrue([for h, data in output.hieradata : yamldecode(data).terraform.backups == null])
     error_message = "no backups given: terraform.backups is null on every node"
   }
+}
+
+run "client_networks_reach_puppet" {
+  command = plan
+
+  variables {
+    client_cidrs = ["10.20.0.0/16", "2001:DB8:42::/48", "10.20.0.0/16"]
+    firewall_rules = {
+      db = [
+        { name = "ssh", port = 22, protocol = "tcp", cidr = "203.0.113.7/32", exposure = "admin" },
+        { name = "postgresql", port = 5432, protocol = "tcp", cidr = "10.20.0.0/16", exposure = "clients" },
+        { name = "postgresql", port = 5432, protocol = "tcp", cidr = "2001:db8:42::/48", exposure = "clients" },
+      ]
+    }
+  }
+
+  assert {
+    condition     = alltrue([for h, data in output.hieradata : yamldecode(data).terraform.client_cidrs == ["10.20.0.0/16", "2001:db8:42::/48"]])
+    error_message = "every node gets terraform.client_cidrs: the client networks in canonical form, each once"
+  }
+  assert {
+    condition = jsonencode(yamldecode(output.hieradata["atlas-db1"]).terraform.firewall_rules) == jsonencode([
+      { name = "postgresql", port = 5432, protocol = "tcp", source = "10.20.0.0/16" },
+      { name = "postgresql", port = 5432, protocol = "tcp", source = "2001:db8:42::/48" },
+    ])
+    error_message = "a clients rule reaches the host firewall once per network, from that network only (no ::/0 twin)"
+  }
+  assert {
+    condition     = length(yamldecode(output.hieradata["atlas-web1"]).terraform.firewall_rules) == 0
+    error_message = "a role without clients service gets no client rule"
+  }
+}
+
+run "rejects_client_cidr_that_is_no_network" {
+  command = plan
+
+  variables {
+    client_cidrs = ["10.20.0.0/16", "fd00::1::/64"]
+  }
+
+  expect_failures = [var.client_cidrs]
 }
 
 run "backups_on_the_role_of_the_first_volume" {

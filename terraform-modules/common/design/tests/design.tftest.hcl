@@ -216,3 +216,74 @@ run "rejects_volume_with_unknown_role" {
 
   expect_failures = [output.volumes]
 }
+
+run "clients_service_gets_one_rule_per_client_network" {
+  command = plan
+
+  variables {
+    services = [
+      { name = "http", port = 80, protocol = "tcp", exposure = "public", role = "web" },
+      { name = "postgresql", port = 5432, protocol = "tcp", exposure = "clients", role = "db" },
+      { name = "mysql", port = 3306, protocol = "tcp", exposure = "admin", role = "db" },
+    ]
+    client_cidrs = ["10.20.0.0/16", "2001:DB8:42::/48", "192.168.7.9/24", "10.20.0.0/16"]
+  }
+
+  assert {
+    condition = [for r in output.firewall_rules["db"] : "${r.name}:${r.port}/${r.protocol}<${r.cidr}:${r.exposure}"] == [
+      "ssh:22/tcp<203.0.113.7/32:admin",
+      "postgresql:5432/tcp<10.20.0.0/16:clients",
+      "postgresql:5432/tcp<2001:db8:42::/48:clients",
+      "postgresql:5432/tcp<192.168.7.0/24:clients",
+      "mysql:3306/tcp<203.0.113.7/32:admin",
+    ]
+    error_message = "a clients service opens its port once to each client network (canonical form, each once, in order), and to nothing else"
+  }
+  assert {
+    condition     = [for r in output.firewall_rules["web"] : r.cidr] == ["203.0.113.7/32", "0.0.0.0/0"]
+    error_message = "client networks must not reach the services of other roles"
+  }
+}
+
+run "clients_service_without_client_networks_is_open_to_nobody" {
+  command = plan
+
+  variables {
+    services = [{ name = "postgresql", port = 5432, protocol = "tcp", exposure = "clients", role = "db" }]
+  }
+
+  assert {
+    condition     = [for r in output.firewall_rules["db"] : r.name] == ["ssh"]
+    error_message = "with no client_cidrs a clients service has no rule at all"
+  }
+}
+
+run "rejects_client_cidr_that_is_no_network" {
+  command = plan
+
+  variables {
+    client_cidrs = ["10.0.0.1"]
+  }
+
+  expect_failures = [var.client_cidrs]
+}
+
+run "rejects_client_cidr_of_the_whole_internet" {
+  command = plan
+
+  variables {
+    client_cidrs = ["10.0.0.0/8", "::/0"]
+  }
+
+  expect_failures = [var.client_cidrs]
+}
+
+run "rejects_unknown_exposure" {
+  command = plan
+
+  variables {
+    services = [{ name = "postgresql", port = 5432, protocol = "tcp", exposure = "everyone", role = "db" }]
+  }
+
+  expect_failures = [var.services]
+}
