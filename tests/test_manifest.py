@@ -95,9 +95,9 @@ def test_cookiecutter_json_must_match_the_questions(blueprint_copy):
 
 
 def test_every_role_needs_its_puppet_class(blueprint_copy):
-    _edit_manifest(blueprint_copy, lambda d: d["roles"][0].update(puppet_role="wordpress"))
+    _edit_manifest(blueprint_copy, lambda d: d["roles"][0].update(puppet_role="no_such_role"))
     found = problems(blueprint_copy, blueprint_copy.parents[1])
-    assert any("castelet::role::wordpress" in p for p in found), found
+    assert any("castelet::role::no_such_role" in p for p in found), found
 
 
 def test_declared_test_module_must_exist(blueprint_copy):
@@ -131,3 +131,26 @@ def test_a_manifest_without_a_question_the_shared_templates_need_is_refused(blue
                    lambda d: d.update(questions=[q for q in d["questions"] if q.get("use") != question]))
     found = problems(blueprint_copy, blueprint_copy.parents[1])
     assert any(f"must ask `{question}`" in p for p in found), found
+
+
+CLIENTS_SERVICE = {"name": "pg", "role": "web", "port": 5432, "protocol": "tcp", "exposure": "clients"}
+
+
+def test_a_clients_service_needs_the_client_networks_question(blueprint_copy):
+    _edit_manifest(blueprint_copy, lambda d: d["services"].append(dict(CLIENTS_SERVICE)))
+    with pytest.raises(ManifestError) as caught:
+        load(blueprint_copy)
+    assert any("`exposure: clients` service must ask `client_cidrs`" in p and "- use: client_cidrs" in p
+               for p in caught.value.problems), caught.value.problems
+    _edit_manifest(blueprint_copy, lambda d: d["questions"].append({"use": "client_cidrs"}))
+    bp = load(blueprint_copy)
+    assert [s.exposure for s in bp.services] == ["public", "public", "clients"]
+    assert bp.question("client_cidrs").type == "cidrs" and bp.question("client_cidrs").optional
+
+
+def test_an_unknown_exposure_is_refused_by_the_schema(blueprint_copy):
+    _edit_manifest(blueprint_copy, lambda d: d["services"][0].update(exposure="everyone"))
+    with pytest.raises(ManifestError) as caught:
+        load(blueprint_copy)
+    assert any(p.startswith("services/0/exposure") and "'clients'" in p for p in caught.value.problems), \
+        caught.value.problems

@@ -586,3 +586,46 @@ def test_rendered_deployment_attaches_an_existing_volume_instead_of_creating_one
     assert not wrong.ok
     message = " ".join(wrong.diagnostics.split())
     assert "existing_volumes names no volume of this deployment: lamp-db1-data (its volumes: lamp-web1-data)" in message
+
+
+def test_a_clients_service_plans_offline_and_passes_checkov(
+        tmp_path: Path, schema_files: SchemaFiles, standin: StandinInstallation) -> None:
+    """A render with an `exposure: clients` service (tests/fixtures/clients_probe.py): the offline
+    plan admits each client network to its port with a security group rule of its own
+    ethertype, and checkov finds nothing."""
+    import shutil
+
+    from castelet.blockers import resolved_for_checks
+    from castelet.checkov import run_checkov
+    from castelet.manifest import load
+    from castelet.offline.check import PLAN_FILE, terraform_environment
+    from castelet.render import new
+    from castelet.terraform import find_terraform
+    from fixtures.clients_probe import clients_blueprint
+
+    probe = clients_blueprint(tmp_path)
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC7bOCtDd4z0fbvNtNvHVn1v9Kkp7oPNq7d0bH5vY3zQ admin@lab"
+    given = {"admin_ssh_keys": key, "client_cidrs": "10.20.0.0/16 2001:db8:42::/48"}
+    deployment = new(probe, resolved_for_checks(load(probe), given), tmp_path / "out")
+    report = check(deployment, provider="stand-in", schema_cache=schema_files.json_path.parent, keep_workdir=True)
+    assert report.workdir is not None
+    try:
+        assert report.ok, report.diagnostics
+        # main: SSH + one rule per client network; internal: IPv4 + IPv6
+        assert report.to_add_by_type["openstack_networking_secgroup_rule_v2"] == 1 + 2 + 2
+        shown = subprocess.run([*find_terraform(), "show", "-json", "-no-color", PLAN_FILE],
+                               cwd=report.workdir / "deployment", env=terraform_environment(standin.cli_config, None),
+                               capture_output=True, text=True, check=True)
+    finally:
+        shutil.rmtree(report.workdir, ignore_errors=True)
+    rules = {c["index"]: c["change"]["after"] for c in json.loads(shown.stdout)["resource_changes"]
+             if c["type"] == "openstack_networking_secgroup_rule_v2" and c["name"] == "role"}
+    assert sorted(rules) == ["main/probe/10.20.0.0/16", "main/probe/2001:db8:42::/48", "main/ssh"]
+    assert rules["main/probe/10.20.0.0/16"]["ethertype"] == "IPv4"
+    assert rules["main/probe/10.20.0.0/16"]["remote_ip_prefix"] == "10.20.0.0/16"
+    assert rules["main/probe/2001:db8:42::/48"]["ethertype"] == "IPv6"
+    assert {(r["port_range_min"], r["port_range_max"], r["protocol"]) for k, r in rules.items()
+            if k.startswith("main/probe/")} == {(5432, 5432, "tcp")}
+    checkov = run_checkov(deployment)
+    assert checkov.passed > 0
+    assert checkov.ok, "\n".join(map(str, checkov.failed))

@@ -268,3 +268,21 @@ def test_os_variables_work_without_clouds_yaml(lamp: Path, cloud: FakeOpenStack,
     report = preflight.run(needs, preflight.connect(None), INSIDE)
     assert report.ok, str(report)
     assert "POST /identity/v3/auth/tokens" in cloud.requests
+
+
+def test_client_networks_count_as_security_group_rules(tmp_path: Path) -> None:
+    """A clients service needs one rule per client network (none without networks)."""
+    from fixtures.clients_probe import clients_blueprint
+
+    probe = clients_blueprint(tmp_path)
+    answers = {"admin_ssh_keys": KEY, "domain": "portal.mylab.ca", "admin_email": "ada@mylab.ca",
+               "admin_cidr": "203.0.113.0/24", "client_cidrs": "10.20.0.0/16 2001:db8:42::/48 192.168.7.0/24"}
+    deployment = new(probe, answers, tmp_path / "out")
+    needs = preflight.needs_of(deployment)
+    assert [(r.name, r.firewall_rules) for r in needs.roles] == [("main", 1 + 3)]  # SSH + 3 client networks
+    values = preflight.deployment_values(deployment)
+    assert values["client_cidrs"] == ["10.20.0.0/16", "2001:db8:42::/48", "192.168.7.0/24"]
+    none = preflight.needs_of(deployment, {**values, "client_cidrs": []})
+    assert [r.firewall_rules for r in none.roles] == [1]
+    same = preflight.needs_of(deployment, {**values, "client_cidrs": ["10.20.0.0/16", "10.20.0.0/16"]})
+    assert [r.firewall_rules for r in same.roles] == [2], "a network given twice is one rule (the design's)"

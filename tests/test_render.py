@@ -225,3 +225,84 @@ def test_existing_volumes_must_name_a_volume_of_the_deployment(tmp_path, terrafo
                           'existing_volumes = { lamp-web2-data = "lamp-old-data" }\n')
     assert "existing_volumes names no volume of this deployment" in str(failed.value)
     assert "lamp-web1-data" in str(failed.value)
+
+
+# --- the `clients` exposure: a service opened to the client networks of `client_cidrs` ----------
+
+@pytest.fixture(scope="module")
+def clients_probe(tmp_path_factory) -> Path:
+    from fixtures.clients_probe import clients_blueprint
+
+    return clients_blueprint(tmp_path_factory.mktemp("clients"))
+
+
+def test_a_clients_service_renders_client_networks_as_a_list_variable(clients_probe, tmp_path, terraform_cmd):
+    answers = {"admin_ssh_keys": KEY, "client_cidrs": "10.20.0.0/16 2001:db8:42::/48"}
+    root = new(clients_probe, answers, tmp_path)
+    tfvars = (root / "terraform.tfvars").read_text()
+    assert 'client_cidrs = [\n  "10.20.0.0/16",\n  "2001:db8:42::/48",\n]' in tfvars
+    assert "client_cidrs" not in tfvars.split("settings = {", 1)[1], "client networks are no blueprint setting"
+    assert 'variable "client_cidrs" {' in (root / "variables.tf").read_text()
+    assert "client_cidrs            = var.client_cidrs" in (root / "main.tf").read_text()
+    readme = (root / "README.md").read_text()  # Markdown-escaped as every answer in a table cell
+    assert "| probe | main | 5432/tcp | client networks 10\\.20.0.0/16, 2001:db8:42::/48 |" in readme
+    services = json.loads((root / ".castelet" / "blueprint.json").read_text())["services"]
+    assert [s["exposure"] for s in services] == ["clients"]
+    proc = subprocess.run([*terraform_cmd, "fmt", "-check", "-recursive", "-diff"], cwd=root, capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_client_networks_reach_the_host_firewall_and_puppet(clients_probe, tmp_path, terraform_cmd):
+    from helpers import terraform_outputs
+
+    answers = {"cloud": "lxd", "client_cidrs": "10.20.0.0/16 2001:db8:42::/48"}
+    root = new(clients_probe, answers, tmp_path / "out")
+    data = yaml.safe_load(terraform_outputs(root, terraform_cmd, tmp_path)["hieradata"]["probe-main1"])["terraform"]
+    assert data["client_cidrs"] == ["10.20.0.0/16", "2001:db8:42::/48"]
+    assert data["firewall_rules"] == [
+        {"name": "probe", "port": 5432, "protocol": "tcp", "source": "10.20.0.0/16"},
+        {"name": "probe", "port": 5432, "protocol": "tcp", "source": "2001:db8:42::/48"},
+    ]
+    assert "client_cidrs" not in data["settings"]
+    # an edit of terraform.tfvars is what reaches the instances: a network more, a network less
+    edited = terraform_outputs(root, terraform_cmd, tmp_path / "edited", 'client_cidrs = ["192.168.7.0/24"]\n')
+    data = yaml.safe_load(edited["hieradata"]["probe-main1"])["terraform"]
+    assert data["client_cidrs"] == ["192.168.7.0/24"]
+    assert [r["source"] for r in data["firewall_rules"]] == ["192.168.7.0/24"]
+
+
+def test_no_client_network_leaves_the_service_closed(clients_probe, tmp_path, terraform_cmd):
+    from helpers import terraform_outputs
+
+    root = new(clients_probe, {"cloud": "lxd"}, tmp_path / "out")
+    assert "client_cidrs = [\n]" in (root / "terraform.tfvars").read_text()
+    assert "| probe | main | 5432/tcp | nobody yet (add client networks to `client_cidrs`) |" in (
+        root / "README.md").read_text()
+    data = yaml.safe_load(terraform_outputs(root, terraform_cmd, tmp_path)["hieradata"]["probe-main1"])["terraform"]
+    assert data["client_cidrs"] == [] and data["firewall_rules"] == []
+
+
+@pytest.mark.parametrize(("tfvars", "message"), [
+    ('client_cidrs = ["0.0.0.0/0"]\n', "must not open the client services to the whole internet"),
+    ('client_cidrs = ["10.0.0.0/8", "::/0"]\n', "must not open the client services to the whole internet"),
+    ('client_cidrs = ["10.0.0.1"]\n', "must be a network in CIDR notation"),
+])
+def test_terraform_refuses_client_networks_that_are_no_networks_or_everyone(
+        clients_probe, tmp_path, terraform_cmd, tfvars, message):
+    from helpers import terraform_outputs
+
+    root = new(clients_probe, {"cloud": "lxd"}, tmp_path / "out")
+    with pytest.raises(AssertionError) as failed:
+        terraform_outputs(root, terraform_cmd, tmp_path, tfvars)
+    assert message in " ".join(str(failed.value).split())
+
+
+@pytest.mark.parametrize("name", BLUEPRINTS)
+def test_blueprints_without_client_networks_render_no_client_variable(rendered, name):
+    bp = yaml.safe_load((REPO_ROOT / "blueprints" / name / "blueprint.yaml").read_text())
+    if any(q.get("use") == "client_cidrs" or q.get("name") == "client_cidrs" for q in bp["questions"]):
+        pytest.skip(f"{name} asks client_cidrs")
+    root = rendered[name]
+    for file in ("variables.tf", "main.tf", "terraform.tfvars"):
+        assert "client_cidrs" not in (root / file).read_text(), file

@@ -24,9 +24,9 @@ DEPLOYMENT_VARIABLES = {
     "existing_network": "existing_network",
     "external_network": "external_network",
 }
-# answers consumed by the render itself (cloud picks the module; keys, flavors and volume sizes
-# become the lists and maps of terraform.tfvars)
-RENDER_ONLY = {"cloud", "admin_ssh_keys", "debian_release"}
+# answers consumed by the render itself (cloud picks the module; keys, client networks, flavors
+# and volume sizes become the lists and maps of terraform.tfvars)
+RENDER_ONLY = {"cloud", "admin_ssh_keys", "client_cidrs", "debian_release"}
 OPENSTACK_ONLY = {"image", "existing_network", "external_network"}
 #: `acme_server: auto` resolves per cloud: a public CA where instances have a public name, a
 #: self-signed certificate on the local cloud (no CA could reach it).

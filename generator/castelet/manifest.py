@@ -204,6 +204,10 @@ def _cross_check(data: dict[str, Any], questions: list[Question], problems: list
             if name not in question_names:
                 problems.append(f"questions: a blueprint with a `tls: true` service must ask `{name}` "
                                 f"(castelet::profile::tls reads it; add `- use: {name}`)")
+    if any(service["exposure"] == "clients" for service in data.get("services", [])) \
+            and "client_cidrs" not in question_names:
+        problems.append("questions: a blueprint with an `exposure: clients` service must ask `client_cidrs` "
+                        "(the networks that service is opened to; add `- use: client_cidrs`)")
     if data.get("backups") and "backup_repository" not in question_names:
         problems.append("questions: a blueprint with `backups:` must ask `backup_repository` "
                         "(castelet::profile::backup reads it; add `- use: backup_repository`)")

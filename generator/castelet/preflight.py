@@ -59,7 +59,7 @@ class RoleNeed:
     min_vcpus: int
     min_ram_mb: int
     min_disk_gb: int
-    firewall_rules: int  # ingress rules of its security group (SSH + its services, IPv6 twins)
+    firewall_rules: int  # ingress rules of its security group (SSH + its services, IPv6 twins, client networks)
 
 
 @dataclass(frozen=True)
@@ -157,13 +157,17 @@ def needs_of(deployment: Path, values: JSON | None = None) -> Needs:
         raise PreflightError(f"{deployment} deploys on {manifest['cloud']}: the preflight checks OpenStack projects")
     v = deployment_values(deployment) if values is None else values
     services = manifest.get("services", [])
+    # rules per service: public = 0.0.0.0/0 + its ::/0 twin, admin = admin_cidr, clients = one
+    # per distinct client network (as the design module: canonical form, each once)
+    clients = len({str(ipaddress.ip_network(c, strict=False)) for c in v.get("client_cidrs") or []})
+    per_exposure = {"public": 2, "admin": 1, "clients": clients}
     roles = []
     for r in manifest["roles"]:
         own = [s for s in services if s["role"] == r["name"]]
         roles.append(RoleNeed(
             name=r["name"], count=int(r["count"]), public=bool(r["public"]), flavor=str(v["flavors"][r["name"]]),
             min_vcpus=int(r["min_vcpus"]), min_ram_mb=int(r["min_ram_mb"]), min_disk_gb=int(r["min_disk_gb"]),
-            firewall_rules=1 + len(own) + sum(1 for s in own if s["exposure"] == "public"),
+            firewall_rules=1 + sum(per_exposure[s["exposure"]] for s in own),
         ))
     counts = {r.name: r.count for r in roles}
     sizes = v.get("volume_sizes_gb") or {}

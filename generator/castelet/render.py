@@ -56,8 +56,11 @@ def design(bp: Blueprint, answers: dict[str, Any]) -> dict[str, Any]:
     volumes = {
         v.name: {"role": v.role, "mount": v.mount, "size_gb": v.size_for(answers)} for v in bp.volumes
     }
+    # The client networks of `exposure: clients` services: a list variable of terraform.tfvars,
+    # declared only by deployments whose blueprint asks client_cidrs (None: not asked).
+    client_cidrs = str(answers["client_cidrs"]).split() if "client_cidrs" in bp.question_names else None
     return {"roles": roles, "services": services, "volumes": volumes,
-            "public_keys": split_keys(answers.get("admin_ssh_keys", ""))}
+            "public_keys": split_keys(answers.get("admin_ssh_keys", "")), "client_cidrs": client_cidrs}
 
 
 def _skeleton_env() -> jinja2.Environment:
