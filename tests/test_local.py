@@ -85,3 +85,46 @@ def test_each_release_has_its_own_image_recipe():
     assert len({r.digest for r in recipes}) == len(recipes)
     assert [image_file(r).split("-")[1] for r in recipes] == list(RELEASES)
     assert {r.suite for r in recipes} == {"trixie", "bookworm"}
+
+
+def test_apt_cache_and_extra_cas_are_part_of_the_image_recipe():
+    base = ImageRecipe(mirror="http://a/debian")
+    cached = ImageRecipe(mirror="http://a/debian", apt_cache="10.166.0.1:3149")
+    elsewhere = ImageRecipe(mirror="http://a/debian", apt_cache="10.1.0.1:3149")
+    assert len({base.digest, cached.digest, elsewhere.digest}) == 3
+    ca = ImageRecipe(mirror="http://a/debian", extra_cas=(("proxy.crt", b"PEM one"),))
+    assert ca.digest != base.digest
+    assert ca.digest != ImageRecipe(mirror="http://a/debian", extra_cas=(("proxy.crt", b"PEM two"),)).digest
+
+
+def test_host_extra_cas_are_found_at_any_depth(tmp_path: Path):
+    from castelet.local.image import host_extra_cas
+
+    (tmp_path / "corp").mkdir()
+    (tmp_path / "a.crt").write_bytes(b"A")
+    (tmp_path / "corp" / "b.crt").write_bytes(b"B")
+    (tmp_path / "notes.txt").write_text("not a certificate")
+    assert host_extra_cas(tmp_path) == {"a.crt": b"A", "corp_b.crt": b"B"}
+    assert host_extra_cas(tmp_path / "absent") == {}
+
+
+def test_apt_proxy_hook_uses_the_cache_only_while_it_answers(tmp_path: Path):
+    """apt's Proxy-Auto-Detect hook, run for real: the cache's URL while something listens there,
+    DIRECT once it is gone (an instance never depends on the host's cache)."""
+    import socket
+    import subprocess
+
+    from castelet.local.image import apt_proxy_detect_script
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    hook = tmp_path / "apt-proxy"
+    hook.write_text(apt_proxy_detect_script(f"127.0.0.1:{port}"))
+    hook.chmod(0o755)
+    answer = subprocess.run([str(hook), "http://deb.debian.org/debian"], capture_output=True, text=True, check=True)
+    assert answer.stdout == f"http://127.0.0.1:{port}\n"
+    listener.close()
+    answer = subprocess.run([str(hook), "http://deb.debian.org/debian"], capture_output=True, text=True, check=True)
+    assert answer.stdout == "DIRECT\n"

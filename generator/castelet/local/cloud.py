@@ -6,6 +6,7 @@ import contextlib
 import ipaddress
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tarfile
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from castelet.local.image import ImageRecipe, build, host_mirror, image_file
+from castelet.local.image import ImageRecipe, build, host_extra_cas, host_mirror, image_file
 from castelet.releases import DEFAULT_RELEASE, RELEASES, DebianRelease
 from castelet.runtime import local_cli_config
 
@@ -30,7 +31,11 @@ PROVIDER_VERSION = "1.5.0"
 PROVIDER_BINARY = f"terraform-provider-lxd_v{PROVIDER_VERSION}"
 # Debian package -> a file it installs (to know whether it is there).
 APT_PACKAGES = {"lxd": "/usr/bin/lxd", "lxcfs": "/usr/bin/lxcfs", "debootstrap": "/usr/sbin/debootstrap",
-                "dnsmasq-base": "/usr/sbin/dnsmasq", "nftables": "/usr/sbin/nft"}
+                "dnsmasq-base": "/usr/sbin/dnsmasq", "nftables": "/usr/sbin/nft",
+                "apt-cacher-ng": "/usr/sbin/apt-cacher-ng"}
+#: The host's apt cache for the instances listens on the bridge address, on a port of its own (not
+#: apt-cacher-ng's usual 3142, which a packaged service may hold with another configuration).
+APT_CACHE_PORT = 3149
 
 
 class SetupError(RuntimeError):
@@ -93,6 +98,7 @@ def status(releases: tuple[str, ...] = (DEFAULT_RELEASE,)) -> list[Component]:
         Component("storage pool", ready and _exists("storage", "show", POOL), POOL),
         Component("network", ready and _exists("network", "show", NETWORK), f"{NETWORK} (NAT bridge)"),
         Component("profile", ready and _exists("profile", "show", PROFILE), PROFILE),
+        Component("apt cache", ready and _apt_cache_answers(), _apt_cache_detail(ready)),
         *images,
         Component("terraform provider", (provider / PROVIDER_BINARY).is_file(),
                   f"terraform-lxd/lxd {PROVIDER_VERSION}"),
@@ -180,15 +186,80 @@ def _ensure_network_storage_profile(progress: Progress) -> None:
         lxc("profile", "device", "add", PROFILE, "eth0", "nic", "name=eth0", f"network={NETWORK}")
 
 
+def bridge_address() -> str:
+    """The host's IPv4 address on the bridge (instances reach the host there)."""
+    return lxc("network", "get", NETWORK, "ipv4.address").stdout.strip().split("/")[0]
+
+
+def apt_cache_address() -> str:
+    return f"{bridge_address()}:{APT_CACHE_PORT}"
+
+
+def _apt_cache_answers() -> bool:
+    host, port = apt_cache_address().rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _apt_cache_detail(ready: bool) -> str:
+    if not ready:
+        return "needs lxd"
+    return f"apt-cacher-ng on {apt_cache_address()}" + ("" if _apt_cache_answers() else ": not answering")
+
+
+def _ensure_apt_cache(progress: Progress) -> None:
+    """apt-cacher-ng on the bridge address, with a configuration of its own: every instance of
+    the local cloud downloads each Debian package once from the mirror, then from the host."""
+    if _apt_cache_answers():
+        return
+    base = cache_dir() / "apt-cacher-ng"
+    for sub in ("conf", "cache", "log"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    host, port = apt_cache_address().rsplit(":", 1)
+    (base / "conf" / "acng.conf").write_text(
+        "# written by castelet local setup: the local cloud's apt cache (no remapping: the\n"
+        "# instances' own mirror URLs are fetched and cached as they are)\n"
+        f"CacheDir: {base / 'cache'}\nLogDir: {base / 'log'}\nSupportDir: /usr/lib/apt-cacher-ng\n"
+        f"Port: {port}\nBindAddress: {host}\nPidFile: {base / 'pid'}\nExThreshold: 4\n")
+    progress(f"starting the apt cache (apt-cacher-ng) on {host}:{port}")
+    proc = subprocess.run(["apt-cacher-ng", "-c", str(base / "conf"), "ForeGround=0"], capture_output=True,
+                          text=True, check=False)
+    for _ in range(50):
+        if _apt_cache_answers():
+            return
+        time.sleep(0.1)
+    raise SetupError(f"apt-cacher-ng did not start on {host}:{port}: {(proc.stderr or proc.stdout).strip()[-800:]} "
+                     f"(see {base / 'log'})")
+
+
+def _stop_apt_cache(progress: Progress) -> None:
+    pid_file = cache_dir() / "apt-cacher-ng" / "pid"
+    with contextlib.suppress(OSError, ValueError):
+        pid = int(pid_file.read_text().strip())
+        if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].endswith(b"apt-cacher-ng"):
+            progress(f"stopping the apt cache (pid {pid})")
+            os.kill(pid, 15)
+        pid_file.unlink()
+
+
+def image_recipe(debian: DebianRelease) -> ImageRecipe:
+    """The recipe of the local image of one release: the host's mirror, its apt cache, its CAs."""
+    return ImageRecipe(mirror=host_mirror(), release=debian, apt_cache=apt_cache_address(),
+                       extra_cas=tuple(host_extra_cas().items()))
+
+
 def _ensure_image(progress: Progress, debian: DebianRelease) -> None:
-    recipe = ImageRecipe(mirror=host_mirror(), release=debian)
+    recipe = image_recipe(debian)
     alias = debian.local_image
+    current = None
     if _exists("image", "info", alias):
         current = lxc("image", "get-property", alias, "castelet.recipe", check=False).stdout.strip()
         if current == recipe.digest:
             return
         progress(f"image recipe changed ({current or '?'} -> {recipe.digest}): rebuilding")
-        lxc("image", "delete", alias)
     images = cache_dir() / "images"
     images.mkdir(exist_ok=True)
     log = cache_dir() / "logs" / f"image-build-{debian.major}.log"
@@ -198,6 +269,9 @@ def _ensure_image(progress: Progress, debian: DebianRelease) -> None:
                  f"{recipe.mirror} (about 2 minutes)")
     started = time.monotonic()
     tarball = build(recipe, images, log)
+    # The old image goes only once the new one is built: instances being created meanwhile still find one.
+    if current is not None:
+        lxc("image", "delete", alias)
     progress(f"importing image {alias} ({time.monotonic() - started:.0f} s)")
     lxc("image", "import", str(tarball), "--alias", alias, timeout=600)
 
@@ -238,6 +312,7 @@ def setup(progress: Progress, releases: tuple[str, ...] = (DEFAULT_RELEASE,)) ->
         ("packages", _ensure_packages),
         ("daemon", _start_daemon),
         ("network, storage, profile", _ensure_network_storage_profile),
+        ("apt cache", _ensure_apt_cache),
         *((f"image debian {major}", lambda p, d=RELEASES[major]: _ensure_image(p, d)) for major in releases),
         ("terraform provider", _ensure_provider),
     ]
@@ -252,8 +327,10 @@ def setup(progress: Progress, releases: tuple[str, ...] = (DEFAULT_RELEASE,)) ->
 
 
 def teardown(progress: Progress) -> None:
-    """Remove castelet's containers, volumes, profile, network, pool and image (not LXD itself)."""
+    """Remove castelet's containers, volumes, profile, network, pool and image, and stop the apt
+    cache (not LXD itself; the cached packages stay for the next setup)."""
     _require_root()
+    _stop_apt_cache(progress)
     if not daemon_ready():
         progress("lxd is not running: nothing to remove")
         return

@@ -45,6 +45,26 @@ _TEMPLATE_SEED = {
     ),
 }
 _DEFAULT_DATA = {"user-data": "#cloud-config\n{}", "vendor-data": "#cloud-config\n{}"}
+#: Where apt in the local images asks whether the host's apt cache answers (apt's own hook).
+APT_PROXY_DETECT = "/usr/local/lib/castelet/apt-proxy"
+#: Extra CAs the host trusts (a TLS-inspecting proxy, an institutional CA): the local images trust
+#: them too, so pip and npm reach their registries from an instance as they do from the host.
+HOST_EXTRA_CAS = Path("/usr/local/share/ca-certificates")
+
+
+def apt_proxy_detect_script(cache: str) -> str:
+    """apt's Proxy-Auto-Detect hook: the host's cache when it answers within a second, else
+    direct, so an instance never depends on the cache being up."""
+    host, port = cache.rsplit(":", 1)
+    return ("#!/bin/bash\n# written by castelet local setup: the host's apt cache when it answers, else direct.\n"
+            f"if timeout 1 bash -c 'exec 3<>/dev/tcp/{host}/{port}' 2>/dev/null; then\n"
+            f"  echo http://{host}:{port}\nelse\n  echo DIRECT\nfi\n")
+
+
+def host_extra_cas(directory: Path = HOST_EXTRA_CAS) -> dict[str, bytes]:
+    """{file name: PEM} of the host's locally added CA certificates (``*.crt``, any depth)."""
+    return {str(path.relative_to(directory)).replace("/", "_"): path.read_bytes()
+            for path in sorted(directory.rglob("*.crt")) if path.is_file()}
 
 
 @dataclass(frozen=True)
@@ -52,6 +72,8 @@ class ImageRecipe:
     mirror: str
     release: DebianRelease = RELEASES[DEFAULT_RELEASE]
     packages: tuple[str, ...] = PACKAGES
+    apt_cache: str | None = None  # HOST:PORT of the host's apt cache on the bridge
+    extra_cas: tuple[tuple[str, bytes], ...] = ()  # (file name, PEM) the instances trust
 
     @property
     def suite(self) -> str:
@@ -59,8 +81,10 @@ class ImageRecipe:
 
     @property
     def digest(self) -> str:
+        cas = [[name, hashlib.sha256(pem).hexdigest()] for name, pem in self.extra_cas]
         text = json.dumps({"mirror": self.mirror, "suite": self.suite, "packages": self.packages,
-                           "cloud_cfg": CLOUD_CFG, "templates": _TEMPLATE_SEED, "format": 2}, sort_keys=True)
+                           "cloud_cfg": CLOUD_CFG, "templates": _TEMPLATE_SEED, "format": 2,
+                           "apt_cache": self.apt_cache, "extra_cas": cas}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -98,8 +122,23 @@ def _sources_for(text: str, suite: str) -> str:
     return re.sub(rf"\b({codenames})(?=(-updates|-security|-backports)?\b)", suite, text)
 
 
-def _configure_rootfs(rootfs: Path, suite: str) -> None:
+def _configure_rootfs(rootfs: Path, recipe: ImageRecipe, log: Path) -> None:
+    suite = recipe.suite
     (rootfs / "etc/default/locale").write_text("LANG=C.UTF-8\n")
+    if recipe.apt_cache:
+        script = rootfs / APT_PROXY_DETECT.lstrip("/")
+        script.parent.mkdir(parents=True, exist_ok=True)
+        script.write_text(apt_proxy_detect_script(recipe.apt_cache))
+        script.chmod(0o755)
+        (rootfs / "etc/apt/apt.conf.d/01castelet-local-cache").write_text(
+            "// written by castelet local setup: packages through the host's apt cache (when it answers)\n"
+            f'Acquire::http::Proxy-Auto-Detect "{APT_PROXY_DETECT}";\n')
+    if recipe.extra_cas:
+        cas = rootfs / "usr/local/share/ca-certificates/castelet-host"
+        cas.mkdir(parents=True, exist_ok=True)
+        for name, pem in recipe.extra_cas:
+            (cas / name).write_bytes(pem)
+        _run(["chroot", str(rootfs), "update-ca-certificates"], log)
     (rootfs / "etc/cloud/cloud.cfg.d/90-castelet.cfg").write_text(CLOUD_CFG)
     binfmt = rootfs / "etc/systemd/system/systemd-binfmt.service"
     binfmt.unlink(missing_ok=True)
@@ -150,7 +189,7 @@ def build(recipe: ImageRecipe, workdir: Path, log: Path) -> Path:
     (staging / "templates").mkdir(parents=True)
     _run(["debootstrap", "--variant=minbase", f"--include={','.join(recipe.packages)}", recipe.suite,
           str(staging / "rootfs"), recipe.mirror], log)
-    _configure_rootfs(staging / "rootfs", recipe.suite)
+    _configure_rootfs(staging / "rootfs", recipe, log)
     (staging / "metadata.yaml").write_text(_metadata(recipe))
     for name, body in _TEMPLATE_SEED.items():
         (staging / "templates" / f"cloud-init-{name}.tpl").write_text(body)
