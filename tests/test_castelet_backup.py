@@ -16,6 +16,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import pwd
 import shutil
 import socket
 import stat
@@ -628,3 +629,72 @@ def test_python_fallback_makes_an_exact_copy(tmp_path: Path) -> None:
         expected[kept] = state[kept]
     assert state == expected
     assert (dst / "secret").read_text() == "keep me\n"
+
+
+def postgresql_site(tmp_path: Path, restic_bin: str) -> Site:
+    """The site above backing up every PostgreSQL database (`*`) through stand-ins of psql, pg_dump
+    and pg_restore, and every MariaDB one, whose client is not installed here."""
+    site = make_site(tmp_path, restic_bin, str(tmp_path / "repository"))
+    bin_dir = tmp_path / "bin"
+    log = f'printf "%s\\n" "$(basename "$0") $*" >> {site.calls}\n'
+    psql = script(bin_dir / "psql", log + f'case "$*" in *"SELECT datname"*) cat {tmp_path}/pg-databases ;;\n'
+                  f'  *"SHOW data_directory"*) cat {tmp_path}/pg-datadir ;; esac\ntrue\n')
+    pg_dump = script(bin_dir / "pg_dump", log + f'for last; do :; done\ncat {tmp_path}/pg-content-"$last"\n')
+    pg_restore = script(bin_dir / "pg_restore", log + f"cat >> {tmp_path}/pg-restored\n")
+    (tmp_path / "pg-databases").write_text("lab\nsurvey\n")
+    for name in ("lab", "survey"):
+        (tmp_path / f"pg-content-{name}").write_text(f"PGDMP {name} before\n")
+    live = site.files / "postgresql/17/main"
+    live.mkdir(parents=True)
+    (live / "PG_VERSION").write_text("17\n")
+    (tmp_path / "pg-datadir").write_text(f"{live}\n")
+    site.config["databases"] = [{"engine": "postgresql", "name": "*"}, {"engine": "mariadb", "name": "*"}]
+    site.config["postgresql_user"] = pwd.getpwuid(os.geteuid()).pw_name
+    site.config["commands"].update({"psql": [psql], "pg_dump": [pg_dump], "pg_restore": [pg_restore],
+                                    "mariadb": [str(tmp_path / "no-mariadb-here")]})
+    site.save()
+    return site
+
+
+def test_postgresql_every_database_dumped_and_restored(tmp_path: Path, restic_bin: str) -> None:
+    site = postgresql_site(tmp_path, restic_bin)
+    live = site.files / "postgresql/17/main"
+    site.ok("run")
+    lines = site.call_lines()
+    assert "pg_dump --format=custom lab" in lines and "pg_dump --format=custom survey" in lines
+    assert not any(line.startswith(("mariadb", "no-mariadb")) for line in lines)
+    backup_line = next(line for line in lines if line.startswith("restic backup"))
+    assert f"--exclude={live}" in backup_line.split(), "the live cluster is dumped, never copied"
+
+    # Later: new content, a database added after the backup, a change in the live files.
+    (tmp_path / "pg-content-lab").write_text("PGDMP lab after\n")
+    (tmp_path / "pg-databases").write_text("lab\nsurvey\nlater\n")
+    (live / "PG_VERSION").write_text("17 live\n")
+    site.calls.write_text("")
+    proc = site.ok("restore", "--no-safety-backup")
+    lines = site.call_lines()
+    drops = [line for line in lines if "DROP DATABASE" in line]
+    assert [d.split("DROP DATABASE IF EXISTS ")[1] for d in drops] == ['"lab" WITH (FORCE)', '"survey" WITH (FORCE)']
+    assert lines.count("pg_restore --create --exit-on-error --dbname=postgres") == 2
+    assert (tmp_path / "pg-restored").read_text() == "PGDMP lab before\nPGDMP survey before\n"
+    assert "database lab (postgresql): imported" in proc.stdout
+    assert "later" not in proc.stdout, "a database the snapshot does not hold is left alone"
+    assert (live / "PG_VERSION").read_text() == "17 live\n", "the live cluster is never overwritten"
+
+
+def test_postgresql_odd_database_name_fails_the_backup(tmp_path: Path, restic_bin: str) -> None:
+    site = postgresql_site(tmp_path, restic_bin)
+    (tmp_path / "pg-databases").write_text("lab\nodd-name\n")
+    proc = site.run("run")
+    assert proc.returncode == 1
+    assert "'odd-name' cannot be backed up" in proc.stderr
+    assert site.status()["last_result"] == "failure"
+
+
+@pytest.mark.parametrize("entry", [{"engine": "postgresql", "name": "*x"}, {"engine": "oracle", "name": "lab"},
+                                   {"engine": "postgresql", "name": "lab; DROP"}])
+def test_unsupported_database_entries_are_refused(tmp_path: Path, restic_bin: str, entry: dict[str, str]) -> None:
+    site = make_site(tmp_path, restic_bin, str(tmp_path / "repository"))
+    site.config["databases"] = [entry]
+    site.save()
+    assert site.run("run").returncode == 78

@@ -25,12 +25,15 @@ Global options: --config PATH, --wait SECONDS (wait for a running backup or rest
 giving up at once).
 
 Configuration keys: repository, password_file, credentials_file, paths, databases ([{engine:
-"mariadb", name}]), secrets_dir, staging_dir, restore_dir, status_file, keep ({daily, weekly,
-monthly, ...}), stop_units, after_restore (argument lists), host; optional: exclude (paths left
-out of backups and left alone by restores, e.g. a live database directory inside a backed-up
-path), lock_file (default: castelet-backup.lock next to status_file), probe_timeout (seconds
-restic may take to open the repository and list snapshots, default 120), commands (restic,
-mariadb_dump, mariadb, systemctl, rsync: argument-list prefixes).
+"mariadb" or "postgresql", name}]; name "*": every database of that engine's server on this
+host, none where that engine's client is not installed), secrets_dir, staging_dir, restore_dir,
+status_file, keep ({daily, weekly, monthly, ...}), stop_units, after_restore (argument lists),
+host; optional: exclude (paths left out of backups and left alone by restores, e.g. a live
+database directory inside a backed-up path), lock_file (default: castelet-backup.lock next to
+status_file), probe_timeout (seconds restic may take to open the repository and list snapshots,
+default 120), postgresql_user (the system user psql, pg_dump and pg_restore run as, default
+postgres), commands (restic, mariadb_dump, mariadb, psql, pg_dump, pg_restore, systemctl, rsync:
+argument-list prefixes).
 
 Exit codes: 0 done; 1 failed (the reason is on stderr and, for run, in the status file);
 2 usage; 75 another castelet-backup holds the lock (nothing done); 78 invalid configuration.
@@ -43,6 +46,7 @@ import datetime
 import fcntl
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -67,6 +71,9 @@ DEFAULT_COMMANDS: dict[str, list[str]] = {
     "restic": ["restic"],
     "mariadb_dump": ["mariadb-dump"],
     "mariadb": ["mariadb"],
+    "psql": ["psql"],
+    "pg_dump": ["pg_dump"],
+    "pg_restore": ["pg_restore"],
     "systemctl": ["systemctl"],
     "rsync": ["rsync"],
 }
@@ -90,6 +97,12 @@ SECRET_CREDENTIALS = frozenset({
 # Inherited variables that would change what restic talks to, or how: only our files count.
 FOREIGN_ENV_PREFIXES = ("RESTIC_", "AWS_", "B2_", "OS_", "AZURE_", "GOOGLE_")
 DB_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+EVERY_DATABASE = "*"
+ENGINES = ("mariadb", "postgresql")
+# The client whose absence means "this engine's server is not on this host", per engine.
+CLIENT = {"mariadb": "mariadb", "postgresql": "psql"}
+DUMP_SUFFIX = {"mariadb": ".sql", "postgresql": ".dump"}
+MARIADB_SYSTEM_DATABASES = frozenset({"information_schema", "performance_schema", "mysql", "sys"})
 UNIT_NAME = re.compile(r"^[A-Za-z0-9@_.:-]+$")
 USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]*@")
 # restic < 0.17 has no exit code for "no repository here": it exits 1 with
@@ -141,6 +154,7 @@ class Config:
     lock_file: Path
     exclude: tuple[Path, ...]
     probe_timeout: float
+    postgresql_user: str
     keep: dict[str, int]
     stop_units: tuple[str, ...]
     after_restore: tuple[tuple[str, ...], ...]
@@ -177,10 +191,14 @@ def load_config(path: Path) -> Config:
         raise ConfigError("'paths' must be a list of absolute paths")
     databases = []
     for entry in raw.get("databases") or []:
-        if not isinstance(entry, dict) or entry.get("engine") != "mariadb" \
-                or not isinstance(entry.get("name"), str) or not DB_NAME.match(entry["name"]):
-            raise ConfigError(f"unsupported database entry {entry!r}: engine 'mariadb' and a plain name")
+        if not isinstance(entry, dict) or entry.get("engine") not in ENGINES or not isinstance(entry.get("name"), str) \
+                or not (DB_NAME.match(entry["name"]) or entry["name"] == EVERY_DATABASE):
+            raise ConfigError(f"unsupported database entry {entry!r}: engine 'mariadb' or 'postgresql' "
+                              "and a plain name or '*'")
         databases.append(Database(entry["engine"], entry["name"]))
+    postgresql_user = raw.get("postgresql_user", "postgres")
+    if not isinstance(postgresql_user, str) or not re.match(r"^[a-z_][a-z0-9_-]{0,31}$", postgresql_user):
+        raise ConfigError("'postgresql_user' must be a system user name")
     keep_raw = raw.get("keep") or {}
     if not isinstance(keep_raw, dict) or set(keep_raw) - {"last", "hourly", "daily", "weekly", "monthly", "yearly"} \
             or not all(isinstance(v, int) and v >= 0 for v in keep_raw.values()):
@@ -225,6 +243,7 @@ def load_config(path: Path) -> Config:
         lock_file=lock_file,
         exclude=tuple(Path(os.path.normpath(p)) for p in exclude),
         probe_timeout=float(probe_timeout),
+        postgresql_user=postgresql_user,
         keep=keep,
         stop_units=tuple(units),
         after_restore=tuple(tuple(a) for a in after),
@@ -565,29 +584,95 @@ def recreate_database(config: Config, name: str, attempts: int = 5) -> None:
                   "the server kept them open; nothing was imported")
 
 
+def as_postgres(config: Config) -> dict[str, Any]:
+    """subprocess options running a PostgreSQL client as the cluster's owner (peer authentication
+    over the unix socket): files are opened by us and handed over as stdin/stdout."""
+    if os.geteuid() != 0:  # not root: cannot switch users (tests run the clients as themselves)
+        return {"cwd": "/"}
+    try:
+        gid = pwd.getpwnam(config.postgresql_user).pw_gid
+    except KeyError:
+        raise Failure(f"no system user {config.postgresql_user} to run the PostgreSQL clients as") from None
+    return {"user": config.postgresql_user, "group": gid, "extra_groups": [], "cwd": "/"}
+
+
+def engine_present(config: Config, engine: str) -> bool:
+    return shutil.which(config.commands[CLIENT[engine]][0]) is not None
+
+
+def server_databases(config: Config, engine: str) -> list[str]:
+    """The databases of this host's server of ``engine`` (its own system databases left out)."""
+    if engine == "postgresql":
+        proc = run_program([*config.commands["psql"], "-X", "-At", "-d", "postgres", "-c",
+                            "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate "
+                            "AND datname <> 'postgres' ORDER BY 1"],
+                           "listing PostgreSQL databases", stdin=subprocess.DEVNULL, **as_postgres(config))
+        names = proc.stdout.decode().split()
+    else:
+        proc = run_program([*config.commands["mariadb"], "--batch", "--skip-column-names", "-e", "SHOW DATABASES"],
+                           "listing MariaDB databases", stdin=subprocess.DEVNULL)
+        names = [n for n in proc.stdout.decode().split() if n not in MARIADB_SYSTEM_DATABASES]
+    odd = [n for n in names if not DB_NAME.match(n)]
+    if odd:
+        raise Failure(f"{engine} database name(s) {', '.join(repr(n) for n in odd)} cannot be backed up "
+                      "(letters, digits and _ only); nothing was backed up")
+    return names
+
+
+def resolved_databases(config: Config) -> list[Database]:
+    """The configured databases, each `*` replaced by the databases of that engine's server here
+    (none where that engine's client is not installed: the server is not on this host)."""
+    found: list[Database] = []
+    for entry in config.databases:
+        if entry.name != EVERY_DATABASE:
+            names = [entry.name]
+        elif engine_present(config, entry.engine):
+            names = server_databases(config, entry.engine)
+        else:
+            names = []
+        found.extend(Database(entry.engine, name) for name in names if Database(entry.engine, name) not in found)
+    return found
+
+
 def dump_databases(config: Config) -> None:
     config.staging_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(config.staging_dir, 0o700)
     empty_directory(config.staging_dir)
-    if not config.databases:
-        return
-    target_dir = config.staging_dir / "mariadb"
-    target_dir.mkdir(mode=0o700)
-    os.chmod(target_dir, 0o700)
-    for database in config.databases:
-        target = target_dir / f"{database.name}.sql"
+    for database in resolved_databases(config):
+        target_dir = config.staging_dir / database.engine
+        target_dir.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(target_dir, 0o700)
+        target = target_dir / f"{database.name}{DUMP_SUFFIX[database.engine]}"
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, "wb") as out:
-            argv = [*config.commands["mariadb_dump"], "--single-transaction", "--routines", "--triggers",
-                    "--events", "--hex-blob", database.name]
+            options: dict[str, Any] = {}
+            if database.engine == "postgresql":
+                # custom format: pg_restore --create brings back the database with its owner and grants
+                argv = [*config.commands["pg_dump"], "--format=custom", database.name]
+                options = as_postgres(config)
+            else:
+                argv = [*config.commands["mariadb_dump"], "--single-transaction", "--routines", "--triggers",
+                        "--events", "--hex-blob", database.name]
             try:
-                proc = subprocess.run(argv, stdout=out, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, check=False)
+                proc = subprocess.run(argv, stdout=out, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, check=False,
+                                      **options)
             except OSError as error:
                 raise Failure(f"cannot dump database {database.name}: {error}") from None
         if proc.returncode != 0:
             raise Failure(f"dump of database {database.name} failed (exit {proc.returncode}): "
                           f"{redact(one_line(proc.stderr.decode(errors='replace')))}")
+
+
+def restore_postgresql(config: Config, name: str, dump: Path) -> None:
+    """Replace the database by the dump's: drop it (closing its sessions), then pg_restore --create
+    (the database with its owner, grants and settings); the first error stops the import."""
+    run_program([*config.commands["psql"], "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres", "-c",
+                 f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
+                f"dropping database {name}", stdin=subprocess.DEVNULL, **as_postgres(config))
+    with dump.open("rb") as stdin:
+        run_program([*config.commands["pg_restore"], "--create", "--exit-on-error", "--dbname=postgres"],
+                    f"importing database {name}", stdin=stdin, **as_postgres(config))
 
 
 def unescape_mountinfo(field: str) -> str:
@@ -621,11 +706,28 @@ def aliases(path: Path, mountinfo: str | None = None) -> set[Path]:
 
 
 def database_directories(config: Config) -> set[Path]:
-    """MariaDB's live data directory and its other names (on a data volume /var/lib/mysql is the
-    volume's mariadb/ bound there): never copied by a backup nor overwritten by a restore, even
-    when a backed-up path holds it; the dumps carry the databases."""
-    if not config.databases:
-        return set()
+    """The live data directories of the database servers and their other names (on a data volume
+    /var/lib/mysql is the volume's mariadb/ bound there, /var/lib/postgresql its postgresql/):
+    never copied by a backup nor overwritten by a restore, even when a backed-up path holds them;
+    the dumps carry the databases."""
+    found: set[Path] = set()
+    engines = {db.engine for db in config.databases}
+    if "mariadb" in engines:
+        found |= mariadb_directories(config)
+    if "postgresql" in engines and engine_present(config, "postgresql"):
+        try:
+            proc = subprocess.run([*config.commands["psql"], "-X", "-At", "-d", "postgres", "-c",
+                                   "SHOW data_directory"], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                                  timeout=60, check=False, **as_postgres(config))
+        except (OSError, subprocess.TimeoutExpired):
+            return found
+        lines = proc.stdout.split() if proc.returncode == 0 else []
+        if lines and lines[-1].startswith("/"):
+            found |= aliases(Path(os.path.normpath(lines[-1])))
+    return found
+
+
+def mariadb_directories(config: Config) -> set[Path]:
     try:
         proc = subprocess.run([*config.commands["mariadb"], "--batch", "--skip-column-names", "-e", "SELECT @@datadir"],
                               capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60, check=False)
@@ -873,6 +975,23 @@ def pick_snapshot(config: Config, restic: Restic, wanted: str | None) -> dict[st
     return max(candidates, key=lambda s: str(s.get("time")))
 
 
+def snapshot_dumps(config: Config) -> dict[Database, Path]:
+    """The restored snapshot's dump of each configured database (perhaps missing: the caller
+    checks); a `*` entry stands for every dump of that engine the snapshot holds."""
+    dumps: dict[Database, Path] = {}
+    for entry in config.databases:
+        folder = restored(config, config.staging_dir / entry.engine)
+        suffix = DUMP_SUFFIX[entry.engine]
+        if entry.name != EVERY_DATABASE:
+            dumps[entry] = folder / f"{entry.name}{suffix}"
+            continue
+        for dump in sorted(folder.glob(f"*{suffix}")) if folder.is_dir() else []:
+            name = dump.name.removesuffix(suffix)
+            if DB_NAME.match(name):
+                dumps.setdefault(Database(entry.engine, name), dump)
+    return dumps
+
+
 def restore(config: Config, args: argparse.Namespace) -> list[str]:
     restic = Restic(config)
     try:
@@ -898,7 +1017,7 @@ def restore(config: Config, args: argparse.Namespace) -> list[str]:
         proc = restic.run("restore", snapshot_id, "--target", str(config.restore_dir))
         if proc.returncode != 0:
             raise restic.fail("restic restore failed, nothing was changed", proc)
-        dumps = {db: restored(config, config.staging_dir / "mariadb" / f"{db.name}.sql") for db in config.databases}
+        dumps = snapshot_dumps(config)
         lacking = [db.name for db, dump in dumps.items() if not dump.is_file()]
         if lacking:
             raise Failure(f"the snapshot has no dump of database(s) {', '.join(lacking)}; nothing was changed")
@@ -934,9 +1053,13 @@ def restore(config: Config, args: argparse.Namespace) -> list[str]:
             summary.append(f"secrets: {copied} file{'' if copied == 1 else 's'} (kept the current "
                            f"{', '.join(sorted(p.name for p in keep if p.exists()))})")
             for db, dump in dumps.items():
-                recreate_database(config, db.name)
-                with dump.open("rb") as stdin:
-                    run_program([*config.commands["mariadb"], db.name], f"importing database {db.name}", stdin=stdin)
+                if db.engine == "postgresql":
+                    restore_postgresql(config, db.name, dump)
+                else:
+                    recreate_database(config, db.name)
+                    with dump.open("rb") as stdin:
+                        run_program([*config.commands["mariadb"], db.name], f"importing database {db.name}",
+                                    stdin=stdin)
                 summary.append(f"database {db.name} ({db.engine}): imported")
             for argv in config.after_restore:
                 run_program(argv, f"after_restore {argv[0]}", stdin=subprocess.DEVNULL)
