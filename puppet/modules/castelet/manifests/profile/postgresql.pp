@@ -8,8 +8,7 @@
 #   `pg_createcluster` integrates an existing data directory), and the cluster's unit
 #   (`postgresql@<version>-main.service`) requires the mount.
 # * Settings in `/etc/postgresql/<version>/main/conf.d/castelet.conf` (Debian's postgresql.conf
-#   includes `conf.d`): `listen_addresses` (`localhost`, or `*` when `client_cidrs` is not
-#   empty: the host firewall only lets those networks in), `password_encryption` scram-sha-256,
+#   includes `conf.d`): `listen_addresses` (see `listen`), `password_encryption` scram-sha-256,
 #   `ssl` on with a certificate made on the instance.
 # * `pg_hba.conf` is Castelet's whole file: unix socket `peer`; TCP from loopback with
 #   `scram-sha-256`; `hostssl ... scram-sha-256` from each of `client_cidrs`; `postgres` never
@@ -34,6 +33,9 @@
 # @param client_cidrs
 #   Networks whose clients may connect over TLS with a password (`hostssl`). Empty: local
 #   connections only.
+# @param listen
+#   `listen_addresses`: `localhost`, or `*` (every address: the host firewall and pg_hba decide
+#   who gets in). Undef: `*` when `client_cidrs` is not empty, else `localhost`.
 # @param version
 #   Major version of the Debian package; undef: the release's own (15 on Debian 12, 17 on 13).
 # @param port
@@ -43,6 +45,7 @@
 class castelet::profile::postgresql (
   Hash[Castelet::Dbname, Struct[{ owner => Castelet::Dbname }]] $databases = {},
   Array[Castelet::Cidr] $client_cidrs = [],
+  Optional[Enum['localhost', '*']] $listen = undef,
   Optional[Pattern[/\A[0-9]{2}\z/]] $version = undef,
   Stdlib::Port $port = 5432,
   Integer[60, 3650] $tls_days = 825,
@@ -116,7 +119,7 @@ class castelet::profile::postgresql (
     group   => 'postgres',
     mode    => '0644',
     content => epp('castelet/postgresql.conf.epp', {
-        'listen_addresses' => $client_cidrs.empty ? { true => 'localhost', false => '*' },
+        'listen_addresses' => pick($listen, $client_cidrs.empty ? { true => 'localhost', false => '*' }),
         'port'             => $port,
         'cert'             => $cert,
         'key'              => $key,
