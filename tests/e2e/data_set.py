@@ -17,10 +17,13 @@ from castelet.manifest import Blueprint
 
 SECRETS_DIR = "/var/lib/castelet/secrets"
 # MariaDB's datadir lives on the data volume (bind-mounted at /var/lib/mysql) and is backed up
-# as a dump (`mariadb-dump --single-transaction`), not as files: its files are not compared.
+# as a dump (`mariadb-dump --single-transaction`), not as files: its files are not compared; nor
+# are PostgreSQL's clusters (the volume's postgresql/ is /var/lib/postgresql; `pg_dump`).
 # castelet-backup's run records (status, lock) live on the volume too and change with every run.
-NOT_COMPARED = ("/srv/data/mariadb/", "/srv/data/castelet/backup-status.json",
-                "/srv/data/castelet/castelet-backup.lock")
+NOT_COMPARED = ("/srv/data/mariadb/", "/srv/data/postgresql/15/main/", "/srv/data/postgresql/17/main/",
+                "/srv/data/castelet/backup-status.json", "/srv/data/castelet/castelet-backup.lock")
+# A manifest's `name: '*'`: every database of that engine's server on the instance.
+EVERY_DATABASE = "*"
 MARKER = "castelet-e2e"
 
 
@@ -40,7 +43,41 @@ def mariadb(container: str, database: str, sql: str) -> str:
               stdin=sql)
 
 
-SQL_CLIENTS = {"mariadb": mariadb}
+def postgresql(container: str, database: str, sql: str) -> str:
+    """SQL as the database's owner, over TLS: the libpq service file Puppet writes from the
+    generated password (`<secrets>/postgresql-<db>.conf`); rows come back tab separated."""
+    return sh(container, f"PGSERVICEFILE={SECRETS_DIR}/postgresql-{database}.conf "
+                         f"psql -X -q -A -t -F \"$(printf '\\t')\" -v ON_ERROR_STOP=1 service={database}",
+              stdin=sql)
+
+
+SQL_CLIENTS = {"mariadb": mariadb, "postgresql": postgresql}
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What differs in the data set's SQL between engines."""
+
+    id_column: str  # an auto-numbered primary key
+    sha256: str  # hex SHA-256 of a string literal, `{}` stands for it
+    list_tables: str  # one table name a line
+    quote: str  # identifier quote
+
+
+DIALECTS = {
+    "mariadb": Dialect("id INT AUTO_INCREMENT PRIMARY KEY", "SHA2({}, 256)", "SHOW TABLES;", "`"),
+    "postgresql": Dialect("id SERIAL PRIMARY KEY", "encode(sha256(convert_to({}, 'UTF8')), 'hex')",
+                          "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1;", '"'),
+}
+# Listing every database of an engine's server on the instance (as root), for `name: '*'`; none
+# where the engine's client is not installed (castelet-backup's rule).
+LIST_DATABASES = {
+    "mariadb": "if command -v mariadb >/dev/null; then mariadb -N -B -e 'SHOW DATABASES' "
+               "| grep -vxE 'information_schema|performance_schema|mysql|sys' || true; fi",
+    "postgresql": "if command -v psql >/dev/null; then runuser -u postgres -- psql -X -A -t -d postgres -c "
+                  "\"SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate "
+                  "AND datname <> 'postgres' ORDER BY 1\"; fi",
+}
 
 
 @dataclass(frozen=True)
@@ -88,13 +125,25 @@ def databases(blueprint: Blueprint) -> list[tuple[str, str]]:
     return found
 
 
+def instance_databases(container: str, blueprint: Blueprint) -> list[tuple[str, str]]:
+    """The manifest's databases on the instance: each `*` replaced by the databases its server has."""
+    found: list[tuple[str, str]] = []
+    for engine, name in databases(blueprint):
+        names = sh(container, LIST_DATABASES[engine]).split() if name == EVERY_DATABASE else [name]
+        found.extend((engine, n) for n in names if (engine, n) not in found)
+    assert found, f"{blueprint.id}: no database on {container} to write the data set into"
+    return found
+
+
 def write(container: str, blueprint: Blueprint, label: str, data: DataSet = E2E) -> None:
     """Rows in every database and files on the data volume, tagged with ``label``."""
-    for engine, name in databases(blueprint):
-        values = ", ".join(f"('{label}', {i}, SHA2('{label}-{i}', 256))" for i in range(data.rows))
+    for engine, name in instance_databases(container, blueprint):
+        dialect = DIALECTS[engine]
+        values = ", ".join(f"('{label}', {i}, {dialect.sha256.format(repr(f'{label}-{i}'))})"
+                           for i in range(data.rows))
         SQL_CLIENTS[engine](container, name, f"""
             CREATE TABLE IF NOT EXISTS castelet_e2e (
-              id INT AUTO_INCREMENT PRIMARY KEY, label VARCHAR(64), n INT, token CHAR(64));
+              {dialect.id_column}, label VARCHAR(64), n INT, token CHAR(64));
             INSERT INTO castelet_e2e (label, n, token) VALUES {values};""")
     paths = volume_paths(blueprint)
     assert paths, f"{blueprint.id}: none of the backed-up paths {blueprint.backups.get('paths')} is on a volume"
@@ -120,11 +169,11 @@ def state(container: str, blueprint: Blueprint) -> State:
     listing = sh(container, f"find {paths} -type f -print0 2>/dev/null | xargs -0 -r sha256sum || true")
     files = {path: digest for path, digest in _sha256(listing).items() if not path.startswith(NOT_COMPARED)}
     found = State(files=files)
-    for engine, name in databases(blueprint):
-        client = SQL_CLIENTS[engine]
-        tables = client(container, name, "SHOW TABLES;").split()
+    for engine, name in instance_databases(container, blueprint):
+        client, q = SQL_CLIENTS[engine], DIALECTS[engine].quote
+        tables = client(container, name, DIALECTS[engine].list_tables).split()
         counts = client(container, name, " UNION ALL ".join(
-            f"SELECT '{t}', COUNT(*) FROM `{t}`" for t in tables) + ";") if tables else ""
+            f"SELECT '{t}', COUNT(*) FROM {q}{t}{q}" for t in tables) + ";") if tables else ""
         found.rows[name] = {t: int(c) for t, c in (line.split("\t") for line in counts.splitlines())}
         if "castelet_e2e" in tables:
             found.marked[name] = client(container, name, "SELECT label, n, token FROM castelet_e2e ORDER BY id;")
