@@ -1,0 +1,313 @@
+# @summary
+#   A Node.js application from git, built on the node, run by systemd as an unprivileged user
+#   behind nginx over HTTPS, redeployed without downtime (blue/green).
+#
+# * Debian's `nodejs` and `npm` (node 18 on Debian 12, 20 on Debian 13) and `git`.
+# * `castelet-node-deploy` (files/castelet-node-deploy.py), run by Puppet whenever the active
+#   release is not the commit `git_ref` names in `git_url` (or its settings changed): it fetches
+#   the repository and builds the commit aside as `build_user` (`npm ci`, skipped when the lock
+#   file did not change, then `npm run build`; npm's cache under `cache_dir`; npm, node and git
+#   use the system's trust store, so an institutional TLS proxy's CA works), starts it in the idle
+#   slot (`castelet-nodejs-app@blue` on port `ports['blue']` or `@green`), checks `health_path`,
+#   then switches nginx to it (reload: running requests finish) and only then stops the previous
+#   slot. A failed build or health check fails the Puppet run and leaves the running release
+#   serving. The first release is up before `castelet::installed`: the public ports open on a
+#   working site.
+# * The slots run as `app_user` with `ProtectSystem=strict`, `NoNewPrivileges`, `PrivateTmp`,
+#   `ProtectHome`, no capabilities; the only writable place is `data_dir` (on the data volume,
+#   required mounted), handed to the application as `DATA_DIR`. Also in the environment:
+#   `NODE_ENV=production`, `HOST=127.0.0.1`, `PORT`, `ORIGIN=https://<servername>` and
+#   `environment`.
+# * With `postgresql`, a database `db_name` owned by a role of the same name
+#   (`castelet::postgresql::database`); its URL (`DATABASE_URL`, password
+#   `castelet::secret('postgresql-<db_name>')`) is in `env_file`, root-only (0600), which systemd
+#   reads before dropping privileges.
+# * nginx (`castelet::nginx_site`, HTTPS with the node's certificate) proxies to a loopback-only
+#   server on `front_port` that forwards to the active slot (the upstream file the deploy
+#   rewrites), so a switch is one graceful reload.
+#
+# @example The deployment's answers (blueprint nodejs-app's data/blueprint.yaml)
+#   castelet::profile::nodejs_app::git_url: "%{alias('terraform.settings.app_git_url')}"
+#   castelet::profile::nodejs_app::git_ref: "%{alias('terraform.settings.app_git_ref')}"
+#
+# @param git_url
+#   The application's repository (`https://...`, or `http://` to a private address). Required:
+#   empty fails the compilation, naming this key.
+# @param git_ref
+#   Branch, tag or commit deployed.
+# @param postgresql
+#   Whether the application gets a PostgreSQL database (`DATABASE_URL`).
+# @param servername
+#   nginx server name; defaults to `castelet::domain`.
+# @param data_dir
+#   The application's writable directory (`DATA_DIR`), normally on the data volume.
+# @param base_dir
+#   Releases, slots and the deploy's state.
+# @param cache_dir
+#   The git mirror and npm's cache (kept between builds).
+# @param app_user
+#   System user running the application (owns `data_dir`).
+# @param build_user
+#   System user running git and npm (owns the releases: the application cannot modify itself).
+# @param ports
+#   Loopback port of each slot.
+# @param front_port
+#   Loopback port of nginx's internal server that forwards to the active slot.
+# @param health_path
+#   Path requested on a new release before nginx is switched to it (2xx or 3xx expected).
+# @param entry
+#   Server entry point in a built release, relative to its root; empty: the first found of
+#   `build/index.js` (SvelteKit's adapter-node), `dist/server/entry.mjs` (Astro's Node adapter),
+#   `server.js`, `index.js`.
+# @param environment
+#   Extra environment variables of the application (no secrets: this is hiera data).
+# @param db_name
+#   Name of the PostgreSQL database and of its owner.
+# @param env_file
+#   Root-only environment file (secrets) of the application.
+# @param build_timeout
+#   Seconds `npm ci` and `npm run build` may each take.
+class castelet::profile::nodejs_app (
+  String $git_url = '',
+  Pattern[/\A[A-Za-z0-9][A-Za-z0-9._\/-]{0,99}\z/] $git_ref = 'main',
+  Variant[Boolean, Enum['true', 'false']] $postgresql = false,
+  Optional[Stdlib::Fqdn] $servername = undef,
+  Castelet::Path $data_dir = '/srv/data/app',
+  Castelet::Path $base_dir = '/var/lib/castelet-node',
+  Castelet::Path $cache_dir = '/var/cache/castelet-node',
+  Pattern[/\A[a-z][a-z0-9-]{0,30}\z/] $app_user = 'castelet-app',
+  Pattern[/\A[a-z][a-z0-9-]{0,30}\z/] $build_user = 'castelet-build',
+  Struct[{ blue => Stdlib::Port, green => Stdlib::Port }] $ports = { 'blue' => 3001, 'green' => 3002 },
+  Stdlib::Port $front_port = 3000,
+  Pattern[/\A\/[A-Za-z0-9._~\/?=&%-]*\z/] $health_path = '/',
+  Pattern[/\A([A-Za-z0-9_.-]+\/)*[A-Za-z0-9_.-]+\z|\A\z/] $entry = '',
+  Hash[Pattern[/\A[A-Z][A-Z0-9_]*\z/], Pattern[/\A[^\n"\\$%]*\z/]] $environment = {},
+  Castelet::Dbname $db_name = 'app',
+  Castelet::Path $env_file = '/etc/castelet/nodejs-app.env',
+  Integer[60] $build_timeout = 1800,
+) {
+  include castelet
+  include castelet::profile::volumes
+  include castelet::profile::nginx
+  include castelet::installed
+
+  if $git_url !~ Pattern[/\Ahttps:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?\/[^\s'"\\`$;&|<>]*\z/, /\Ahttp:\/\/(10|127|172|192)\.[0-9.]+(:[0-9]{1,5})?\/[^\s'"\\`$;&|<>]*\z/] {
+    fail(@("MSG"/L))
+      castelet::profile::nodejs_app: no application repository. Set the deployment's setting \
+      app_git_url (hiera 'castelet::profile::nodejs_app::git_url') to the https:// URL of the \
+      application's git repository.
+      | MSG
+  }
+
+  $_servername = pick($servername, $castelet::domain)
+  $_postgresql = $postgresql ? {
+    true    => true,
+    'true'  => true,
+    default => false,
+  }
+  $unit = 'castelet-nodejs-app@'
+  $unit_file = "/etc/systemd/system/${unit}.service"
+  $upstream_file = "${base_dir}/upstream.conf"
+  $config_file = '/etc/castelet/nodejs-app.json'
+  $path = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']
+
+  ensure_packages(['nodejs', 'npm', 'git', 'ca-certificates', 'python3'])
+
+  # --- users -----------------------------------------------------------------------------
+  group { [$app_user, $build_user]:
+    ensure => present,
+    system => true,
+  }
+  user { $app_user:
+    ensure     => present,
+    system     => true,
+    gid        => $app_user,
+    home       => '/nonexistent',
+    shell      => '/usr/sbin/nologin',
+    managehome => false,
+    require    => Group[$app_user],
+  }
+  user { $build_user:
+    ensure     => present,
+    system     => true,
+    gid        => $build_user,
+    home       => "${cache_dir}/home",
+    shell      => '/usr/sbin/nologin',
+    managehome => false,
+    require    => Group[$build_user],
+  }
+
+  # --- releases, slots, caches -------------------------------------------------------------
+  file { [$base_dir, "${base_dir}/slots"]:
+    ensure => directory,
+    owner  => 'root',
+    group  => 'root',
+    mode   => '0755',
+  }
+  file { "${base_dir}/releases":
+    ensure  => directory,
+    owner   => $build_user,
+    group   => $build_user,
+    mode    => '0755',
+    require => User[$build_user],
+  }
+  file { [$cache_dir, "${cache_dir}/npm", "${cache_dir}/home"]:
+    ensure  => directory,
+    owner   => $build_user,
+    group   => $build_user,
+    mode    => '0750',
+    require => User[$build_user],
+  }
+
+  # --- the application's data, on the volume ---------------------------------------------
+  exec { 'castelet-nodejs-app-data-dir':
+    command => "mkdir -p '${data_dir}'",
+    creates => $data_dir,
+    path    => $path,
+    require => Class['castelet::profile::volumes'],
+  }
+  file { $data_dir:
+    ensure  => directory,
+    owner   => $app_user,
+    group   => $app_user,
+    mode    => '0750',
+    require => [Exec['castelet-nodejs-app-data-dir'], User[$app_user]],
+  }
+  # A restored or rebuilt volume may hold files of another uid: they stay the application's.
+  exec { 'castelet-nodejs-app-data-owner':
+    command => "chown -R '${app_user}:${app_user}' '${data_dir}'",
+    onlyif  => "find '${data_dir}' \\( ! -user '${app_user}' -o ! -group '${app_user}' \\) -print -quit | grep -q .",
+    path    => $path,
+    require => File[$data_dir],
+  }
+
+  # --- database ----------------------------------------------------------------------------
+  if $_postgresql {
+    include castelet::profile::postgresql
+    castelet::postgresql::database { $db_name:
+      owner => $db_name,
+    }
+    $password = castelet::secret("postgresql-${db_name}").unwrap
+    $port = $castelet::profile::postgresql::port
+    $secrets = { 'DATABASE_URL' => "postgresql://${db_name}:${password}@127.0.0.1:${port}/${db_name}" }
+    $after = ['network-online.target', $castelet::profile::postgresql::unit]
+    Castelet::Postgresql::Database[$db_name] -> Exec['castelet-nodejs-app-deploy']
+  } else {
+    $secrets = {}
+    $after = ['network-online.target']
+  }
+
+  file { $env_file:
+    ensure    => file,
+    owner     => 'root',
+    group     => 'root',
+    mode      => '0600',
+    show_diff => false,
+    content   => Sensitive(epp('castelet/nodejs-app.env.epp', { 'variables' => $secrets })),
+    require   => File['/etc/castelet'],
+  }
+
+  # --- systemd: one templated unit, two slots ------------------------------------------------
+  file { $unit_file:
+    ensure  => file,
+    owner   => 'root',
+    group   => 'root',
+    mode    => '0644',
+    content => epp('castelet/nodejs-app.service.epp', {
+        'user'        => $app_user,
+        'base_dir'    => $base_dir,
+        'data_dir'    => $data_dir,
+        'env_file'    => $env_file,
+        'after'       => $after,
+        'environment' => {
+          'NODE_ENV' => 'production',
+          'HOST'     => '127.0.0.1',
+          'DATA_DIR' => $data_dir,
+          'ORIGIN'   => "https://${_servername}",
+        } + $environment,
+    }),
+  }
+  exec { 'castelet-nodejs-app-daemon-reload':
+    command     => 'systemctl daemon-reload',
+    refreshonly => true,
+    path        => $path,
+    subscribe   => File[$unit_file],
+  }
+
+  # --- nginx: HTTPS site -> loopback front -> active slot --------------------------------------
+  # The deploy rewrites the upstream file; Puppet only creates it (pointing at the blue slot).
+  file { $upstream_file:
+    ensure  => file,
+    replace => false,
+    owner   => 'root',
+    group   => 'root',
+    mode    => '0644',
+    content => "# Written by castelet-node-deploy: the active release's port.\nserver 127.0.0.1:${ports['blue']};\n",
+    require => File[$base_dir],
+  }
+  file { '/etc/nginx/conf.d/castelet-nodejs-app.conf':
+    ensure  => file,
+    owner   => 'root',
+    group   => 'root',
+    mode    => '0644',
+    content => epp('castelet/nodejs-app-nginx.conf.epp', {
+        'upstream_file' => $upstream_file,
+        'front_port'    => $front_port,
+    }),
+    require => [Package['nginx'], File[$upstream_file]],
+    notify  => Exec['castelet-nginx-check'],
+  }
+  castelet::nginx_site { $_servername:
+    proxy_to => "http://127.0.0.1:${front_port}",
+  }
+
+  # --- deploy --------------------------------------------------------------------------------
+  file { '/usr/local/sbin/castelet-node-deploy':
+    ensure  => file,
+    owner   => 'root',
+    group   => 'root',
+    mode    => '0755',
+    content => file('castelet/castelet-node-deploy.py'),
+  }
+  $config = {
+    'git_url'       => $git_url,
+    'git_ref'       => $git_ref,
+    'base_dir'      => $base_dir,
+    'cache_dir'     => $cache_dir,
+    'build_user'    => $build_user,
+    'slots'         => $ports,
+    'health_path'   => $health_path,
+    'health_host'   => $_servername,
+    'upstream_file' => $upstream_file,
+    'unit'          => $unit,
+    'entry'         => $entry,
+    'keep_releases' => 3,
+    'build_timeout' => $build_timeout,
+    'ca_file'       => '/etc/ssl/certs/ca-certificates.crt',
+    'watch_files'   => [$env_file, $unit_file, $config_file],
+  }
+  file { $config_file:
+    ensure  => file,
+    owner   => 'root',
+    group   => 'root',
+    mode    => '0644',
+    content => "${to_json_pretty($config)}\n",
+  }
+
+  exec { 'castelet-nodejs-app-deploy':
+    command   => 'castelet-node-deploy deploy',
+    unless    => 'castelet-node-deploy is-current',
+    path      => $path,
+    timeout   => $build_timeout * 2 + 600,
+    logoutput => true,
+    require   => [
+      Package['nodejs', 'npm', 'git', 'ca-certificates', 'python3'],
+      File['/usr/local/sbin/castelet-node-deploy', $config_file, $env_file, $data_dir, "${base_dir}/releases",
+      "${base_dir}/slots", "${cache_dir}/npm", "${cache_dir}/home", '/etc/nginx/conf.d/castelet-nodejs-app.conf'],
+      Exec['castelet-nodejs-app-daemon-reload', 'castelet-nodejs-app-data-owner'],
+      Castelet::Nginx_site[$_servername],
+      Service['nginx'],
+    ],
+    before    => Class['castelet::installed'],
+  }
+}

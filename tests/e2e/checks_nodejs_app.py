@@ -1,0 +1,213 @@
+"""nodejs-app's own end-to-end checks, run inside its lifecycle deployment (tests/e2e/e2e_site.py).
+
+`answers()` scaffolds a real SvelteKit application (packages from npm, versions that build on
+Debian 12's node 18 and Debian 13's node 20), commits it to a bare git repository served to the
+instance over git's dumb HTTP protocol from the host's bridge, and answers its URL.
+`check_deployed()`: the page is served through nginx over HTTPS with pebble's certificate,
+survives a restart of the service and a reboot of the instance; a commit that does not build fails
+`nox -s configure` and leaves the running release serving; a good commit is deployed by
+`nox -s configure` with no failed request from the host meanwhile.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from acme import http_get
+from castelet.local.cloud import lxc
+from e2e_site import Site
+from nox_sessions import nox, output
+
+# Newest releases that accept node 18.20 (Debian 12) and node 20.19 (Debian 13).
+DEV_DEPENDENCIES = {
+    "@sveltejs/adapter-node": "5.5.7",
+    "@sveltejs/kit": "2.70.4",
+    "@sveltejs/vite-plugin-svelte": "4.0.4",
+    "svelte": "5.57.3",
+    "vite": "5.4.21",
+}
+FILES = {
+    "svelte.config.js": "import adapter from '@sveltejs/adapter-node';\n"
+                        "export default { kit: { adapter: adapter() } };\n",
+    "vite.config.js": "import { sveltekit } from '@sveltejs/kit/vite';\nimport { defineConfig } from 'vite';\n"
+                      "export default defineConfig({ plugins: [sveltekit()] });\n",
+    "src/app.html": "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">%sveltekit.head%</head>\n"
+                    "<body><div>%sveltekit.body%</div></body></html>\n",
+    # Writes to DATA_DIR on every visit: the application's writable place on the data volume.
+    "src/routes/+page.server.js": """import { env } from '$env/dynamic/private';
+import { readFileSync, writeFileSync } from 'node:fs';
+export function load() {
+  const file = `${env.DATA_DIR}/visits`;
+  let visits = 0;
+  try { visits = Number(readFileSync(file, 'utf8')); } catch { visits = 0; }
+  writeFileSync(file, String(visits + 1));
+  return { visits: visits + 1 };
+}
+""",
+}
+PAGE = "src/routes/+page.svelte"
+REPO = "/app.git"
+SLOTS = ("blue", "green")
+
+
+def _page(release: str) -> str:
+    return (f"<script>let {{ data }} = $props();</script>\n<h1>castelet e2e {release}</h1>\n"
+            "<p>visits {data.visits}</p>\n")
+
+
+def _git(work: Path, *args: str) -> str:
+    env = {"GIT_AUTHOR_NAME": "e2e", "GIT_AUTHOR_EMAIL": "e2e@example.org", "GIT_COMMITTER_NAME": "e2e",
+           "GIT_COMMITTER_EMAIL": "e2e@example.org", "HOME": str(work.parent), "PATH": "/usr/bin:/bin"}
+    return subprocess.run(["git", *args], cwd=work, env=env, check=True, capture_output=True, text=True).stdout
+
+
+def _publish(site: Site) -> None:
+    """Pushes the work tree's main to the bare repository and serves its files (dumb HTTP)."""
+    work, bare = Path(site.notes["work"]), Path(site.notes["bare"])  # type: ignore[arg-type]
+    _git(work, "push", "--quiet", "--force", str(bare), "main:main")
+    _git(bare, "update-server-info")
+    for path in bare.rglob("*"):
+        if path.is_file():
+            site.served[f"{REPO}/{path.relative_to(bare)}"] = path.read_bytes()
+    # git asks for the smart protocol first; the plain file makes it use the dumb one.
+    site.served[f"{REPO}/info/refs?service=git-upload-pack"] = (bare / "info/refs").read_bytes()
+
+
+def _commit(site: Site, files: dict[str, str], message: str) -> None:
+    work = Path(site.notes["work"])  # type: ignore[arg-type]
+    for name, text in files.items():
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        (work / name).write_text(text)
+    _git(work, "add", "-A")
+    _git(work, "commit", "--quiet", "-m", message)
+    _publish(site)
+
+
+def answers(site: Site) -> dict[str, str]:
+    work, bare = site.tmp_path / "app", site.tmp_path / "app.git"
+    work.mkdir()
+    package = {"name": "castelet-e2e-app", "version": "0.0.1", "private": True, "type": "module",
+               "scripts": {"build": "vite build"}, "devDependencies": DEV_DEPENDENCIES}
+    (work / "package.json").write_text(json.dumps(package, indent=2) + "\n")
+    for name, text in {**FILES, PAGE: _page("release 1")}.items():
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        (work / name).write_text(text)
+    # The lock file `npm ci` needs, resolved from npm (nothing installed here).
+    subprocess.run(["npm", "install", "--package-lock-only", "--ignore-scripts", "--no-audit", "--no-fund"],
+                   cwd=work, check=True, capture_output=True, text=True, timeout=600)
+    _git(work, "init", "--quiet", "--initial-branch=main")
+    _git(work, "add", "-A")
+    _git(work, "commit", "--quiet", "-m", "release 1")
+    _git(site.tmp_path, "init", "--quiet", "--bare", str(bare))
+    site.notes.update(work=str(work), bare=str(bare))
+    _publish(site)
+    return {"app_git_url": f"{site.base_url}{REPO}", "app_git_ref": "main"}
+
+
+def _address(site: Site) -> str:
+    """The instance's address, remembered (it keeps its DHCP lease across a reboot, but has none
+    for a moment while it boots)."""
+    if "address" not in site.notes:
+        site.notes["address"] = site.address()
+    return str(site.notes["address"])
+
+
+def _get(site: Site, path: str = "/") -> tuple[int, str]:
+    conn = http.client.HTTPSConnection(_address(site), 443, timeout=15, context=_context(site))
+    try:
+        conn.request("GET", path, headers={"Host": site.domain})
+        answer = conn.getresponse()
+        return answer.status, answer.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+
+
+def _context(site: Site):  # type: ignore[no-untyped-def]
+    from acme import chain_context
+    return chain_context(site.acme.roots_pem())
+
+
+def _wait_for(site: Site, text: str, within: float) -> None:
+    deadline, last = time.monotonic() + within, ""
+    while time.monotonic() < deadline:
+        try:
+            status, body = _get(site)
+            if status == 200 and text in body:
+                return
+            last = f"HTTP {status}: {body[:200]}"
+        except (OSError, http.client.HTTPException) as exc:
+            last = repr(exc)
+        time.sleep(2)
+    raise AssertionError(f"{site.domain} does not serve {text!r} after {within} s: {last}")
+
+
+def _active_slot(site: Site) -> dict[str, object]:
+    state: dict[str, object] = json.loads(lxc("exec", site.container, "--", "cat",
+                                              "/var/lib/castelet-node/state.json").stdout)
+    return state
+
+
+def check_deployed(site: Site) -> None:
+    assert site.deployment is not None
+    # Served through nginx over HTTPS with the CA's certificate; the page writes to DATA_DIR.
+    status, body = _get(site)
+    assert status == 200 and "castelet e2e release 1" in body, (status, body[:500])
+    visits = lxc("exec", site.container, "--", "stat", "-c", "%U %a", "/srv/data/app/visits").stdout.split()
+    assert visits[0] == "castelet-app", visits
+    assert http_get(_address(site), site.domain, "/").status == 301
+
+    # A restart of the service, then a reboot of the instance.
+    slot = str(_active_slot(site)["active"])
+    lxc("exec", site.container, "--", "systemctl", "restart", f"castelet-nodejs-app@{slot}.service")
+    _wait_for(site, "castelet e2e release 1", 60)
+    lxc("restart", site.container)
+    _wait_for(site, "castelet e2e release 1", 300)
+    assert str(_active_slot(site)["active"]) == slot
+
+    # A commit that does not build: configure fails, the running release keeps serving.
+    _commit(site, {PAGE: "<script>let {{ data = $props();</script>\n<h1>broken</h1>\n"}, "broken")
+    failed = nox(site.deployment, "configure", "-auto-approve")
+    assert failed.returncode != 0, output(failed)
+    assert "castelet-nodejs-app-deploy" in output(failed, 20000), output(failed)
+    status, body = _get(site)
+    assert status == 200 and "castelet e2e release 1" in body, (status, body[:500])
+    assert str(_active_slot(site)["active"]) == slot
+
+    # A good commit: configure builds it aside, switches, and no request fails meanwhile.
+    _commit(site, {PAGE: _page("release 2")}, "release 2")
+    failures: list[str] = []
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            try:
+                code, text = _get(site)
+                if code != 200:
+                    failures.append(f"HTTP {code}")
+                seen.append("2" if "castelet e2e release 2" in text else "1")
+            except (OSError, http.client.HTTPException) as exc:
+                failures.append(repr(exc))
+            time.sleep(0.05)
+
+    worker = threading.Thread(target=load, daemon=True)
+    worker.start()
+    try:
+        deployed = nox(site.deployment, "configure", "-auto-approve")
+        time.sleep(2)
+    finally:
+        stop.set()
+        worker.join(60)
+    assert deployed.returncode == 0, output(deployed)
+    assert failures == [], f"{len(failures)} failed requests of {len(seen) + len(failures)}: {failures[:10]}"
+    assert "1" in seen and seen[-1] == "2", f"{len(seen)} requests; last {seen[-5:]}"
+    state = _active_slot(site)
+    assert state["active"] != slot, state
+    idle = lxc("exec", site.container, "--", "systemctl", "is-active", f"castelet-nodejs-app@{slot}.service",
+               check=False).stdout.strip()
+    assert idle != "active", idle
