@@ -168,8 +168,10 @@ def test_role_with_database_keeps_its_url_in_the_root_only_file(tmp_path: Path, 
     assert result.returncode == 0, errors_of(result)
     assert ("Castelet::Postgresql::Database", "app") in result.resources
     content = str(result.resource("File", "/etc/castelet/nodejs-app.env")["content"])
-    # Sensitive: the catalogue never carries the password in clear.
-    assert "postgresql://" not in content
+    assert "DATABASE_URL=postgresql://app:" in content and "@127.0.0.1:5432/app" in content
+    # Sensitive: Puppet redacts it in logs, reports and diffs.
+    assert "content" in result.sensitive("File", "/etc/castelet/nodejs-app.env")
+    assert result.resource("File", "/etc/castelet/nodejs-app.env")["show_diff"] is False
     unit = result.resource("File", "/etc/systemd/system/castelet-nodejs-app@.service")["content"]
     assert "postgresql@" in unit
 

@@ -88,6 +88,15 @@ class castelet::profile::nodejs_app (
 ) {
   include castelet
   include castelet::profile::volumes
+  $_postgresql = $postgresql ? {
+    true    => true,
+    'true'  => true,
+    default => false,
+  }
+  # Before nginx (whose TLS profile only ensures the packages the server declares too).
+  if $_postgresql {
+    include castelet::profile::postgresql
+  }
   include castelet::profile::nginx
   include castelet::installed
 
@@ -100,11 +109,6 @@ class castelet::profile::nodejs_app (
   }
 
   $_servername = pick($servername, $castelet::domain)
-  $_postgresql = $postgresql ? {
-    true    => true,
-    'true'  => true,
-    default => false,
-  }
   $unit = 'castelet-nodejs-app@'
   $unit_file = "/etc/systemd/system/${unit}.service"
   $upstream_file = "${base_dir}/upstream.conf"
@@ -183,7 +187,6 @@ class castelet::profile::nodejs_app (
 
   # --- database ----------------------------------------------------------------------------
   if $_postgresql {
-    include castelet::profile::postgresql
     castelet::postgresql::database { $db_name:
       owner => $db_name,
     }
