@@ -2,11 +2,11 @@
 #   PostgreSQL server (Debian's own: 15 on Debian 12, 17 on Debian 13), local connections by
 #   default, TLS-only password connections from `client_cidrs` when given.
 #
-# * With a data volume (`castelet::data_dir`), `/var/lib/postgresql` is `<data_dir>/postgresql`,
-#   bound before the package creates the cluster (`castelet::persistent_dir`): a new volume is
-#   initialised by the package, a rebuilt instance finds its cluster there (Debian's
-#   `pg_createcluster` integrates an existing data directory), and the cluster's unit
-#   (`postgresql@<version>-main.service`) requires the mount.
+# * With a data volume (`castelet::data_dir`), `/var/lib/postgresql` is `<data_dir>/postgresql`
+#   and `/etc/postgresql` `<data_dir>/postgresql-config`, bound before the package creates the
+#   cluster (`castelet::persistent_dir`): a new volume is initialised by the package, a rebuilt
+#   instance finds its whole cluster there (data and configuration: the package then creates
+#   none), and the cluster's unit (`postgresql@<version>-main.service`) requires both mounts.
 # * Settings in `/etc/postgresql/<version>/main/conf.d/castelet.conf` (Debian's postgresql.conf
 #   includes `conf.d`): `listen_addresses` (see `listen`), `password_encryption` scram-sha-256,
 #   `ssl` on with a certificate made on the instance.
@@ -66,8 +66,16 @@ class castelet::profile::postgresql (
   $domain = $castelet::domain
   $path = ['/usr/lib/postgresql/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']
 
+  # The cluster is its data and its configuration: both on the volume (Debian's pg_createcluster
+  # cannot adopt a data directory whose configuration is gone, as after a rebuild).
   castelet::persistent_dir { '/var/lib/postgresql':
     source => 'postgresql',
+    units  => [$unit],
+    stop   => ['postgresql'],
+    before => Package['postgresql'],
+  }
+  castelet::persistent_dir { '/etc/postgresql':
+    source => 'postgresql-config',
     units  => [$unit],
     stop   => ['postgresql'],
     before => Package['postgresql'],
