@@ -81,9 +81,11 @@ class castelet::profile::postgresql (
     before => Package['postgresql'],
   }
 
-  package { ['postgresql', 'postgresql-client', 'openssl']:
+  package { ['postgresql', 'postgresql-client']:
     ensure => installed,
   }
+  # Shared with castelet::profile::tls, in any order.
+  ensure_packages(['openssl'])
 
   # The package makes the cluster (or integrates the volume's); this only repairs a missing one.
   exec { 'castelet-postgresql-cluster':
