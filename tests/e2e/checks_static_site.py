@@ -30,7 +30,7 @@ from castelet.local.cloud import lxc
 from e2e_site import Site
 
 SITE = "/srv/data/site"
-SSH_TIMEOUT = 60
+SSH_TIMEOUT = 120
 
 
 def _git(repo: Path, *args: str) -> None:
@@ -222,7 +222,13 @@ def _check_uploads_and_refusals(site: Site, roots: str) -> None:
     finally:
         forward.terminate()
         forward.wait(10)
-    remote = client.ssh("-N", "-o", "ExitOnForwardFailure=yes", "-R", "0:127.0.0.1:22", client.target)
+    # Remote forwarding: refused at once (a granted forward would keep `ssh -N` running).
+    try:
+        remote = client.ssh("-v", "-N", "-o", "ExitOnForwardFailure=yes", "-o", "ServerAliveInterval=5",
+                            "-R", "0:127.0.0.1:22", client.target)
+    except subprocess.TimeoutExpired as exc:
+        journal = _exec(site, "journalctl", "-u", "ssh", "-n", "30", "--no-pager", "-o", "cat")
+        raise AssertionError(f"ssh -R did not end within {SSH_TIMEOUT} s:\n{exc.stderr!r}\nsshd:\n{journal}") from None
     assert remote.returncode != 0 and "forwarding failed" in remote.stderr, remote
 
 
