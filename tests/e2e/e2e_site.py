@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import importlib
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-from acme import Pebble
+from acme import Pebble, check_https_site
 from castelet.local.cloud import lxc
 from castelet.manifest import Blueprint
+from castelet.terraform import Terraform
 
 
 @dataclass
@@ -47,3 +50,48 @@ def checks_module(blueprint_id: str) -> ModuleType | None:
     if not (Path(__file__).parent / f"{name}.py").is_file():
         return None
     return importlib.import_module(name)
+
+
+def acme_answers(acme: Pebble, domain: str) -> dict[str, str]:
+    """Answers that get the site's certificate from the test CA (pebble) for ``domain``."""
+    return {"domain": domain, "acme_server": acme.directory_url, "acme_ca_certificate": acme.api_ca_pem}
+
+
+def https_health_paths(blueprint: Blueprint) -> list[str]:
+    """Health paths of the blueprint's HTTPS services."""
+    return [s.health.path for s in blueprint.services if s.tls and s.health]
+
+
+def created_at(container: str) -> str:
+    return str(json.loads(lxc("list", container, "--format=json").stdout)[0]["created_at"])
+
+
+def check_https_and_own_checks(site: Site, record: Callable[[str, dict[str, float]], None]) -> None:
+    """HTTPS from the test CA at first boot (verify checked headers, ports...), then the
+    blueprint's own checks (tests/e2e/checks_<id>.py), timed."""
+    https = https_health_paths(site.blueprint)
+    if https and site.acme is not None:
+        check_https_site(site.container, site.address(), site.domain, site.acme, https[0])
+    checks = checks_module(site.blueprint.id)
+    if checks is not None:
+        started = time.monotonic()
+        checks.check_deployed(site)
+        record(f"{site.blueprint.id} checks", {"checks": time.monotonic() - started})
+
+
+def check_tfvars_edits_reach_the_instance(deployment: Path, container: str, admin_key: str, tf: Terraform) -> None:
+    """terraform.tfvars is the one source of the settings: edit the admin network and the keys,
+    apply, and nftables and authorized_keys follow without replacing the instance."""
+    created = created_at(container)
+    second_key = admin_key.rsplit(" ", 1)[0] + " second-admin"
+    tfvars = deployment / "terraform.tfvars"
+    text = tfvars.read_text().replace('"192.0.2.0/24"', '"198.51.100.0/24"')
+    text = text.replace("public_keys = [\n", f"public_keys = [\n  {json.dumps(second_key)},\n", 1)
+    tfvars.write_text(text)
+    tf.apply()
+    assert created_at(container) == created, "the instance was replaced for a settings change"
+    nftables = lxc("exec", container, "--", "nft", "list", "table", "inet", "castelet").stdout
+    assert "ip saddr 198.51.100.0/24 tcp dport 22 accept" in nftables
+    assert "192.0.2.0/24" not in nftables
+    keys = lxc("exec", container, "--", "cat", "/home/castelet/.ssh/authorized_keys").stdout
+    assert second_key in keys and admin_key in keys

@@ -2,6 +2,9 @@
 section, one deployment on the local cloud, backing up to a real restic REST server on the host,
 goes through, in this order:
 
+- lifecycle: verify, a second Puppet run changes nothing, a second plan is empty, HTTPS from the
+  test CA, the blueprint's own checks (tests/e2e/checks_<id>.py), settings edited in
+  terraform.tfvars reach the instance (the generic lifecycle test covers blueprints without data);
 - rebuild: data written (rows with the application's credentials, files on the data volume), the
   instance replaced (`nox -s rebuild`): data, generated credentials and health check intact;
 - failed backup: the repository unreachable → `nox -s backup` fails, the unit is failed, verify
@@ -33,12 +36,21 @@ import data_set
 import nox_sessions as ops
 from acme import unverified_context
 from castelet.library import load_all
+from castelet.lifecycle import check_idempotent, terraform_environment
 from castelet.local.cloud import POOL, lxc
 from castelet.manifest import Blueprint
 from castelet.pin import pin
 from castelet.render import ANSWERS_FILE, new
 from castelet.runtime import find_terraform, terraform_env
-from e2e_site import Site, checks_module
+from castelet.terraform import Terraform
+from e2e_site import (
+    Site,
+    acme_answers,
+    check_https_and_own_checks,
+    check_tfvars_edits_reach_the_instance,
+    checks_module,
+    https_health_paths,
+)
 from omeka_standin import fetch, install_form_offered, login, standin_archive
 from restic_rest import ResticRest
 
@@ -58,6 +70,7 @@ class Deployed:
     path: Path
     name: str
     repository: ResticRest
+    site: Site
     # every generated value seen (for the leak test)
     seen_secrets: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
@@ -110,27 +123,31 @@ def restic_rest(bridge_address: str, tmp_path_factory: pytest.TempPathFactory) -
 @pytest.fixture(scope="module", ids=lambda bp: bp.id,
                 params=[pytest.param(bp, marks=pytest.mark.xdist_group(f"data-{bp.id}")) for bp in DATA_BLUEPRINTS])
 def deployed(request, local_cloud, admin_key, tmp_path_factory, restic_rest, archive_server,
-             bridge_address) -> Iterator[Deployed]:
+             bridge_address, acme) -> Iterator[Deployed]:
     """One deployment per blueprint with data, applied with `nox -s plan apply`, its repository
     credentials pushed, and destroyed with its data at the end."""
     blueprint: Blueprint = request.param
     name = f"e2e-data-{blueprint.id}"[:24].rstrip("-")
     out = tmp_path_factory.mktemp(f"data-{blueprint.id}")
+    container = f"{name}-{data_set.backup_role(blueprint)}1"
+    # The instance's own DNS name: the test CA (pebble) validates it as soon as the site answers.
+    site = Site(blueprint, container, f"{container}.lxd", acme, bridge_address, archive_server[0],
+                archive_server[1], out)
     answers = {"project_slug": name, "cloud": "lxd", "admin_ssh_keys": admin_key,
                "backup_repository": restic_rest.url(name)}
+    if https_health_paths(blueprint):
+        answers.update(acme_answers(acme, site.domain))
     checks = checks_module(blueprint.id)  # answers the blueprint needs to deploy (a git URL...)
     if checks is not None and hasattr(checks, "answers"):
-        container = f"{name}-{data_set.backup_role(blueprint)}1"
-        site = Site(blueprint, container, f"{container}.lxd", None, bridge_address, archive_server[0],
-                    archive_server[1], out)
         answers.update(checks.answers(site))
     deployment = new(blueprint.path, answers, out)
+    site.deployment = deployment
     if blueprint.release:
         base_url, served = archive_server
         archive = f"/{name}/{blueprint.id}-1.0.0-test.zip"
         served[archive] = STANDIN_RELEASES[blueprint.id]("1.0.0-test")
         pin(deployment, print, url=f"{base_url}{archive}", version="1.0.0-test")
-    found = Deployed(blueprint, deployment, name, restic_rest)
+    found = Deployed(blueprint, deployment, name, restic_rest, site)
     try:
         found.timed("plan + apply", lambda: ops.plan_and_apply(deployment))
         ops.ok(deployment, "backup-credentials", env=restic_rest.environment)
@@ -177,6 +194,23 @@ def _address(container: str) -> str:
 
 def _unit_state(d: Deployed) -> str:
     return data_set.sh(d.host, "systemctl is-failed castelet-backup.service || true").strip()
+
+
+def test_lifecycle_idempotence_own_checks_and_settings(deployed: Deployed, admin_key: str):
+    """The lifecycle proof of a verified blueprint with data, on this same deployment (one
+    deployment per blueprint keeps CI short): verify passes, a second Puppet run changes nothing,
+    a second plan is empty, HTTPS comes from the CA, the blueprint's own checks pass, and settings
+    edited in terraform.tfvars reach the instance without replacing it."""
+    d = deployed
+    tf = Terraform(d.path, env=terraform_environment("lxd"))
+    inventory = tf.outputs().get("inventory") or {}
+    _healthy(d)
+    d.timed("idempotence", lambda: check_idempotent(inventory))
+    changes, result = tf.plan()
+    assert not changes, f"the second plan is not empty:\n{result.stdout[-4000:]}"
+    check_https_and_own_checks(d.site, lambda name, timings: ops.record_timings(TIMINGS, name, timings))
+    d.timed("settings edited in terraform.tfvars",
+            lambda: check_tfvars_edits_reach_the_instance(d.path, d.host, admin_key, tf))
 
 
 def test_first_backup_after_apply(deployed: Deployed):

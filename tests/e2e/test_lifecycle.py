@@ -11,14 +11,21 @@ from pathlib import Path
 
 import pytest
 
-from acme import Pebble, chain_context, check_https_site, self_signed_served, served_certificate, unverified_context
+from acme import chain_context, check_https_site, self_signed_served, served_certificate, unverified_context
 from castelet.library import load_all
 from castelet.lifecycle import leftovers, lifecycle, terraform_environment
 from castelet.local.cloud import lxc
 from castelet.pin import pin, write_setting
 from castelet.render import new
 from castelet.terraform import Terraform, TerraformError
-from e2e_site import Site, checks_module
+from e2e_site import (
+    Site,
+    acme_answers,
+    check_https_and_own_checks,
+    check_tfvars_edits_reach_the_instance,
+    checks_module,
+    https_health_paths,
+)
 from nox_sessions import destroy_everything, record_timings, secrets, verify
 from omeka_standin import LoginError, fetch, install_form_offered, login, standin_archive
 
@@ -39,10 +46,6 @@ def _record(name: str, timings: dict[str, float]) -> None:
     record_timings(TIMINGS, name, timings)
 
 
-def _created(container: str) -> str:
-    return str(json.loads(lxc("list", container, "--format=json").stdout)[0]["created_at"])
-
-
 def test_every_verified_blueprint_has_a_lifecycle_here():
     """Blueprints are discovered from their manifests; one that installs an upstream release needs
     a stand-in of that release (the real archive is not downloaded in CI) and its own test."""
@@ -59,7 +62,7 @@ def test_lifecycle_and_settings_edited_in_tfvars_reach_the_instance(
     container = f"{slug}-{blueprint.roles[0].name}1"
     # The instance's own DNS name: pebble can validate it as soon as the site answers.
     domain = f"{container}.lxd"
-    answers = _acme_answers(acme, domain) if _https_services(blueprint) else {}
+    answers = acme_answers(acme, domain) if https_health_paths(blueprint) else {}
     # The blueprint's own checks (tests/e2e/checks_<id>.py) run in this same deployment.
     checks = checks_module(blueprint.id)
     site = Site(blueprint, container, domain, acme, bridge_address, archive_server[0], archive_server[1], tmp_path)
@@ -73,41 +76,10 @@ def test_lifecycle_and_settings_edited_in_tfvars_reach_the_instance(
         _record(blueprint.id, report.timings)
         assert report.ok, f"{report.failed_phase}: {report.error}"
         assert list(report.timings) == ["init", "plan", "apply", "verify", "idempotence", "second plan"]
-        # HTTPS from the CA at first boot (verify checked the rest: headers, ports, fail2ban...)
-        https = _https_services(blueprint)
-        if https:
-            check_https_site(container, _address(container), domain, acme, https[0])
-        if checks is not None:
-            started = time.monotonic()
-            checks.check_deployed(site)
-            _record(f"{blueprint.id} checks", {"checks": time.monotonic() - started})
-
-        # terraform.tfvars is the one source of the settings: edit the admin network and the keys,
-        # apply, and nftables and authorized_keys follow without replacing the instance.
-        created = _created(container)
-        second_key = admin_key.rsplit(" ", 1)[0] + " second-admin"
-        tfvars = deployment / "terraform.tfvars"
-        text = tfvars.read_text().replace('"192.0.2.0/24"', '"198.51.100.0/24"')
-        text = text.replace("public_keys = [\n", f"public_keys = [\n  {json.dumps(second_key)},\n", 1)
-        tfvars.write_text(text)
-        tf.apply()
-        assert _created(container) == created, "the instance was replaced for a settings change"
-        nftables = lxc("exec", container, "--", "nft", "list", "table", "inet", "castelet").stdout
-        assert "ip saddr 198.51.100.0/24 tcp dport 22 accept" in nftables
-        assert "192.0.2.0/24" not in nftables
-        keys = lxc("exec", container, "--", "cat", "/home/castelet/.ssh/authorized_keys").stdout
-        assert second_key in keys and admin_key in keys
+        check_https_and_own_checks(site, _record)
+        check_tfvars_edits_reach_the_instance(deployment, container, admin_key, tf)
     finally:
         destroy_everything(deployment, slug)  # data volumes too (`--with-data`)
-
-
-def _acme_answers(acme: Pebble, domain: str) -> dict[str, str]:
-    return {"domain": domain, "acme_server": acme.directory_url, "acme_ca_certificate": acme.api_ca_pem}
-
-
-def _https_services(blueprint) -> list[str]:
-    """Health paths of the blueprint's HTTPS services."""
-    return [s.health.path for s in blueprint.services if s.tls and s.health]
 
 
 def _address(container: str) -> str:
@@ -121,7 +93,7 @@ def test_lamp_on_debian_12_serves_https_before_and_after_dns(local_cloud, admin_
     DNS; once the record exists, the retry timer's service gets the certificate."""
     domain = "portal.e2e-lamp12.castelet.test"
     deployment = _render("lamp", "e2e-lamp12", admin_key, tmp_path, debian_release="12",
-                         **_acme_answers(acme, domain))
+                         **acme_answers(acme, domain))
     tf = Terraform(deployment, env=_lxd_env())
     container = "e2e-lamp12-web1"
     try:
@@ -168,7 +140,7 @@ def test_omeka_s_installs_itself_and_refuses_a_wrong_checksum_on_day_2(
     title = "Atlas des chartes & <actes>"
     domain = "e2e-omeka-web1.lxd"
     deployment = _render("omeka-s", "e2e-omeka", admin_key, tmp_path, project_name=title,
-                         **_acme_answers(acme, domain))
+                         **acme_answers(acme, domain))
     pinned = pin(deployment, print, url=f"{base_url}/omeka-s-1.0.0-test.zip", version="1.0.0-test")
     assert pinned.sha256 == hashlib.sha256(served["/omeka-s-1.0.0-test.zip"]).hexdigest()
     tf = Terraform(deployment, env=_lxd_env())
