@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import http.client
 import json
+import ssl
 import subprocess
 import threading
 import time
 from pathlib import Path
 
-from acme import http_get
+from acme import chain_context, http_get
 from castelet.local.cloud import lxc
 from e2e_site import Site
 from nox_sessions import nox, output
@@ -127,8 +128,8 @@ def _get(site: Site, path: str = "/") -> tuple[int, str]:
         conn.close()
 
 
-def _context(site: Site):  # type: ignore[no-untyped-def]
-    from acme import chain_context
+def _context(site: Site) -> ssl.SSLContext:
+    assert site.acme is not None, "nodejs-app's checks need the test CA (pebble)"
     return chain_context(site.acme.roots_pem())
 
 

@@ -22,7 +22,8 @@ def test_the_application_answers_through_nginx_over_https(host):
     assert host.service(UNIT.format(slot)).is_running
     assert host.service(UNIT.format(slot)).is_enabled
     with host.sudo():
-        assert host.file(f"/var/lib/castelet-node/slots/{slot}").linked_to == f"/var/lib/castelet-node/releases/{commit}"
+        link = host.file(f"/var/lib/castelet-node/slots/{slot}").linked_to
+    assert link == f"/var/lib/castelet-node/releases/{commit}"
 
 
 def test_only_the_active_slot_runs(host):
@@ -57,7 +58,7 @@ def test_secrets_file_is_root_only(host):
 
 
 def test_releases_belong_to_the_build_user_not_the_application(host):
-    slot, commit = _active(host)
+    _, commit = _active(host)
     release = host.file(f"/var/lib/castelet-node/releases/{commit}")
     assert release.user == "castelet-build"
     assert not release.mode & 0o002
