@@ -59,7 +59,8 @@ def before_apply(bp: Blueprint, answers: dict[str, Any]) -> list[Blocker]:
 # Values that resolve a blocker for a check (plan, compile), by question type: what a user
 # writes when following "Before you apply". Never rendered into a real deployment.
 CHECK_VALUES = {"sha256": "0" * 64, "domain": "portal.mylab.ca", "email": "ada@mylab.ca",
-                "cidr": "203.0.113.0/24"}
+                "cidr": "203.0.113.0/24", "git_url": "https://git.mylab.ca/lab/app.git", "git_ref": "main",
+                "cidrs": "203.0.113.0/24", "databases": "lab"}
 
 
 def resolved_for_checks(bp: Blueprint, answers: dict[str, Any]) -> dict[str, Any]:

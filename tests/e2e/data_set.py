@@ -131,7 +131,9 @@ def instance_databases(container: str, blueprint: Blueprint) -> list[tuple[str, 
     for engine, name in databases(blueprint):
         names = sh(container, LIST_DATABASES[engine]).split() if name == EVERY_DATABASE else [name]
         found.extend((engine, n) for n in names if (engine, n) not in found)
-    assert found, f"{blueprint.id}: no database on {container} to write the data set into"
+    # A `*` entry may stand for no database at all (an application whose database is an option).
+    assert found or all(name == EVERY_DATABASE for _, name in databases(blueprint)), \
+        f"{blueprint.id}: no database on {container} to write the data set into"
     return found
 
 

@@ -28,7 +28,9 @@
 #   node without a volume: its state stays on the root disk.
 # @param backups
 #   What `castelet::profile::backup` saves on this node (`terraform.backups`, from the
-#   manifest's `backups:`): `{ paths => [...], databases => [{ engine, name }] }`, or undef.
+#   manifest's `backups:`): `{ paths => [...], databases => [{ engine, name }] }`, or undef. A
+#   database named `*` is every database of that engine's server on the node (castelet-backup
+#   lists them at each run; none when the engine is not installed).
 # @param role_class
 #   The role class `manifests/site.pp` includes; read there with `lookup()` so that a missing
 #   value gets a clear message. Declared here so that every `castelet::*` hiera key is typed.
@@ -42,7 +44,7 @@ class castelet (
   Optional[Castelet::Path] $data_dir = undef,
   Optional[Struct[{
         paths     => Array[Castelet::Path],
-        databases => Array[Struct[{ engine => Enum['mariadb'], name => Castelet::Dbname }]],
+        databases => Array[Struct[{ engine => Enum['mariadb', 'postgresql'], name => Variant[Castelet::Dbname, Enum['*']] }]],
   }]] $backups = undef,
 ) {
   $secrets_dir = castelet::secrets_dir()
