@@ -67,6 +67,7 @@ def _rest(session: Any, method: str, route: str, nonce: str, body: bytes, header
 
 def check_deployed(site: Site) -> None:
     assert site.deployment is not None
+    assert site.acme is not None, "wordpress's checks need the test CA (pebble)"
     base, tls = f"https://{site.address()}", chain_context(site.acme.roots_pem())
 
     # Nobody can claim the site: it is installed, and the installer says so without a form.
