@@ -104,7 +104,7 @@ class castelet::profile::backup (
         Description=Castelet backup (restic) of this node's data
         Documentation=file:///etc/castelet/backup.json
         Wants=network-online.target
-        After=network-online.target mariadb.service
+        After=network-online.target mariadb.service postgresql.service
         ${mounts}
         [Service]
         Type=oneshot
