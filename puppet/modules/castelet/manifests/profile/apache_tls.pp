@@ -5,24 +5,14 @@
 # listed cipher is strong), no session tickets, no compression. Virtual hosts come from
 # `castelet::apache_site`, which includes this class.
 #
-# @param protocols
-#   `SSLProtocol` values.
-# @param ciphers
-#   `SSLCipherSuite` for TLS 1.2 (TLS 1.3 suites are OpenSSL's defaults, all strong).
-class castelet::profile::apache_tls (
-  Array[String[1]] $protocols = ['-all', '+TLSv1.2', '+TLSv1.3'],
-  String[1] $ciphers = join([
-      'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256',
-      'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-RSA-AES256-GCM-SHA384',
-      'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305',
-      'DHE-RSA-AES128-GCM-SHA256', 'DHE-RSA-AES256-GCM-SHA384', 'DHE-RSA-CHACHA20-POLY1305',
-  ], ':'),
-) {
+# The versions and ciphers are `castelet::profile::tls`'s, shared with nginx.
+class castelet::profile::apache_tls {
   include castelet::profile::apache_php
+  include castelet::profile::tls
 
   class { 'apache::mod::ssl':
-    ssl_protocol         => $protocols,
-    ssl_cipher           => $ciphers,
+    ssl_protocol         => ['-all'] + $castelet::profile::tls::versions.map |$v| { "+${v}" },
+    ssl_cipher           => $castelet::profile::tls::ciphers,
     ssl_honorcipherorder => false,
     ssl_sessiontickets   => false,
     ssl_compression      => false,

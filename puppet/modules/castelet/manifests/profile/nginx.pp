@@ -2,8 +2,8 @@
 #   nginx (Debian's package) as the node's HTTPS front: sites come from `castelet::nginx_site`.
 #
 # * `/etc/nginx/nginx.conf` is ours (Debian's layout: modules-enabled, mime.types, conf.d,
-#   sites-enabled): `server_tokens off`, TLS 1.2 and 1.3 only with the same "intermediate"
-#   cipher list as `castelet::profile::apache_tls`, no session tickets, the client's cipher
+#   sites-enabled): `server_tokens off`, the TLS versions and ciphers of
+#   `castelet::profile::tls` (shared with Apache), no session tickets, the client's cipher
 #   preference (every listed cipher is strong). Debian's `default` site is removed.
 # * The closed firewall is loaded before the package (it starts listening on install), as for
 #   Apache: public ports open only after `castelet::installed`.
@@ -17,22 +17,11 @@
 # @example In a role (sites are declared by the application profile)
 #   include castelet::profile::nginx
 #
-# @param protocols
-#   `ssl_protocols` values.
-# @param ciphers
-#   `ssl_ciphers` for TLS 1.2 (TLS 1.3 suites are OpenSSL's defaults, all strong).
 # @param worker_connections
 #   `worker_connections` of each worker process.
 # @param ipv6
 #   Whether sites also listen on `[::]`. Default: when the kernel has IPv6 (loopback has `::1`).
 class castelet::profile::nginx (
-  Array[Enum['TLSv1.2', 'TLSv1.3']] $protocols = ['TLSv1.2', 'TLSv1.3'],
-  Pattern[/\A[A-Za-z0-9:-]+\z/] $ciphers = join([
-      'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256',
-      'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-RSA-AES256-GCM-SHA384',
-      'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305',
-      'DHE-RSA-AES128-GCM-SHA256', 'DHE-RSA-AES256-GCM-SHA384', 'DHE-RSA-CHACHA20-POLY1305',
-  ], ':'),
   Integer[64, 65535] $worker_connections = 768,
   Boolean $ipv6 = $facts.dig('networking', 'interfaces', 'lo', 'ip6') =~ NotUndef,
 ) {
@@ -57,8 +46,8 @@ class castelet::profile::nginx (
     group   => 'root',
     mode    => '0644',
     content => epp('castelet/nginx.conf.epp', {
-        'protocols'          => $protocols,
-        'ciphers'            => $ciphers,
+        'protocols'          => $castelet::profile::tls::versions,
+        'ciphers'            => $castelet::profile::tls::ciphers,
         'worker_connections' => $worker_connections,
     }),
     require => Package['nginx'],

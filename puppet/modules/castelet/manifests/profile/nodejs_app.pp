@@ -100,7 +100,9 @@ class castelet::profile::nodejs_app (
   include castelet::profile::nginx
   include castelet::installed
 
-  if $git_url !~ Pattern[/\Ahttps:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?\/[^\s'"\\`$;&|<>]*\z/, /\Ahttp:\/\/(10|127|172|192)\.[0-9.]+(:[0-9]{1,5})?\/[^\s'"\\`$;&|<>]*\z/] {
+  $https_url = /\Ahttps:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?\/[^\s'"\\`$;&|<>]*\z/
+  $private_http_url = /\Ahttp:\/\/(10|127|172|192)\.[0-9.]+(:[0-9]{1,5})?\/[^\s'"\\`$;&|<>]*\z/
+  if $git_url !~ Pattern[$https_url, $private_http_url] {
     fail(@("MSG"/L))
       castelet::profile::nodejs_app: no application repository. Set the deployment's setting \
       app_git_url (hiera 'castelet::profile::nodejs_app::git_url') to the https:// URL of the \

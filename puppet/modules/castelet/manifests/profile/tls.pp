@@ -35,6 +35,10 @@
 #   systemd unit reloaded after a new certificate (`apache2` or `nginx`).
 # @param retry_minutes
 #   How often the timer retries issuance while no ACME certificate exists.
+# @param versions
+#   TLS versions every web server profile accepts (Mozilla's "intermediate" profile).
+# @param ciphers
+#   Cipher suites for TLS 1.2, OpenSSL names (TLS 1.3 suites are OpenSSL's defaults, all strong).
 class castelet::profile::tls (
   Variant[Enum['self-signed'], Pattern[/\Ahttps:\/\/[A-Za-z0-9.-]+(:[0-9]+)?(\/[A-Za-z0-9._~\/-]*)?\z/]] $acme_server,
   String $acme_ca_certificate = '',
@@ -44,6 +48,13 @@ class castelet::profile::tls (
   Castelet::Path $webroot = '/var/lib/castelet/acme',
   Enum['apache2', 'nginx'] $reload_unit = 'apache2',
   Integer[1, 59] $retry_minutes = 10,
+  Array[Enum['TLSv1.2', 'TLSv1.3'], 1] $versions = ['TLSv1.2', 'TLSv1.3'],
+  Pattern[/\A[A-Za-z0-9:-]+\z/] $ciphers = join([
+      'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256',
+      'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-RSA-AES256-GCM-SHA384',
+      'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305',
+      'DHE-RSA-AES128-GCM-SHA256', 'DHE-RSA-AES256-GCM-SHA384', 'DHE-RSA-CHACHA20-POLY1305',
+  ], ':'),
 ) {
   include castelet
   include castelet::installed
