@@ -157,7 +157,7 @@ variable "client_cidrs" {
     error_message = "Each client_cidrs item must be a network in CIDR notation such as 132.203.0.0/16 or 2001:db8::/32."
   }
   validation {
-    condition     = alltrue([for cidr in var.client_cidrs : !can(cidrhost(cidr, 0)) || tonumber(split("/", cidr)[1]) > 0])
+    condition     = alltrue([for cidr in var.client_cidrs : try(tonumber(split("/", cidr)[1]), 1) > 0])
     error_message = "client_cidrs must not hold 0.0.0.0/0 or ::/0 (a service for everyone is a public service)."
   }
 }
