@@ -86,10 +86,10 @@ def e2e(session: nox.Session) -> None:
     # Debian 13 is the default release; one blueprint also runs on Debian 12 (tests/e2e)
     session.run("castelet", "local", "setup", "--release", "13", "--release", "12")
     # Deployments in parallel when pytest-xdist is installed: each test on the next free worker,
-    # except the tests sharing one deployment (tests/e2e/test_data.py: one xdist_group per
-    # blueprint), which stay together and in order on one worker.
+    # except the tests sharing one deployment (tests/e2e/test_data.py, one per blueprint), which
+    # stay together and in order on one worker (tests/e2e/conftest.py: DeploymentScheduling).
     import importlib.util
 
-    parallel = ["-n", "2", "--dist", "loadgroup"] if importlib.util.find_spec("xdist") else []
+    parallel = ["-n", "2"] if importlib.util.find_spec("xdist") else []
     session.run("pytest", "-m", "e2e", "tests/e2e", "-v", "-p", "no:cacheprovider", "--durations=0", *parallel,
                 *session.posargs)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
 from acme import PORT_STEP, Pebble
 from castelet.local import cloud
@@ -18,6 +19,26 @@ from files_server import serving
 def worker_index() -> int:
     """0, or the number of this pytest-xdist worker (`gw3` → 3) when tests run in parallel."""
     return int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+
+
+class DeploymentScheduling(LoadScopeScheduling):
+    """pytest-xdist scheduling for deployments: the tests sharing one deployment
+    (tests/e2e/test_data.py, one `deployed` per blueprint: `test_...[<blueprint>]`) run together
+    and in order on one worker; every other test goes to the next free worker on its own.
+    (xdist's `--dist loadgroup` ignores groups given to fixture parameters, and `loadscope` would
+    keep the whole module on one worker.)"""
+
+    def _split_scope(self, nodeid: str) -> str:
+        if nodeid.startswith(DATA_TESTS) and nodeid.endswith("]"):
+            return "data[" + nodeid.rsplit("[", 1)[1]
+        return nodeid
+
+
+DATA_TESTS = "tests/e2e/test_data.py::"
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> DeploymentScheduling:
+    return DeploymentScheduling(config, log)
 
 
 @pytest.fixture(scope="session")

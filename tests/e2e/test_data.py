@@ -117,11 +117,10 @@ def restic_rest(bridge_address: str, tmp_path_factory: pytest.TempPathFactory) -
         server.stop()
 
 
-# Module scope, one xdist group per blueprint: under pytest-xdist (`--dist loadgroup`, nox -s e2e)
-# the tests of one blueprint's deployment run in order on one worker, while other blueprints' data
-# tests and the lifecycles run on the other workers.
-@pytest.fixture(scope="module", ids=lambda bp: bp.id,
-                params=[pytest.param(bp, marks=pytest.mark.xdist_group(f"data-{bp.id}")) for bp in DATA_BLUEPRINTS])
+# Module scope, one xdist group per blueprint (tests/e2e/conftest.py): under pytest-xdist
+# (`--dist loadgroup`, nox -s e2e) the tests of one blueprint's deployment run in order on one
+# worker, while other blueprints' data tests and the lifecycles run on the other workers.
+@pytest.fixture(scope="module", params=DATA_BLUEPRINTS, ids=lambda bp: bp.id)
 def deployed(request, local_cloud, admin_key, tmp_path_factory, restic_rest, archive_server,
              bridge_address, acme) -> Iterator[Deployed]:
     """One deployment per blueprint with data, applied with `nox -s plan apply`, its repository
