@@ -21,7 +21,10 @@ SECRETS_DIR = "/var/lib/castelet/secrets"
 # are PostgreSQL's clusters (the volume's postgresql/ is /var/lib/postgresql; `pg_dump`).
 # castelet-backup's run records (status, lock) live on the volume too and change with every run.
 NOT_COMPARED = ("/srv/data/mariadb/", "/srv/data/postgresql/15/main/", "/srv/data/postgresql/17/main/",
-                "/srv/data/castelet/backup-status.json", "/srv/data/castelet/castelet-backup.lock")
+                "/srv/data/castelet/backup-status.json", "/srv/data/castelet/castelet-backup.lock",
+                # the e2e Node.js app counts its visits there: every health check (the deploy's
+                # own, verify's) changes it, so it is live data, not data a rebuild must keep still
+                "/srv/data/app/visits")
 # A manifest's `name: '*'`: every database of that engine's server on the instance.
 EVERY_DATABASE = "*"
 MARKER = "castelet-e2e"
