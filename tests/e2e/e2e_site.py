@@ -40,8 +40,13 @@ class Site:
 
     def address(self) -> str:
         """The container's IPv4 address on the bridge."""
-        state = json.loads(lxc("list", self.container, "--format=json").stdout)[0]["state"]
-        return next(a["address"] for a in state["network"]["eth0"]["addresses"] if a["family"] == "inet")
+        return container_address(self.container)
+
+
+def container_address(container: str) -> str:
+    """An LXD container's IPv4 address on the bridge."""
+    state = json.loads(lxc("list", container, "--format=json").stdout)[0]["state"]
+    return next(a["address"] for a in state["network"]["eth0"]["addresses"] if a["family"] == "inet")
 
 
 def checks_module(blueprint_id: str) -> ModuleType | None:

@@ -51,6 +51,9 @@ from e2e_site import (
     checks_module,
     https_health_paths,
 )
+from e2e_site import (
+    container_address as _address,
+)
 from omeka_standin import fetch, install_form_offered, login, standin_archive
 from restic_rest import ResticRest
 
@@ -184,11 +187,6 @@ def _omeka_admin_logs_in(d: Deployed) -> None:
 
 
 APPLICATION_CHECKS: dict[str, Callable[[Deployed], None]] = {"omeka-s": _omeka_admin_logs_in}
-
-
-def _address(container: str) -> str:
-    state = json.loads(lxc("list", container, "--format=json").stdout)[0]["state"]
-    return next(a["address"] for a in state["network"]["eth0"]["addresses"] if a["family"] == "inet")
 
 
 def _unit_state(d: Deployed) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import json
 import os
 import time
 from pathlib import Path
@@ -25,6 +24,9 @@ from e2e_site import (
     check_tfvars_edits_reach_the_instance,
     checks_module,
     https_health_paths,
+)
+from e2e_site import (
+    container_address as _address,
 )
 from nox_sessions import destroy_everything, record_timings, secrets, verify
 from omeka_standin import LoginError, fetch, install_form_offered, login, standin_archive
@@ -90,11 +92,6 @@ def test_lifecycle_and_settings_edited_in_tfvars_reach_the_instance(
         check_tfvars_edits_reach_the_instance(deployment, container, admin_key, tf)
     finally:
         destroy_everything(deployment, slug)  # data volumes too (`--with-data`)
-
-
-def _address(container: str) -> str:
-    state = json.loads(lxc("list", container, "--format=json").stdout)[0]["state"]
-    return next(a["address"] for a in state["network"]["eth0"]["addresses"] if a["family"] == "inet")
 
 
 def test_lamp_on_debian_12_serves_https_before_and_after_dns(local_cloud, admin_key, tmp_path, acme):
