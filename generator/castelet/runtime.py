@@ -22,8 +22,18 @@ TERRAFORM_ENV = "CASTELET_TERRAFORM"
 #: A destroy that fails may have met a cloud still busy with an earlier operation (LXD: 'Instance is
 #: busy running a "stop" operation' on a loaded host). Running it again only destroys what is left.
 LXD_BUSY = "is busy running"
+#: LXD 5.0 can report a clean shutdown as failed: liblxc loses the race with the container's monitor
+#: exiting ("Failed to receive response for command get_state") while the container did halt.
+LXD_STOP_RACE = "Failed shutting down instance"
+LXD_TRANSIENT = (LXD_BUSY, LXD_STOP_RACE)
 DESTROY_ATTEMPTS = 3
-DESTROY_RETRY_PAUSE_SECONDS = 15.0
+#: The pause before such a run (CASTELET_RETRY_PAUSE_SECONDS overrides it: a slower cloud).
+DESTROY_RETRY_PAUSE_SECONDS = float(os.environ.get("CASTELET_RETRY_PAUSE_SECONDS") or 15.0)
+
+
+def lxd_transient(message: str) -> bool:
+    """Whether a failed Terraform run met one of LXD's passing states (worth running again)."""
+    return any(marker in message for marker in LXD_TRANSIENT)
 
 
 class TerraformNotFound(RuntimeError):

@@ -37,9 +37,9 @@ from castelet.answers import bounded_repr, text_problem
 from castelet.runtime import (
     DESTROY_ATTEMPTS,
     DESTROY_RETRY_PAUSE_SECONDS,
-    LXD_BUSY,
     TerraformNotFound,
     find_terraform,
+    lxd_transient,
     terraform_env,
 )
 
@@ -398,8 +398,8 @@ class GcReport:
 
 
 #: LXD refuses to delete an instance while an earlier operation on it (e.g. the stop of an
-#: interrupted destroy) still runs: that answer is retried, a few times, after a pause.
-BUSY_MARKER = LXD_BUSY
+#: interrupted destroy) still runs, or reports a finished stop as failed: such answers are
+#: retried, a few times, after a pause.
 BUSY_RETRIES = DESTROY_ATTEMPTS - 1
 BUSY_PAUSE_SECONDS = DESTROY_RETRY_PAUSE_SECONDS
 
@@ -411,7 +411,7 @@ def _destroy(sandbox: Sandbox, stream: TextIO | None) -> None:
             _destroy_once(sandbox, stream)
             return
         except SandboxError as error:
-            if BUSY_MARKER not in str(error) or attempt == BUSY_RETRIES:
+            if not lxd_transient(str(error)) or attempt == BUSY_RETRIES:
                 raise
             time.sleep(BUSY_PAUSE_SECONDS)
 

@@ -25,9 +25,9 @@ from python_terraform import Terraform as _PyTerraform
 from castelet.runtime import (
     DESTROY_ATTEMPTS,
     DESTROY_RETRY_PAUSE_SECONDS,
-    LXD_BUSY,
     TerraformNotFound,
     find_terraform,
+    lxd_transient,
     terraform_env,
 )
 
@@ -142,7 +142,7 @@ class Terraform:
             try:
                 return self._call("destroy", **kwargs)
             except TerraformError as error:
-                if LXD_BUSY not in str(error) or attempt == DESTROY_ATTEMPTS:
+                if not lxd_transient(str(error)) or attempt == DESTROY_ATTEMPTS:
                     raise
                 time.sleep(DESTROY_RETRY_PAUSE_SECONDS)
         raise AssertionError("unreachable")

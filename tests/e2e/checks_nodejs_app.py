@@ -21,7 +21,7 @@ from pathlib import Path
 
 from acme import chain_context, http_get
 from castelet.local.cloud import lxc
-from e2e_site import Site
+from e2e_site import Site, restart_container
 from nox_sessions import nox, output
 
 # Newest releases that accept node 18.20 (Debian 12) and node 20.19 (Debian 13).
@@ -166,7 +166,7 @@ def check_deployed(site: Site) -> None:
     slot = str(_active_slot(site)["active"])
     lxc("exec", site.container, "--", "systemctl", "restart", f"castelet-nodejs-app@{slot}.service")
     _wait_for(site, "castelet e2e release 1", 60)
-    lxc("restart", site.container)
+    restart_container(site.container)
     _wait_for(site, "castelet e2e release 1", 300)
     assert str(_active_slot(site)["active"]) == slot
 

@@ -22,6 +22,7 @@ from types import ModuleType
 from acme import Pebble, check_https_site
 from castelet.local.cloud import lxc
 from castelet.manifest import Blueprint
+from castelet.runtime import LXD_STOP_RACE
 from castelet.terraform import Terraform
 
 
@@ -47,6 +48,22 @@ def container_address(container: str) -> str:
     """An LXD container's IPv4 address on the bridge."""
     state = json.loads(lxc("list", container, "--format=json").stdout)[0]["state"]
     return next(a["address"] for a in state["network"]["eth0"]["addresses"] if a["family"] == "inet")
+
+
+def restart_container(container: str) -> None:
+    """`lxc restart`, minding LXD 5.0's race: a halt it reports as failed while the container
+    did stop (it is then started here)."""
+    restarted = lxc("restart", container, check=False)
+    if restarted.returncode == 0:
+        return
+    if LXD_STOP_RACE not in restarted.stderr:
+        raise AssertionError(f"lxc restart {container} failed: {restarted.stderr.strip()}")
+    for _ in range(60):
+        if json.loads(lxc("list", container, "--format=json").stdout)[0]["status"] == "Stopped":
+            lxc("start", container)
+            return
+        time.sleep(1)
+    raise AssertionError(f"{container} neither restarted nor stopped: {restarted.stderr.strip()}")
 
 
 def checks_module(blueprint_id: str) -> ModuleType | None:

@@ -410,6 +410,21 @@ def backup_credentials(session: nox.Session) -> None:
             print(f"{hostname}: {', '.join(sorted(given))} set")
 
 
+def _instance_records(session: nox.Session, addresses: list[str]) -> dict[str, str]:
+    """address => the instance's recorded values in the state (a new instance has new ones:
+    id, MAC address), for the given instance addresses still in the state."""
+    state = json.loads(terraform(session, "show", "-json", silent=True) or "{}")
+    records: dict[str, str] = {}
+    pending: list[dict[str, Any]] = [state.get("values", {}).get("root_module", {})]
+    while pending:
+        module = pending.pop()
+        for resource in module.get("resources", []):
+            if resource.get("address") in addresses:
+                records[resource["address"]] = json.dumps(resource.get("values"), sort_keys=True)
+        pending.extend(module.get("child_modules", []))
+    return records
+
+
 @nox.session(python=False)
 def rebuild(session: nox.Session) -> None:
     """Replace one instance by a fresh one, keeping its data volumes: `-- HOST [-auto-approve]`.
@@ -422,8 +437,22 @@ def rebuild(session: nox.Session) -> None:
     found = [a for a in state if any(t in a for t in instance_types) and a.endswith(f'["{hostname}"]')]
     if not found:
         session.error(f"no instance {hostname!r} in the state")
-    terraform(session, "apply", "-input=false" if "-auto-approve" in rest else "-input=true",
-              *[f"-replace={a}" for a in found], *rest)
+    before = _instance_records(session, found)
+    for attempt in range(1, DESTROY_ATTEMPTS + 1):
+        try:
+            terraform(session, "apply", "-input=false" if "-auto-approve" in rest else "-input=true",
+                      *[f"-replace={a}" for a in found], *rest)
+            break
+        except nox.command.CommandFailed:
+            # Run again only while the cloud failed to remove the old instance (LXD on a loaded
+            # host), unattended: a new instance that failed to configure is not rebuilt twice.
+            now = _instance_records(session, found)
+            found = [address for address in found if address in now and now[address] == before[address]]
+            if "-auto-approve" not in rest or not found or attempt == DESTROY_ATTEMPTS:
+                raise
+            session.warn(f"the old instance is still there (attempt {attempt}/{DESTROY_ATTEMPTS}): "
+                         f"again in {DESTROY_RETRY_PAUSE_SECONDS:g} s")
+            time.sleep(DESTROY_RETRY_PAUSE_SECONDS)
     if CLOUD == "openstack":
         _learn_host_keys(session, inventory(session))
 
