@@ -5,6 +5,7 @@ directory on the volume, pg_hba, TLS, roles whose passwords stay out of command 
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -116,3 +117,32 @@ def test_hostile_or_repeated_databases_are_refused(tmp_path: Path, repo_root: Pa
     cat, _ = compile_database(tmp_path, repo_root, puppet_bin,
                               **{"castelet::profile::database_server::databases": databases})
     assert cat.returncode != 0
+
+
+def test_self_signed_certificate_is_made_kept_and_remade_for_a_new_domain(
+        tmp_path: Path, repo_root: Path, puppet_bin: str) -> None:
+    """`castelet::self_signed_certificate` (PostgreSQL's and MariaDB's) applied for real on this
+    host: made once, left alone while valid, made again when the domain changes."""
+    env = make_environment(tmp_path / "env", puppet_bin, repo_root, None)
+    tls = tmp_path / "tls"
+
+    def apply(domain: str) -> int:
+        proc = env.apply(f"castelet::self_signed_certificate {{ 'test-cert': directory => '{tls}', "
+                         f"domain => '{domain}', owner => 'root', days => 60 }}")
+        assert proc.returncode in (0, 2), proc.stdout + proc.stderr
+        return proc.returncode
+
+    def names() -> str:
+        return subprocess.run(["openssl", "x509", "-in", str(tls / "server.crt"), "-noout", "-ext", "subjectAltName"],
+                              capture_output=True, text=True, check=True).stdout
+
+    assert apply("db.example.org") == 2
+    assert "DNS:db.example.org" in names()
+    assert (tls / "server.key").stat().st_mode & 0o777 == 0o600
+    assert (tls / "server.crt").stat().st_mode & 0o777 == 0o644
+    assert not list(tls.glob("*.new"))
+    key = (tls / "server.key").read_bytes()
+    assert apply("db.example.org") == 0, "a valid certificate was made again"
+    assert (tls / "server.key").read_bytes() == key
+    assert apply("data.example.org") == 2
+    assert "DNS:data.example.org" in names() and (tls / "server.key").read_bytes() != key

@@ -71,26 +71,14 @@ class castelet::profile::database_server (
         "${parts[0]}/${mask}"
       }
 
-      $cert = "${tls_dir}/server.crt"
-      $key = "${tls_dir}/server.key"
-      $domain = $castelet::domain
-      exec { 'castelet-mariadb-certificate':
-        command => join([
-            "mkdir -p ${tls_dir} && chmod 0755 ${tls_dir}",
-            "&& openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days ${tls_days}",
-            "-subj /CN=${domain} -addext subjectAltName=DNS:${domain}",
-            "-keyout ${key}.new -out ${cert}.new && chown mysql:mysql ${key}.new && chmod 0644 ${cert}.new",
-            "&& mv ${key}.new ${key} && mv ${cert}.new ${cert}",
-        ], ' '),
-        unless  => join([
-            "openssl x509 -in ${cert} -noout -checkend 2592000",
-            "&& openssl x509 -in ${cert} -noout -ext subjectAltName | grep -qxF '    DNS:${domain}' && test -s ${key}",
-        ], ' '),
-        path    => ['/usr/sbin', '/usr/bin', '/sbin', '/bin'],
-        umask   => '0077',
-        require => Class['mysql::server::install'],
-        before  => Class['mysql::server::service'],
-        notify  => Class['mysql::server::service'],
+      castelet::self_signed_certificate { 'castelet-mariadb-certificate':
+        directory => $tls_dir,
+        domain    => $castelet::domain,
+        owner     => 'mysql',
+        days      => $tls_days,
+        require   => Class['mysql::server::install'],
+        before    => Class['mysql::server::service'],
+        notify    => Class['mysql::server::service'],
       }
 
       $entries.each |Array $pair| {

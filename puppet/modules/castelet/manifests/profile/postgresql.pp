@@ -105,22 +105,13 @@ class castelet::profile::postgresql (
 
   $cert = "${tls_dir}/server.crt"
   $key = "${tls_dir}/server.key"
-  # `domain` is a Stdlib::Fqdn and the paths are constants: nothing here needs quoting.
-  exec { 'castelet-postgresql-certificate':
-    command => join([
-        "openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days ${tls_days}",
-        "-subj /CN=${domain} -addext subjectAltName=DNS:${domain} -keyout ${key}.new -out ${cert}.new",
-        "&& chown postgres:postgres ${key}.new ${cert}.new && chmod 0600 ${key}.new && chmod 0644 ${cert}.new",
-        "&& mv ${key}.new ${key} && mv ${cert}.new ${cert}",
-    ], ' '),
-    unless  => join([
-        "openssl x509 -in ${cert} -noout -checkend 2592000",
-        "&& openssl x509 -in ${cert} -noout -ext subjectAltName | grep -qxF '    DNS:${domain}' && test -s ${key}",
-    ], ' '),
-    path    => $path,
-    umask   => '0077',
-    require => File[$tls_dir],
-    notify  => Exec['castelet-postgresql-reload'],
+  castelet::self_signed_certificate { 'castelet-postgresql-certificate':
+    directory => $tls_dir,
+    domain    => $domain,
+    owner     => 'postgres',
+    days      => $tls_days,
+    require   => File[$tls_dir],
+    notify    => Exec['castelet-postgresql-reload'],
   }
 
   file { "${conf_dir}/conf.d/castelet.conf":
@@ -134,7 +125,7 @@ class castelet::profile::postgresql (
         'cert'             => $cert,
         'key'              => $key,
     }),
-    require => [Exec['castelet-postgresql-cluster'], Exec['castelet-postgresql-certificate']],
+    require => [Exec['castelet-postgresql-cluster'], Castelet::Self_signed_certificate['castelet-postgresql-certificate']],
     notify  => Service['postgresql'],
   }
 
