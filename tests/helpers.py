@@ -58,3 +58,20 @@ def terraform_outputs(deployment: Path, terraform_cmd: list[str], workdir: Path,
     out = subprocess.run([*terraform_cmd, "output", "-json"], cwd=scratch, env=env, capture_output=True,
                          text=True, check=True)
     return {name: value["value"] for name, value in json.loads(out.stdout).items()}
+
+
+# The start of a stand-in `terraform` (CASTELET_TERRAFORM) for the deployment sessions' tests: it
+# logs every call (a JSON line in $FAKE_TF_LOG), loads the state (JSON in $FAKE_TF_STATE: a list
+# of addresses, or addresses => values) and answers `state list`. Each test appends what it fakes.
+FAKE_TERRAFORM_PREAMBLE = r'''
+import json, os, re, sys
+
+args = sys.argv[1:]
+state_file, log_file = os.environ["FAKE_TF_STATE"], os.environ["FAKE_TF_LOG"]
+with open(log_file, "a") as log:
+    log.write(json.dumps(args) + "\n")
+state = json.load(open(state_file))
+if args[:2] == ["state", "list"]:
+    print("\n".join(state))
+    sys.exit(0)
+'''

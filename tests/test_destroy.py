@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from castelet.render import new
-from helpers import REPO_ROOT
+from helpers import FAKE_TERRAFORM_PREAMBLE, REPO_ROOT
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC7bOCtDd4z0fbvNtNvHVn1v9Kkp7oPNq7d0bH5vY3zQ admin@lab"
 
@@ -49,18 +49,7 @@ DEPENDENTS = {
     "module.cloud.openstack_blockstorage_volume_v3.volume": ["module.cloud.openstack_compute_volume_attach_v2.volume"],
 }
 
-FAKE_TERRAFORM = r'''
-import json, os, re, sys
-
-args = sys.argv[1:]
-state_file, log_file = os.environ["FAKE_TF_STATE"], os.environ["FAKE_TF_LOG"]
-with open(log_file, "a") as log:
-    log.write(json.dumps(args) + "\n")
-state = json.load(open(state_file))
-if args[:2] == ["state", "list"]:
-    print("\n".join(state))
-    sys.exit(0)
-if args[0] != "destroy":
+FAKE_TERRAFORM = FAKE_TERRAFORM_PREAMBLE + r'''if args[0] != "destroy":
     sys.exit(f"fake terraform: unexpected {args}")
 targets = [a.split("=", 1)[1] for a in args if a.startswith("-target=")]
 resource = lambda address: re.sub(r"\[[^\]]*\]$", "", address)

@@ -17,23 +17,12 @@ from pathlib import Path
 import pytest
 
 from castelet.render import new
-from helpers import REPO_ROOT
+from helpers import FAKE_TERRAFORM_PREAMBLE, REPO_ROOT
 
 INSTANCE = 'module.cloud.lxd_container.instance["rb-web1"]'
 PROVISION = 'module.cloud.terraform_data.provision["rb-web1"]'
 
-FAKE_TERRAFORM = r'''
-import json, os, sys
-
-args = sys.argv[1:]
-state_file, log_file = os.environ["FAKE_TF_STATE"], os.environ["FAKE_TF_LOG"]
-with open(log_file, "a") as log:
-    log.write(json.dumps(args) + "\n")
-state = json.load(open(state_file))
-if args[:2] == ["state", "list"]:
-    print("\n".join(state))
-    sys.exit(0)
-if args[:2] == ["show", "-json"]:
+FAKE_TERRAFORM = FAKE_TERRAFORM_PREAMBLE + r'''if args[:2] == ["show", "-json"]:
     resources = [{"address": a, "mode": "managed", "values": v} for a, v in state.items()]
     print(json.dumps({"values": {"root_module": {"child_modules": [{"resources": resources}]}}}))
     sys.exit(0)
