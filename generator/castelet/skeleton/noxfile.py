@@ -261,16 +261,23 @@ def _on_instance(entry: dict[str, Any], command: list[str], known_hosts_file: Pa
     return ["ssh", "-o", "BatchMode=yes", *pinning, target, "sudo", "-n", *command]
 
 
-@nox.session(python=False)
-def secrets(session: nox.Session) -> None:
-    """Print the secrets generated on each instance (root-only files there; never stored here)."""
-    described = {s["name"]: s.get("description", "") for s in RENDERED.get("secrets", [])}
+@contextmanager
+def _instances(session: nox.Session) -> Iterator[tuple[dict[str, dict[str, Any]], Path | None]]:
+    """The inventory and, on OpenStack, a known_hosts file pinning every host."""
     hosts = inventory(session)
     with tempfile.TemporaryDirectory() as tmp:
         known: Path | None = None
         if CLOUD == "openstack":
             known = Path(tmp) / "known_hosts"
             known.write_text(_known_hosts(session, hosts))
+        yield hosts, known
+
+
+@nox.session(python=False)
+def secrets(session: nox.Session) -> None:
+    """Print the secrets generated on each instance (root-only files there; never stored here)."""
+    described = {s["name"]: s.get("description", "") for s in RENDERED.get("secrets", [])}
+    with _instances(session) as (hosts, known):
         for hostname, entry in sorted(hosts.items()):
             argv = _on_instance(entry, ["/usr/local/sbin/castelet-secrets"], known)
             proc = subprocess.run(argv, capture_output=True, text=True, check=False)
@@ -282,21 +289,10 @@ def secrets(session: nox.Session) -> None:
                 note = f"   # {described[name]}" if described.get(name) else ""
                 print(f"{line}{note}")
 
+
 # Repository credentials `nox -s backup-credentials` may push (from your environment).
 BACKUP_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_SESSION_TOKEN",
                       "RESTIC_REST_USERNAME", "RESTIC_REST_PASSWORD", "B2_ACCOUNT_ID", "B2_ACCOUNT_KEY")
-
-
-@contextmanager
-def _instances(session: nox.Session) -> Iterator[tuple[dict[str, dict[str, Any]], Path | None]]:
-    """The inventory and, on OpenStack, a known_hosts file pinning every host."""
-    hosts = inventory(session)
-    with tempfile.TemporaryDirectory() as tmp:
-        known: Path | None = None
-        if CLOUD == "openstack":
-            known = Path(tmp) / "known_hosts"
-            known.write_text(_known_hosts(session, hosts))
-        yield hosts, known
 
 
 def _backed_up(session: nox.Session, hosts: dict[str, dict[str, Any]], known: Path | None,
