@@ -45,7 +45,8 @@ def tests(session: nox.Session) -> None:
 
     workers = min(4, os.cpu_count() or 1)
     parallel = ["-n", str(workers)] if importlib.util.find_spec("xdist") and workers > 1 else []
-    session.run("pytest", *(session.posargs or ["-q", *parallel]))
+    # The slowest tests in every log: where to look when the suite's time grows.
+    session.run("pytest", *(session.posargs or ["-q", "--durations=25", *parallel]))
 
 
 @nox.session(python=False)
