@@ -33,6 +33,7 @@ from test_puppet import FAKE_SHA256, TLS_SETTINGS, Compiled, Environment, errors
 pytestmark = pytest.mark.puppet
 
 EXEC = ("Exec", "castelet-omeka-install")
+LIBRARY = "/usr/local/lib/castelet/python/castelet_web_installer.py"  # castelet::web_installer::library
 TITLE = "Atlas & co's charters"
 SETTINGS = {
     **TLS_SETTINGS,
@@ -43,11 +44,11 @@ SETTINGS = {
 }
 
 # Loads a compiled catalog the way `puppet apply` does (to_ral, finalize, relationship graph
-# with containment expanded into whits) and reports cycles and what comes before/after the exec.
+# with containment expanded into whits) and reports cycles and what comes before/after an exec.
 GRAPH_RB = r"""
 require 'puppet'
 require 'json'
-catalog_file, *settings = ARGV
+catalog_file, exec_title, *settings = ARGV
 Puppet.initialize_settings(settings)
 env = Puppet.lookup(:environments).get!(Puppet[:environment])
 Puppet.push_context({ current_environment: env, loaders: Puppet::Pops::Loaders.new(env) }, 'castelet graph check')
@@ -68,13 +69,47 @@ def reach(graph, from, direction)
   end
   seen.keys.map(&:ref)
 end
-exec = ral.resource('Exec', 'castelet-omeka-install')
+exec = ral.resource('Exec', exec_title)
 puts JSON.generate({
   'cycles' => graph.find_cycles_in_graph.map { |c| c.map(&:ref) },
   'before' => reach(graph, exec, :in),
   'after' => reach(graph, exec, :out),
 })
 """
+
+
+def install_graph(
+    env: Environment, cat: Compiled, puppet_bin: str, tmp_path: Path, title: str, host: str, database: str
+) -> tuple[set[str], set[str]]:
+    """What Puppet's relationship graph orders before and after the installer `Exec[title]`.
+
+    Checked for every web application's installer (castelet::web_installer): no cycle; the
+    exec after Apache, MariaDB, the application's database, PHP's MySQL driver, the HTTPS
+    virtual host `host` and its certificate; before `castelet::installed` and the public
+    firewall rules, with no service or package after it.
+    """
+    ruby = Path(puppet_bin).read_text().splitlines()[0].removeprefix("#!").split()[0]
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(cat.stdout[cat.stdout.find("{"):])
+    script = tmp_path / "graph.rb"
+    script.write_text(GRAPH_RB)
+    proc = subprocess.run([ruby, str(script), str(catalog), title, *env.settings()], capture_output=True, text=True,
+                          env=env.run_env(), timeout=240)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    graph = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert graph["cycles"] == []
+    before, after = set(graph["before"]), set(graph["after"])
+    assert {
+        "Service[httpd]",
+        "Service[mysqld]",
+        f"Mysql_database[{database}]",
+        "Package[php8.2-mysql]",
+        f"Whit[Completed_apache::Vhost[{host}-https]]",
+        "Exec[castelet-tls-ensure]",  # the certificate exists before Apache starts
+    } <= before
+    assert {"Whit[Completed_class[Castelet::Installed]]", "File[/etc/nftables.castelet.d/public.nft]"} <= after
+    assert not any(ref.startswith(("Service[httpd]", "Service[mysqld]", "Package[")) for ref in after)
+    return before, after
 
 
 def omeka_blueprint(repo_root: Path) -> dict[str, Any]:
@@ -128,6 +163,13 @@ def test_install_exec_is_in_the_catalog(compiled: dict[str, tuple[Environment, C
     assert (script["mode"], script["owner"]) == ("0700", "root")
     assert script["content"] == INSTALLER.read_text()
     cat.resource("Package", "python3")
+    # The module the installers share, where the script looks for it first, and before the exec runs.
+    library = cat.resource("File", LIBRARY)
+    assert (library["mode"], library["owner"]) == ("0644", "root")
+    assert library["content"] == (INSTALLER.parent / "castelet_web_installer.py").read_text()
+    assert {f"File[{LIBRARY}]", "File[/usr/local/sbin/castelet-omeka-install]", "Package[python3]"} <= set(
+        params["require"]
+    )
 
 
 def test_admin_password_is_generated_on_the_node_and_never_in_the_catalog(
@@ -166,33 +208,15 @@ def test_relationship_graph_has_no_cycle_and_runs_the_install_in_between(
 ) -> None:
     env, cat = compiled["omeka_s"]
     assert cat.returncode == 0, errors_of(cat)
-    ruby = Path(puppet_bin).read_text().splitlines()[0].removeprefix("#!").split()[0]
-    catalog = tmp_path / "catalog.json"
-    catalog.write_text(cat.stdout[cat.stdout.find("{"):])
-    script = tmp_path / "graph.rb"
-    script.write_text(GRAPH_RB)
-    proc = subprocess.run([ruby, str(script), str(catalog), *env.settings()], capture_output=True, text=True,
-                          env=env.run_env(), timeout=240)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    graph = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert graph["cycles"] == []
-    before, after = set(graph["before"]), set(graph["after"])
+    before, after = install_graph(env, cat, puppet_bin, tmp_path, EXEC[1], HOST, "omeka")
     assert {
-        "Service[httpd]",
-        "Service[mysqld]",
-        "Mysql_database[omeka]",
         "Mysql_grant[omeka@localhost/omeka.*]",
         "File[/var/www/omeka-s]",
         "File[/var/www/omeka-s-4.1.1/omeka-s/config/database.ini]",
         "File[/var/www/omeka-s-4.1.1/omeka-s/files]",
-        "Package[php8.2-mysql]",
-        f"Whit[Completed_apache::Vhost[{HOST}-https]]",
-        "Exec[castelet-tls-ensure]",  # the certificate exists before Apache starts
     } <= before
     # the public ports open after the installation, and only then is the ACME CA asked
-    assert {"Whit[Completed_class[Castelet::Installed]]", "File[/etc/nftables.castelet.d/public.nft]",
-            "Exec[castelet-tls-issue]"} <= after
-    assert not any(ref.startswith(("Service[httpd]", "Service[mysqld]", "Package[")) for ref in after)
+    assert "Exec[castelet-tls-issue]" in after
 
 
 def test_site_title_is_required(compiled: dict[str, tuple[Environment, Compiled]]) -> None:

@@ -58,7 +58,7 @@ def answers(site: Site) -> dict[str, str]:
 def _rest(session: Any, method: str, route: str, nonce: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
     """A call to WordPress's REST API in the administrator's session (cookie + nonce), as the
     block editor makes it; plain permalinks, so the route goes in `rest_route`."""
-    request = urllib.request.Request(session._url(f"/?rest_route={route}"), data=body, method=method,
+    request = urllib.request.Request(session.url(f"/?rest_route={route}"), data=body, method=method,
                                      headers={"Host": session.host, "X-WP-Nonce": nonce, **headers})
     with session.opener.open(request, timeout=60) as answer:
         assert answer.status == 201, f"{method} {route}: HTTP {answer.status}"
@@ -81,7 +81,7 @@ def check_deployed(site: Site) -> None:
     assert len(password) >= 32
     try:
         wp.log_in(wp.Session(base, site.domain, tls), ADMIN_EMAIL, password[::-1])
-    except wp.WordPressError:
+    except wp.InstallError:
         pass
     else:
         raise AssertionError("a wrong password opened the dashboard")

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """castelet-omeka-install: completes a fresh Omeka S installation through its own web installer.
 
-Managed by Puppet (castelet::profile::omeka_s), installed as /usr/local/sbin/castelet-omeka-install.
+Managed by Puppet (castelet::profile::omeka_s, through castelet::web_installer), installed as
+/usr/local/sbin/castelet-omeka-install; what it shares with the other installers (HTTP session,
+waiting, settings, errors) is castelet_web_installer.py, in /usr/local/lib/castelet/python.
 
 Why the web installer over HTTP, and not a PHP CLI script booting Omeka:
 * The installer form is Omeka S's public, long-stable contract (Omeka\\Form\\InstallationForm:
@@ -45,30 +47,22 @@ Exit status 1: anything else, with the reason on stderr (never the password).
 from __future__ import annotations
 
 import html.parser
-import http.cookiejar
 import os
 import ssl
 import sys
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
+
+# The shared module where castelet::web_installer::library installs it, else beside this script.
+sys.path[:0] = ["/usr/local/lib/castelet/python", os.path.dirname(os.path.abspath(__file__))]
+import castelet_web_installer as web  # noqa: E402
 
 PROG = "castelet-omeka-install"
 SPECIAL_USE_TLDS = {"test", "example", "invalid", "localhost", "local", "internal", "lan", "home", "corp"}
 TIMEOUT = 600  # the real installer imports vocabularies: allow it minutes, not seconds
 
-
-class InstallError(Exception):
-    """A failure to report and exit with status 1."""
-
-
-@dataclass
-class Page:
-    status: int
-    location: str
-    body: str
+InstallError = web.InstallError  # a failure to report and exit with status 1
+Page = web.Page  # one HTTP answer: status, location, body
 
 
 @dataclass
@@ -127,74 +121,19 @@ def parse(body: str) -> PageParser:
     return parser
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None
-
-
-class Client:
-    """HTTP to base_url with a fixed Host header and a cookie jar; redirects are not followed."""
+class Client(web.Session):
+    """HTTP to base_url with a fixed Host header and a cookie jar; redirects are not followed
+    (follow() does, with GET, to the redirect's path)."""
 
     def __init__(self, base_url: str, host: str, context: ssl.SSLContext | None = None) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.host = host
-        handlers: list[urllib.request.BaseHandler] = [
-            _NoRedirect(), urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
-        ]
-        parts = urllib.parse.urlsplit(self.base_url)
-        if parts.scheme == "https" and context is None:
-            if parts.hostname not in ("127.0.0.1", "::1", "localhost"):
-                raise InstallError(f"https to {parts.hostname} needs an SSL context that verifies it")
-            # Loopback: the node talks to itself (its certificate may still be the self-signed one).
-            context = ssl.create_default_context()
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        if context is not None:
-            handlers.append(urllib.request.HTTPSHandler(context=context))
-        self.opener = urllib.request.build_opener(*handlers)
+        super().__init__(base_url, host, context, timeout=TIMEOUT, app="Omeka S")
 
-    def url(self, target: str) -> str:
-        """Absolute URL on base_url for a path or for a Location naming this virtual host."""
-        parts = urllib.parse.urlsplit(target)
-        if parts.netloc and parts.hostname not in (self.host, urllib.parse.urlsplit(self.base_url).hostname):
-            raise InstallError(f"Omeka S redirected to another site: {target}")
-        path = parts.path or "/"
-        return self.base_url + path + (f"?{parts.query}" if parts.query else "")
-
-    def request(self, target: str, data: dict[str, str] | None = None) -> Page:
-        body = urllib.parse.urlencode(data).encode() if data is not None else None
-        req = urllib.request.Request(self.url(target), data=body, headers={"Host": self.host})
-        try:
-            with self.opener.open(req, timeout=TIMEOUT) as resp:
-                return Page(resp.status, resp.headers.get("Location", ""), resp.read().decode("utf-8", "replace"))
-        except urllib.error.HTTPError as exc:
-            return Page(exc.code, exc.headers.get("Location", ""), exc.read().decode("utf-8", "replace"))
-
-    def follow(self, target: str, data: dict[str, str] | None = None, limit: int = 5) -> tuple[str, Page]:
-        """Request target, then follow redirects with GET; returns the final path and page."""
-        page = self.request(target, data)
-        while page.status in (301, 302, 303, 307) and page.location and limit > 0:
-            target = urllib.parse.urlsplit(page.location).path or "/"
-            page = self.request(target)
-            limit -= 1
-        return target, page
+    def next_target(self, location: str) -> str:
+        return urllib.parse.urlsplit(location).path or "/"
 
 
 def path_of(location: str) -> str:
     return urllib.parse.urlsplit(location).path.rstrip("/") or "/"
-
-
-def wait_for_server(client: Client, seconds: float) -> Page:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            return client.request("/install")
-        except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
-            if time.monotonic() > deadline:
-                raise InstallError(
-                    f"no answer from {client.base_url} (Host: {client.host}) after {seconds:.0f} s: {exc}"
-                ) from exc
-            time.sleep(2)
 
 
 def check_login(client: Client, email: str, password: str) -> None:
@@ -223,27 +162,18 @@ def check_login(client: Client, email: str, password: str) -> None:
 
 
 def install(env: dict[str, str]) -> str:
-    required = ("OMEKA_HOST", "OMEKA_ADMIN_EMAIL", "OMEKA_ADMIN_NAME", "OMEKA_ADMIN_PASSWORD_FILE",
-                "OMEKA_SITE_TITLE", "OMEKA_TIMEZONE", "OMEKA_LOCALE")  # fmt: skip
-    missing = [name for name in required if not env.get(name)]
-    if missing:
-        raise InstallError("missing environment variables: " + ", ".join(missing))
+    web.require_env(env, ("OMEKA_HOST", "OMEKA_ADMIN_EMAIL", "OMEKA_ADMIN_NAME", "OMEKA_ADMIN_PASSWORD_FILE",
+                          "OMEKA_SITE_TITLE", "OMEKA_TIMEZONE", "OMEKA_LOCALE"))  # fmt: skip
     email = env["OMEKA_ADMIN_EMAIL"]
     tld = email.rpartition(".")[2].lower()
     if "@" not in email or tld in SPECIAL_USE_TLDS:
         # Omeka validates the e-mail only after creating its tables (CreateFirstUserTask, Laminas
         # EmailAddress knows IANA's TLDs only): refuse it here rather than leave a half-installed site.
         raise InstallError(f"Omeka S refuses the administrator e-mail {email!r} (unknown top-level domain)")
-    try:
-        with open(env["OMEKA_ADMIN_PASSWORD_FILE"], encoding="utf-8") as fh:
-            password = fh.read().strip()
-    except OSError as exc:
-        raise InstallError(f"cannot read the administrator's password file: {exc.strerror}") from exc
-    if not password:
-        raise InstallError(f"the administrator's password file {env['OMEKA_ADMIN_PASSWORD_FILE']} is empty")
+    password = web.read_password(env["OMEKA_ADMIN_PASSWORD_FILE"])
 
     client = Client(env.get("OMEKA_BASE_URL") or "http://127.0.0.1", env["OMEKA_HOST"])
-    first = wait_for_server(client, float(env.get("OMEKA_WAIT") or 120))
+    first = web.wait_for(client, "/install", float(env.get("OMEKA_WAIT") or 120))
 
     if first.status in (301, 302, 303, 307) and path_of(first.location) != "/install":
         # InstallController: an installed Omeka S redirects /install to the admin route.
@@ -291,15 +221,7 @@ def install(env: dict[str, str]) -> str:
 
 
 def main() -> int:
-    if len(sys.argv) > 1:
-        print(__doc__)
-        return 0 if sys.argv[1] in ("-h", "--help") else 2
-    try:
-        print(f"{PROG}: {install(dict(os.environ))}")
-    except InstallError as exc:
-        print(f"{PROG}: Omeka S installation failed: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return web.main(PROG, "Omeka S", __doc__, install)
 
 
 if __name__ == "__main__":

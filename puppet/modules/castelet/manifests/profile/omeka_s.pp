@@ -15,7 +15,7 @@
 # * A port 80 virtual host on `install_dir` with `AllowOverride All` (Omeka S's .htaccess
 #   needs mod_rewrite), ImageMagick and the PHP extensions Omeka S needs.
 # * Completes Omeka S's own installation, so that no one ever gets its `/install` form:
-#   `castelet-omeka-install` (files/omeka-install.py) posts Omeka S's installation form to
+#   `castelet-omeka-install` (files/omeka-install.py, `castelet::web_installer`) posts Omeka S's installation form to
 #   the virtual host over 127.0.0.1 (first global administrator `admin_email`, installation
 #   title `site_title`, `timezone`, `locale`), then logs in through `/login` to prove the
 #   administrator can use the site. The password is `castelet::secret('omeka-admin')`: the
@@ -212,26 +212,10 @@ class castelet::profile::omeka_s (
   $admin_password_file = "${castelet::secrets_dir}/omeka-admin"
   castelet::secret('omeka-admin')
 
-  ensure_packages(['python3'])
-
-  file { '/usr/local/sbin/castelet-omeka-install':
-    ensure  => file,
-    owner   => 'root',
-    group   => 'root',
-    mode    => '0700',
-    content => file('castelet/omeka-install.py'),
-  }
-
-  # Installed = the database has an active global administrator (a marker file could lie).
-  $db_client_file = "${castelet::secrets_dir}/mariadb-${db_name}.cnf"
-  $admin_query = "SELECT COUNT(*) FROM user WHERE role = 'global_admin' AND is_active = 1"
-  $installed_check = @("CHECK"/L)
-    mariadb --defaults-extra-file='${db_client_file}' --batch --skip-column-names \
-    --execute="${admin_query}" '${db_name}' | grep -qx '[1-9][0-9]*'
-    | CHECK
-
-  exec { 'castelet-omeka-install':
-    command     => '/usr/local/sbin/castelet-omeka-install',
+  # Installed = the database has an active global administrator.
+  castelet::web_installer { 'omeka':
+    db_name     => $db_name,
+    admin_query => "SELECT COUNT(*) FROM user WHERE role = 'global_admin' AND is_active = 1",
     environment => [
       'OMEKA_BASE_URL=https://127.0.0.1',
       "OMEKA_HOST=${_servername}",
@@ -242,14 +226,8 @@ class castelet::profile::omeka_s (
       "OMEKA_TIMEZONE=${timezone}",
       "OMEKA_LOCALE=${locale}",
     ],
-    unless      => $installed_check,
-    provider    => 'shell',
-    path        => ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'],
     timeout     => 900,
-    logoutput   => 'on_failure',
-    require     => [
-      File['/usr/local/sbin/castelet-omeka-install'],
-      Package['python3'],
+    requires    => [
       File[$install_dir],
       File["${release_dir}/config/database.ini"],
       File["${release_dir}/files"],
@@ -258,7 +236,4 @@ class castelet::profile::omeka_s (
       Class['apache::service'],
     ],
   }
-
-  include castelet::installed
-  Exec['castelet-omeka-install'] -> Class['castelet::installed']
 }

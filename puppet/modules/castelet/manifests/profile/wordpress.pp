@@ -19,7 +19,7 @@
 #   an Apache alias of `content_dir` (server configuration). Failed logins on `/wp-login.php`
 #   (HTTP 200, the form again) feed a fail2ban jail.
 # * Completes WordPress's installation so that no one ever gets its installer:
-#   `castelet-wordpress-install` (files/wordpress-install.py) posts WordPress's own installation
+#   `castelet-wordpress-install` (files/wordpress-install.py, `castelet::web_installer`) posts WordPress's own installation
 #   form (`/wp-admin/install.php?step=2`) to the virtual host over 127.0.0.1: site title
 #   `site_title`, first administrator `admin_user` with e-mail `admin_email` and the password
 #   `castelet::secret('wordpress-admin')`, read from its root-only file (never on a command
@@ -143,26 +143,10 @@ class castelet::profile::wordpress (
   $admin_password_file = "${castelet::secrets_dir}/wordpress-admin"
   castelet::secret('wordpress-admin')
 
-  ensure_packages(['python3'])
-
-  file { '/usr/local/sbin/castelet-wordpress-install':
-    ensure  => file,
-    owner   => 'root',
-    group   => 'root',
-    mode    => '0700',
-    content => file('castelet/wordpress-install.py'),
-  }
-
-  # Installed = the database has an administrator (a marker file could lie).
-  $db_client_file = "${castelet::secrets_dir}/mariadb-${db_name}.cnf"
-  $admin_query = "SELECT COUNT(*) FROM wp_usermeta WHERE meta_key = 'wp_capabilities' AND meta_value LIKE '%administrator%'"
-  $installed_check = @("CHECK"/L)
-    mariadb --defaults-extra-file='${db_client_file}' --batch --skip-column-names \
-    --execute="${admin_query}" '${db_name}' | grep -qx '[1-9][0-9]*'
-    | CHECK
-
-  exec { 'castelet-wordpress-install':
-    command     => '/usr/local/sbin/castelet-wordpress-install',
+  # Installed = the database has an administrator.
+  castelet::web_installer { 'wordpress':
+    db_name     => $db_name,
+    admin_query => "SELECT COUNT(*) FROM wp_usermeta WHERE meta_key = 'wp_capabilities' AND meta_value LIKE '%administrator%'",
     environment => [
       'WORDPRESS_BASE_URL=https://127.0.0.1',
       "WORDPRESS_HOST=${_servername}",
@@ -172,14 +156,8 @@ class castelet::profile::wordpress (
       "WORDPRESS_SITE_TITLE=${site_title}",
       "WORDPRESS_PUBLIC=${blog_public}",
     ],
-    unless      => $installed_check,
-    provider    => 'shell',
-    path        => ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'],
     timeout     => 600,
-    logoutput   => 'on_failure',
-    require     => [
-      File['/usr/local/sbin/castelet-wordpress-install'],
-      Package['python3'],
+    requires    => [
       File['/etc/wordpress/config-default.php'],
       Apache::Custom_config['castelet-wordpress-content'],
       Castelet::Mariadb::Database[$db_name],
@@ -187,7 +165,4 @@ class castelet::profile::wordpress (
       Class['apache::service'],
     ],
   }
-
-  include castelet::installed
-  Exec['castelet-wordpress-install'] -> Class['castelet::installed']
 }
