@@ -128,3 +128,21 @@ def test_apt_proxy_hook_uses_the_cache_only_while_it_answers(tmp_path: Path):
     listener.close()
     answer = subprocess.run([str(hook), "http://deb.debian.org/debian"], capture_output=True, text=True, check=True)
     assert answer.stdout == "DIRECT\n"
+
+
+def test_image_caches_exactly_the_bootstrap_packages(repo_root: Path):
+    """The local image pre-installs castelet-bootstrap's packages: the same list as the Terraform
+    configuration module's default (a cache of what every instance installs, never more)."""
+    import re
+
+    from castelet.local.image import BOOTSTRAP_PACKAGES
+
+    variables = (repo_root / "terraform-modules/common/configuration/variables.tf").read_text()
+    block = variables[variables.index('variable "puppet_packages"'):]
+    default = block[block.index("default = ["):block.index("]")]
+    assert tuple(re.findall(r'"([a-z0-9][a-z0-9+.-]+)"', default)) == BOOTSTRAP_PACKAGES
+
+
+def test_image_recipe_changes_with_what_it_preinstalls():
+    base = ImageRecipe(mirror="http://a/debian")
+    assert base.digest != ImageRecipe(mirror="http://a/debian", preinstalled=((), ())).digest

@@ -764,6 +764,18 @@ def test_missing_role_fact_fails_clearly(catalogs: dict[str, Any]) -> None:
     assert "the fact 'castelet_role' is not set" in errors_of(cat)
 
 
+def test_image_cached_packages_are_declared_on_every_node(repo_root: Path, catalogs: dict[str, Any]) -> None:
+    """The local image pre-installs BASE_PACKAGES as a cache: each is a Package that
+    castelet::profile::base declares, and every role includes that profile."""
+    from castelet.local.image import BASE_PACKAGES
+
+    cat: Compiled = catalogs["lamp"]
+    assert cat.returncode == 0, errors_of(cat)
+    assert set(BASE_PACKAGES) <= cat.titles("Package"), set(BASE_PACKAGES) - cat.titles("Package")
+    for role in (repo_root / "puppet/modules/castelet/manifests/role").glob("*.pp"):
+        assert "include castelet::profile::base" in role.read_text(), role.name
+
+
 def test_missing_role_class_fails_clearly(catalogs: dict[str, Any]) -> None:
     cat: Compiled = catalogs["no_role_file"]
     assert cat.returncode != 0

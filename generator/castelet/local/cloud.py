@@ -274,6 +274,10 @@ def _ensure_image(progress: Progress, debian: DebianRelease) -> None:
         lxc("image", "delete", alias)
     progress(f"importing image {alias} ({time.monotonic() - started:.0f} s)")
     lxc("image", "import", str(tarball), "--alias", alias, timeout=600)
+    for stale in images.glob(f"debian-{debian.major}-*.tar"):
+        if stale != tarball:
+            progress(f"removing the superseded image tarball {stale.name}")
+            stale.unlink()
 
 
 def _ensure_provider(progress: Progress) -> None:

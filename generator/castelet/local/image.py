@@ -25,6 +25,19 @@ PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "cloud-init", "python3-cffi-backend", "openssh-server", "python3",
     "ca-certificates", "ifupdown", "isc-dhcp-client", "iproute2", "netbase", "sudo", "gnupg", "curl",
 )
+#: A cache, not a difference: what every instance installs before or in its first Puppet run,
+#: installed in the local image so that each of the many e2e deployments does not install it again.
+#: - the bootstrap's packages (the Terraform configuration module's `puppet_packages` default),
+#:   without recommends as castelet-bootstrap installs them;
+#: - packages `castelet::profile::base` declares on every node (firewall, fail2ban, unattended
+#:   upgrades, time), with recommends as Puppet's apt provider installs them.
+#: Puppet still declares and configures them all; tests/test_local.py keeps both lists true.
+BOOTSTRAP_PACKAGES = (
+    "puppet-agent", "puppet-module-puppetlabs-apache", "puppet-module-puppetlabs-mysql",
+    "puppet-module-puppetlabs-stdlib", "puppet-module-puppetlabs-concat", "puppet-module-puppetlabs-inifile",
+    "puppet-module-puppet-archive",
+)
+BASE_PACKAGES = ("nftables", "fail2ban", "python3-systemd", "unattended-upgrades", "systemd-timesyncd", "tzdata")
 CLOUD_CFG = """\
 # written by castelet: an image without internet metadata services
 datasource_list: [ NoCloud, None ]
@@ -72,6 +85,7 @@ class ImageRecipe:
     mirror: str
     release: DebianRelease = RELEASES[DEFAULT_RELEASE]
     packages: tuple[str, ...] = PACKAGES
+    preinstalled: tuple[tuple[str, ...], tuple[str, ...]] = (BOOTSTRAP_PACKAGES, BASE_PACKAGES)
     apt_cache: str | None = None  # HOST:PORT of the host's apt cache on the bridge
     extra_cas: tuple[tuple[str, bytes], ...] = ()  # (file name, PEM) the instances trust
 
@@ -83,7 +97,8 @@ class ImageRecipe:
     def digest(self) -> str:
         cas = [[name, hashlib.sha256(pem).hexdigest()] for name, pem in self.extra_cas]
         text = json.dumps({"mirror": self.mirror, "suite": self.suite, "packages": self.packages,
-                           "cloud_cfg": CLOUD_CFG, "templates": _TEMPLATE_SEED, "format": 2,
+                           "cloud_cfg": CLOUD_CFG, "templates": _TEMPLATE_SEED, "format": 3,
+                           "preinstalled": self.preinstalled,
                            "apt_cache": self.apt_cache, "extra_cas": cas}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -143,19 +158,50 @@ def _configure_rootfs(rootfs: Path, recipe: ImageRecipe, log: Path) -> None:
     binfmt = rootfs / "etc/systemd/system/systemd-binfmt.service"
     binfmt.unlink(missing_ok=True)
     binfmt.symlink_to("/dev/null")
-    (rootfs / "etc/machine-id").write_text("")
-    for key in (rootfs / "etc/ssh").glob("ssh_host_*"):
-        key.unlink()
     for host_sources in Path("/etc/apt/sources.list.d").glob("debian.sources"):
         target = rootfs / "etc/apt/sources.list.d" / host_sources.name
         target.write_text(_sources_for(host_sources.read_text(), suite))
         (rootfs / "etc/apt/sources.list").write_text("# see sources.list.d/debian.sources\n")
+    _preinstall(rootfs, recipe, log)
+    # Per-instance identity, made at first boot: none in the image.
+    (rootfs / "etc/machine-id").write_text("")
+    for key in (rootfs / "etc/ssh").glob("ssh_host_*"):
+        key.unlink()
     lists = rootfs / "var/lib/apt/lists"
     for item in lists.glob("*"):
         if item.is_file():
             item.unlink()
     shutil.rmtree(rootfs / "var/cache/apt/archives", ignore_errors=True)
     (rootfs / "var/cache/apt/archives/partial").mkdir(parents=True, exist_ok=True)
+
+
+def _preinstall(rootfs: Path, recipe: ImageRecipe, log: Path) -> None:
+    """Install the recipe's cached packages from the image's own sources (its release, updates
+    and security), services not started in the chroot."""
+    bootstrap, base = recipe.preinstalled
+    if not bootstrap and not base:
+        return
+    policy = rootfs / "usr/sbin/policy-rc.d"
+    policy.write_text("#!/bin/sh\n# castelet image build: no service starts in the chroot\nexit 101\n")
+    policy.chmod(0o755)
+    apt = ["chroot", str(rootfs), "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-q", "-y",
+           "-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold"]
+    proc_mounted = subprocess.run(["mount", "-t", "proc", "proc", str(rootfs / "proc")],
+                                  capture_output=True, check=False).returncode == 0
+    try:
+        _run([*apt, "update"], log)
+        if bootstrap:
+            _run([*apt, "install", "--no-install-recommends", *bootstrap], log)
+        if base:
+            _run([*apt, "install", *base], log)
+        _run([*apt, "clean"], log)
+        if bootstrap:
+            # As castelet-bootstrap does: masterless, no agent daemon polling a Puppet server.
+            _run(["chroot", str(rootfs), "systemctl", "disable", "puppet.service"], log)
+    finally:
+        policy.unlink(missing_ok=True)
+        if proc_mounted:
+            subprocess.run(["umount", "-l", str(rootfs / "proc")], capture_output=True, check=False)
 
 
 def _metadata(recipe: ImageRecipe) -> str:
