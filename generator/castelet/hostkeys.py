@@ -15,7 +15,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -140,16 +140,18 @@ def known_hosts(records: Mapping[str, HostKey], addresses: Mapping[str, str]) ->
     return "".join(f"{line}\n" for line in lines)
 
 
-def instance_ids(state: Mapping[str, Any], resource_type: str = "openstack_compute_instance_v2",
-                 name: str = "instance") -> dict[str, str]:
-    """hostname => instance id, from ``terraform show -json`` (the instances are keyed by hostname)."""
-    ids: dict[str, str] = {}
+def state_resources(state: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    """Every resource of ``terraform show -json``, in the root module and all child modules."""
     pending: list[Mapping[str, Any]] = [state.get("values", {}).get("root_module", {})]
     while pending:
         module = pending.pop()
-        for resource in module.get("resources", []):
-            if (resource.get("mode") == "managed" and resource.get("type") == resource_type
-                    and resource.get("name") == name and isinstance(resource.get("index"), str)):
-                ids[resource["index"]] = str(resource["values"]["id"])
+        yield from module.get("resources", [])
         pending.extend(module.get("child_modules", []))
-    return ids
+
+
+def instance_ids(state: Mapping[str, Any], resource_type: str = "openstack_compute_instance_v2",
+                 name: str = "instance") -> dict[str, str]:
+    """hostname => instance id, from ``terraform show -json`` (the instances are keyed by hostname)."""
+    return {resource["index"]: str(resource["values"]["id"]) for resource in state_resources(state)
+            if resource.get("mode") == "managed" and resource.get("type") == resource_type
+            and resource.get("name") == name and isinstance(resource.get("index"), str)}

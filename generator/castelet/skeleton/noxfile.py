@@ -410,15 +410,8 @@ def _instance_records(session: nox.Session, addresses: list[str]) -> dict[str, s
     """address => the instance's recorded values in the state (a new instance has new ones:
     id, MAC address), for the given instance addresses still in the state."""
     state = json.loads(terraform(session, "show", "-json", silent=True) or "{}")
-    records: dict[str, str] = {}
-    pending: list[dict[str, Any]] = [state.get("values", {}).get("root_module", {})]
-    while pending:
-        module = pending.pop()
-        for resource in module.get("resources", []):
-            if resource.get("address") in addresses:
-                records[resource["address"]] = json.dumps(resource.get("values"), sort_keys=True)
-        pending.extend(module.get("child_modules", []))
-    return records
+    return {resource["address"]: json.dumps(resource.get("values"), sort_keys=True)
+            for resource in hostkeys.state_resources(state) if resource.get("address") in addresses}
 
 
 @nox.session(python=False)
