@@ -13,7 +13,6 @@ everything succeeded and nothing the user made would be lost (:mod:`castelet.rer
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from dataclasses import asdict
@@ -22,7 +21,6 @@ from typing import Any
 
 import jinja2
 import yaml
-from cookiecutter.main import cookiecutter
 
 from castelet import __version__, gitrepo
 from castelet.answers import split_keys, validate
@@ -151,14 +149,18 @@ def new(blueprint_dir: Path, given: dict[str, Any], output_dir: Path, force: boo
             raise TargetExists(f"{target} is not a Castelet deployment ({ANSWERS_FILE} is missing): "
                                "refusing to write into it")
     output_dir.mkdir(parents=True, exist_ok=True)
+    from cookiecutter.main import cookiecutter  # imported here: the hook processes never need it
+
+    from castelet.library import library_root
+
     with tempfile.TemporaryDirectory(prefix=".castelet-render-", dir=output_dir) as tmp:
         extra = {k: v if isinstance(v, bool) else str(v) for k, v in answers.items()}
-        os.environ[QUIET_HOOKS] = "1"  # castelet new prints the "before you apply" list itself
-        try:
-            rendered = Path(cookiecutter(str(bp.path), no_input=True, extra_context=extra, output_dir=tmp,
-                                         default_config=True))
-        finally:
-            os.environ.pop(QUIET_HOOKS, None)
+        # The blueprint's hooks would validate again and assemble in two new Python processes
+        # (most of a render's time); here both run in this process, on the answers validated
+        # above. Plain `cookiecutter` still runs the hooks (castelet.hooks), to the same effect.
+        rendered = Path(cookiecutter(str(bp.path), no_input=True, extra_context=extra, output_dir=tmp,
+                                     default_config=True, accept_hooks=False))
+        assemble(bp, validate(bp, extra), rendered, library_root(bp.path))
         if not target.exists():
             rendered.rename(target)
             return target
