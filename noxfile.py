@@ -44,7 +44,11 @@ def tests(session: nox.Session) -> None:
     import os
 
     workers = min(4, os.cpu_count() or 1)
-    parallel = ["-n", str(workers)] if importlib.util.find_spec("xdist") and workers > 1 else []
+    # loadgroup: tests marked with one xdist_group (those sharing an expensive module fixture:
+    # Puppet catalogs, the hostile corpus) run on one worker, which sets the fixture up once;
+    # every other test goes to the next free worker.
+    parallel = (["-n", str(workers), "--dist", "loadgroup"]
+                if importlib.util.find_spec("xdist") and workers > 1 else [])
     # The slowest tests in every log: where to look when the suite's time grows.
     session.run("pytest", *(session.posargs or ["-q", "--durations=25", *parallel]))
 
@@ -81,6 +85,13 @@ def bench(session: nox.Session) -> None:
     session.run("python", "tests/bench.py", *session.posargs)
 
 
+@nox.session(name="ci-budget", python=False)
+def ci_budget(session: nox.Session) -> None:
+    """The last e2e's cost per blueprint and the projected `.ci/run` time for a larger catalogue
+    (tests/ci_budget.py); fails when over the 40-minute budget or 3 minutes per blueprint."""
+    session.run("python", "tests/ci_budget.py", *session.posargs)
+
+
 @nox.session(python=False)
 def e2e(session: nox.Session) -> None:
     """Blueprints applied to the local LXD cloud (root): setup, lifecycle, nothing left behind."""
@@ -91,6 +102,6 @@ def e2e(session: nox.Session) -> None:
     # stay together and in order on one worker (tests/e2e/conftest.py: DeploymentScheduling).
     import importlib.util
 
-    parallel = ["-n", "2"] if importlib.util.find_spec("xdist") else []
+    parallel = ["-n", "2", "--no-loadscope-reorder"] if importlib.util.find_spec("xdist") else []
     session.run("pytest", "-m", "e2e", "tests/e2e", "-v", "-p", "no:cacheprovider", "--durations=0", *parallel,
                 *session.posargs)

@@ -11,12 +11,14 @@ file if any layer evaluated them must leave no marker.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,8 @@ from castelet.render import new
 from helpers import REPO_ROOT, terraform_outputs
 
 MARKER = "pwned"
+# One worker renders the corpus (a module fixture), whichever of pytest-xdist's workers runs a test.
+pytestmark = pytest.mark.xdist_group("hostile-corpus")
 
 
 def corpus(marker_dir: Path) -> list[str]:
@@ -93,14 +97,19 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     # payloads must fit the 120 characters of a project name: a short marker directory
     marker_dir = Path(tempfile.mkdtemp(prefix="cx", dir="/tmp"))
     values = corpus(marker_dir)
-    results = []
-    for index, value in enumerate(values):
-        out = base / f"v{index}"
-        out.mkdir()
-        via_castelet = new(REPO_ROOT / "blueprints" / "lamp",
-                           {"project_name": value, "cloud": "lxd", "project_slug": "hostile"}, out / "castelet")
-        via_cookiecutter = _render_with_cookiecutter(out / "cookiecutter", value)
-        results.append((value, via_castelet, via_cookiecutter))
+    for index in range(len(values)):
+        (base / f"v{index}").mkdir()
+    # Plain cookiecutter runs in processes of its own: those renders go on in parallel (one per
+    # core) while castelet renders in this process (cookiecutter's in-process rendering changes
+    # the working directory, so those stay one at a time).
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        via_cookiecutter = [pool.submit(_render_with_cookiecutter, base / f"v{i}" / "cookiecutter", value)
+                            for i, value in enumerate(values)]
+        via_castelet = [new(REPO_ROOT / "blueprints" / "lamp",
+                            {"project_name": value, "cloud": "lxd", "project_slug": "hostile"},
+                            base / f"v{i}" / "castelet") for i, value in enumerate(values)]
+        results = [(value, castelet_render, future.result())
+                   for value, castelet_render, future in zip(values, via_castelet, via_cookiecutter, strict=True)]
     return {"base": base, "marker_dir": marker_dir, "results": results}
 
 

@@ -32,7 +32,8 @@ import yaml
 from castelet.render import new
 from helpers import BLUEPRINTS, terraform_outputs
 
-pytestmark = pytest.mark.puppet
+# Its catalogs are a module fixture: one pytest-xdist worker compiles them (nox -s tests: --dist loadgroup).
+pytestmark = [pytest.mark.puppet, pytest.mark.xdist_group("test_puppet")]
 
 DEBIAN_MODULES = Path("/usr/share/puppet/modules")
 NODE = "atlas-web1"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
+import costs
 from acme import PORT_STEP, Pebble
 from castelet.local import cloud
 from castelet.releases import RELEASES
@@ -29,16 +31,22 @@ class DeploymentScheduling(LoadScopeScheduling):
     keep the whole module on one worker.)"""
 
     def _split_scope(self, nodeid: str) -> str:
-        if nodeid.startswith(DATA_TESTS) and nodeid.endswith("]"):
-            return "data[" + nodeid.rsplit("[", 1)[1]
-        return nodeid
+        return scope_of(nodeid)
 
 
 DATA_TESTS = "tests/e2e/test_data.py::"
 
 
-def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> DeploymentScheduling:
-    return DeploymentScheduling(config, log)
+def scope_of(nodeid: str) -> str:
+    """The unit of scheduling: one blueprint's data tests together, any other test alone."""
+    if nodeid.startswith(DATA_TESTS) and nodeid.endswith("]"):
+        return "data[" + nodeid.rsplit("[", 1)[1]
+    return nodeid
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> DeploymentScheduling | None:
+    """Only for the e2e run: the unit suite, which loads this file too, keeps `--dist loadgroup`."""
+    return DeploymentScheduling(config, log) if _e2e_run(config) else None
 
 
 @pytest.fixture(scope="session")
@@ -83,3 +91,70 @@ def archive_server(bridge_address: str) -> Iterator[tuple[str, dict[str, bytes]]
     with serving(bridge_address) as server:
         yield server
 
+
+
+# --- the cost table (tests/e2e/costs.py) -----------------------------------------------------
+
+
+def _is_controller(config: pytest.Config) -> bool:
+    return not hasattr(config, "workerinput")
+
+
+def _e2e_run(config: pytest.Config) -> bool:
+    """True for `pytest -m e2e` (nox -s e2e), not for the unit suite that merely loads this file."""
+    expression = str(config.option.markexpr or "")
+    return "e2e" in expression and "not e2e" not in expression
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "blueprint(id): the blueprint a test deploys (for the cost table)")
+    # A new run, a new ledger (before any worker starts); the last one orders the tests.
+    if _e2e_run(config) and _is_controller(config) and costs.LEDGER.is_file():
+        costs.LEDGER.replace(costs.PREVIOUS)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Longest work first (the last run's ledger, else tests/e2e/costs-baseline.jsonl): with two
+    workers, a long deployment chain started last would run on alone at the end. `nox -s e2e`
+    keeps this order (`--no-loadscope-reorder`)."""
+    if not _e2e_run(config):
+        return
+    seconds = costs.seconds_per_test()
+    per_scope: dict[str, float] = {}
+    for item in items:
+        scope = scope_of(item.nodeid)
+        per_scope[scope] = per_scope.get(scope, 0.0) + seconds.get(item.nodeid, 0.0)
+    order = {item.nodeid: index for index, item in enumerate(items)}
+    items.sort(key=lambda item: (-per_scope[scope_of(item.nodeid)], order[item.nodeid]))
+
+
+def _blueprint_of(item: pytest.Item) -> str:
+    marker = item.get_closest_marker("blueprint")
+    if marker is not None:
+        return str(marker.args[0])
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    for value in params.values():
+        if hasattr(value, "roles") and hasattr(value, "id"):  # a Blueprint
+            return str(value.id)
+    return costs.SHARED
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, None, None]:
+    """Each test's whole time (its fixtures' set-up and tear-down included) goes to its blueprint."""
+    started = time.monotonic()
+    yield
+    costs.record(_blueprint_of(item), "test", time.monotonic() - started, test=item.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    if not (_e2e_run(config) and _is_controller(config)):
+        return
+    rows = costs.costs(costs.read())
+    if not rows:
+        return
+    workers = int(getattr(config.option, "numprocesses", 0) or 1)
+    terminalreporter.section("e2e cost per blueprint")
+    terminalreporter.write_line(costs.table(rows, workers))
+    terminalreporter.write_line(f"(ledger: {costs.LEDGER.relative_to(costs.REPO_ROOT)}; `nox -s ci-budget` projects "
+                                "the CI time of a larger catalogue from it)")
