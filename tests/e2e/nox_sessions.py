@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import costs
 from castelet.lifecycle import leftovers
 
 NOX = Path(sys.executable).parent / "nox"
@@ -43,8 +44,16 @@ def ok(deployment: Path, session: str, *args: str, env: dict[str, str] | None = 
 
 
 def plan_and_apply(deployment: Path) -> None:
+    """A new deployment (counted in the cost table)."""
     ok(deployment, "plan")
-    ok(deployment, "apply")
+    with costs.deployment(costs.deployment_blueprint(deployment)):
+        ok(deployment, "apply")
+
+
+def rebuild(deployment: Path, host: str) -> None:
+    """`nox -s rebuild -- HOST -auto-approve`: a new instance (counted in the cost table)."""
+    with costs.deployment(costs.deployment_blueprint(deployment)):
+        ok(deployment, "rebuild", host, "-auto-approve")
 
 
 def verify(deployment: Path) -> subprocess.CompletedProcess[str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import costs
 from castelet import sandbox
 from castelet.lifecycle import leftovers, run_verify, terraform_environment
 from castelet.local.cloud import lxc
@@ -60,6 +61,7 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+@pytest.mark.blueprint("sandbox")
 def test_sandbox_expires_is_collected_and_an_interrupted_gc_finishes_on_the_next_run(local_cloud, tmp_path):
     box, keep = "e2e-sbx-box", "e2e-sbx-keep"
     answers = tmp_path / "answers.yaml"
@@ -72,7 +74,7 @@ def test_sandbox_expires_is_collected_and_an_interrupted_gc_finishes_on_the_next
             assert code == 0, output
             tf = Terraform(tmp_path / slug, env=env)
             tf.init()
-            tf.apply()
+            costs.timed_deployment("sandbox", tf.apply)
         box_dir, keep_dir = tmp_path / box, tmp_path / keep
         # the blueprint's own checks: packages installed, ports open to the admin network only
         run_verify(box_dir, Terraform(box_dir, env=env).outputs()["inventory"])
