@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import json
 import subprocess
 import time
@@ -148,7 +149,8 @@ def deployed(request, local_cloud, admin_key, tmp_path_factory, restic_rest, arc
         base_url, served = archive_server
         archive = f"/{name}/{blueprint.id}-1.0.0-test.zip"
         served[archive] = STANDIN_RELEASES[blueprint.id]("1.0.0-test")
-        pin(deployment, print, url=f"{base_url}{archive}", version="1.0.0-test")
+        pinned = pin(deployment, print, url=f"{base_url}{archive}", version="1.0.0-test")
+        assert pinned.sha256 == hashlib.sha256(served[archive]).hexdigest()
     found = Deployed(blueprint, deployment, name, restic_rest, site)
     try:
         found.timed("plan + apply", lambda: ops.plan_and_apply(deployment))
@@ -231,7 +233,7 @@ def test_rebuild_keeps_data_credentials_and_health(deployed: Deployed):
     created = _created(d.host)
     volumes = _volumes(d.name)
 
-    d.timed("rebuild", lambda: ops.ok(d.path, "rebuild", d.host, "-auto-approve"))
+    d.timed("rebuild", lambda: ops.rebuild(d.path, d.host))
 
     assert _created(d.host) != created, "nox -s rebuild did not replace the instance"
     assert _volumes(d.name) == volumes, "the rebuild changed the data volumes"

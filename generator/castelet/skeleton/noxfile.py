@@ -185,9 +185,10 @@ def _known_hosts(session: nox.Session, hosts: dict[str, dict[str, Any]]) -> str:
     return hostkeys.known_hosts(records, {hostname: str(entry["address"]) for hostname, entry in hosts.items()})
 
 
-@nox.session
+@nox.session(reuse_venv=True)
 def verify(session: nox.Session) -> None:
-    """Run the testinfra checks in tests/ against every instance."""
+    """Run the testinfra checks in tests/ against every instance (their virtualenv is made once
+    and reused: `nox -s verify` is run after every change)."""
     session.install("pytest>=8", "pytest-testinfra>=10.1")
     hosts = inventory(session)
     INVENTORY_FILE.write_text(json.dumps(hosts, indent=2) + "\n")
