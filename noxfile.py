@@ -44,9 +44,9 @@ def tests(session: nox.Session) -> None:
     import os
 
     workers = min(4, os.cpu_count() or 1)
-    # loadgroup: tests marked with one xdist_group (those sharing an expensive module fixture:
-    # Puppet catalogs, the hostile corpus) run on one worker, which sets the fixture up once;
-    # every other test goes to the next free worker.
+    # loadgroup: the tests sharing an expensive module fixture (Puppet catalogs, the hostile
+    # corpus, checkov) run on one worker, which sets it up once (tests/conftest.py); every other
+    # test goes to the next free worker.
     parallel = (["-n", str(workers), "--dist", "loadgroup"]
                 if importlib.util.find_spec("xdist") and workers > 1 else [])
     # The slowest tests in every log: where to look when the suite's time grows.

@@ -139,7 +139,6 @@ def checkov_reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return run_checkov_each(tree)
 
 
-@pytest.mark.xdist_group("checkov")
 @pytest.mark.parametrize("name", BLUEPRINTS)
 def test_blueprint_passes_checkov(checkov_reports, name):
     """checkov's Terraform rules on the default render (modules included): no failure that is

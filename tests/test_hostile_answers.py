@@ -29,8 +29,6 @@ from castelet.render import new
 from helpers import REPO_ROOT, terraform_outputs
 
 MARKER = "pwned"
-# One worker renders the corpus (a module fixture), whichever of pytest-xdist's workers runs a test.
-pytestmark = pytest.mark.xdist_group("hostile-corpus")
 
 
 def corpus(marker_dir: Path) -> list[str]:

@@ -32,8 +32,7 @@ import yaml
 from castelet.render import new
 from helpers import BLUEPRINTS, terraform_outputs
 
-# Its catalogs are a module fixture: one pytest-xdist worker compiles them (nox -s tests: --dist loadgroup).
-pytestmark = [pytest.mark.puppet, pytest.mark.xdist_group("test_puppet")]
+pytestmark = pytest.mark.puppet
 
 DEBIAN_MODULES = Path("/usr/share/puppet/modules")
 NODE = "atlas-web1"

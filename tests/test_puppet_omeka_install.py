@@ -30,8 +30,7 @@ from e2e.omeka_standin import install_form_offered, login
 from test_omeka_standin import HOST, INSTALLER, StandinSite, ThrowawayMariaDB, php_binary
 from test_puppet import FAKE_SHA256, TLS_SETTINGS, Compiled, Environment, errors_of, make_environment
 
-# Its catalogs are a module fixture: one pytest-xdist worker compiles them (nox -s tests: --dist loadgroup).
-pytestmark = [pytest.mark.puppet, pytest.mark.xdist_group("test_puppet_omeka_install")]
+pytestmark = pytest.mark.puppet
 
 EXEC = ("Exec", "castelet-omeka-install")
 LIBRARY = "/usr/local/lib/castelet/python/castelet_web_installer.py"  # castelet::web_installer::library

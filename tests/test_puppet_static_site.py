@@ -21,8 +21,7 @@ from test_puppet import (
     make_environment,
 )
 
-# Its catalogs are a module fixture: one pytest-xdist worker compiles them (nox -s tests: --dist loadgroup).
-pytestmark = [pytest.mark.puppet, pytest.mark.xdist_group("test_puppet_static_site")]
+pytestmark = pytest.mark.puppet
 
 BLUEPRINT_DATA = "blueprints/static-site/{{cookiecutter.project_slug}}/puppet/data/blueprint.yaml"
 DEPLOY_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA9x3mXzKq1fA1c8m6m2tQ0vJH3pXbq0z0y5aRk0c0ZP ci@builder"

@@ -21,8 +21,7 @@ import yaml
 from test_puppet import TLS_SETTINGS, Compiled, Environment, errors_of, make_environment
 from test_puppet_omeka_install import LIBRARY, install_graph
 
-# Its catalogs are a module fixture: one pytest-xdist worker compiles them (nox -s tests: --dist loadgroup).
-pytestmark = [pytest.mark.puppet, pytest.mark.xdist_group("test_puppet_wordpress")]
+pytestmark = pytest.mark.puppet
 
 EXEC = ("Exec", "castelet-wordpress-install")
 HOST = "notes.atlas.example.org"
