@@ -11,17 +11,17 @@ from xdist.scheduler import LoadScopeScheduling
 from castelet.runtime import TerraformNotFound, find_terraform
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-#: Tests sharing an expensive module fixture, by node id prefix: under `nox -s tests` (`--dist
+#: Tests sharing an expensive module fixture, by node id prefixes: under `nox -s tests` (`--dist
 #: loadgroup`) the tests of one prefix run on one pytest-xdist worker, which sets the fixture up
 #: once instead of once per worker. (pytest 9 ignores `xdist_group` marks: xdist renames the node
 #: ids, which pytest no longer reads.)
-SHARED_FIXTURE_GROUPS = (
-    "tests/test_hostile_answers.py::test_no_payload_was_executed",  # the rendered corpus
-    "tests/test_hostile_answers.py::test_values_",
-    "tests/test_check_blueprints.py::test_blueprint_passes_checkov",  # one checkov run
-    *(f"tests/{module}.py::" for module in (  # compiled catalogs
-        "test_puppet_omeka_install", "test_puppet_static_site", "test_puppet_wordpress")),
-)
+SHARED_FIXTURE_GROUPS = {
+    "hostile corpus": ("tests/test_hostile_answers.py::test_no_payload_was_executed",
+                       "tests/test_hostile_answers.py::test_values_"),
+    "checkov": ("tests/test_check_blueprints.py::test_blueprint_passes_checkov",),
+    **{f"{module} catalogs": (f"tests/{module}.py::",)
+       for module in ("test_puppet_omeka_install", "test_puppet_static_site", "test_puppet_wordpress")},
+}
 # test_puppet.py: only the tests of its `catalogs` fixture (the rest compiles on its own).
 PUPPET_CATALOG_TESTS = "tests/test_puppet.py::"
 
@@ -34,7 +34,8 @@ class SharedFixtureScheduling(LoadScopeScheduling):
         self.catalog_tests = catalog_tests
 
     def _split_scope(self, nodeid: str) -> str:
-        group = next((prefix for prefix in SHARED_FIXTURE_GROUPS if nodeid.startswith(prefix)), None)
+        group = next((name for name, prefixes in SHARED_FIXTURE_GROUPS.items()
+                      if nodeid.startswith(prefixes)), None)
         if group is not None:
             return group
         if nodeid.startswith(PUPPET_CATALOG_TESTS) and nodeid.split("::")[1].split("[")[0] in self.catalog_tests:
