@@ -32,12 +32,7 @@ PROVIDER_BINARY = f"terraform-provider-lxd_v{PROVIDER_VERSION}"
 # Debian package -> a file it installs (to know whether it is there).
 APT_PACKAGES = {"lxd": "/usr/bin/lxd", "lxcfs": "/usr/bin/lxcfs", "debootstrap": "/usr/sbin/debootstrap",
                 "dnsmasq-base": "/usr/sbin/dnsmasq", "nftables": "/usr/sbin/nft",
-                "apt-cacher-ng": "/usr/sbin/apt-cacher-ng", "btrfs-progs": "/usr/sbin/mkfs.btrfs"}
-#: The pool is btrfs on a sparse loop file when the kernel has btrfs: LXD unpacks each image once
-#: and makes every container (and custom volume) a copy-on-write subvolume, ~1 s instead of ~5 s
-#: unpacking the whole image into a `dir` pool, and deletes it in 0.1 s instead of ~2 s
-#: (decision 39). The loop file only takes the space written to it.
-POOL_SIZE = "60GiB"
+                "apt-cacher-ng": "/usr/sbin/apt-cacher-ng"}
 #: The host's apt cache for the instances listens on the bridge address, on a port of its own (not
 #: apt-cacher-ng's usual 3142, which a packaged service may hold with another configuration).
 APT_CACHE_PORT = 3149
@@ -100,8 +95,7 @@ def status(releases: tuple[str, ...] = (DEFAULT_RELEASE,)) -> list[Component]:
     return [
         Component("packages", not packages, "installed" if not packages else f"missing: {', '.join(packages)}"),
         Component("daemon", ready, "lxd answers" if ready else "lxd is not running"),
-        Component("storage pool", ready and _exists("storage", "show", POOL),
-                  f"{POOL} ({pool_driver() if ready else '?'})"),
+        Component("storage pool", ready and _exists("storage", "show", POOL), POOL),
         Component("network", ready and _exists("network", "show", NETWORK), f"{NETWORK} (NAT bridge)"),
         Component("profile", ready and _exists("profile", "show", PROFILE), PROFILE),
         Component("apt cache", ready and _apt_cache_answers(), _apt_cache_detail(ready)),
@@ -178,20 +172,9 @@ def _free_subnet() -> str:
 def _ensure_network_storage_profile(progress: Progress) -> None:
     Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
     lxc("config", "set", "images.auto_update_interval", "0")
-    driver = pool_driver()
-    wanted = "btrfs" if _kernel_has_btrfs() else "dir"
-    if driver == "dir" and wanted == "btrfs" and _pool_unused():
-        progress(f"storage pool {POOL} is a dir pool holding no instance or volume: recreating it as btrfs")
-        if _exists("profile", "show", PROFILE):
-            lxc("profile", "device", "remove", PROFILE, "root")
-        lxc("storage", "delete", POOL)
-        driver = None
-    elif driver == "dir" and wanted == "btrfs":
-        progress(f"storage pool {POOL} is a dir pool still holding instances or volumes: kept as it is "
-                 "(`castelet local teardown` then `setup` moves it to btrfs, ~4x faster instances)")
-    if driver is None:
-        progress(f"creating storage pool {POOL} ({wanted})")
-        lxc("storage", "create", POOL, wanted, *([f"size={POOL_SIZE}"] if wanted == "btrfs" else []))
+    if not _exists("storage", "show", POOL):
+        progress(f"creating storage pool {POOL} (dir)")
+        lxc("storage", "create", POOL, "dir")
     if not _exists("network", "show", NETWORK):
         progress(f"creating NAT bridge {NETWORK}")
         gateway = _free_subnet()
@@ -199,35 +182,8 @@ def _ensure_network_storage_profile(progress: Progress) -> None:
     if not _exists("profile", "show", PROFILE):
         progress(f"creating profile {PROFILE}")
         lxc("profile", "create", PROFILE)
-        lxc("profile", "device", "add", PROFILE, "eth0", "nic", "name=eth0", f"network={NETWORK}")
-    if "root" not in lxc("profile", "device", "list", PROFILE).stdout.split():
         lxc("profile", "device", "add", PROFILE, "root", "disk", "path=/", f"pool={POOL}")
-
-
-def pool_driver() -> str | None:
-    """The driver of the local cloud's storage pool (`btrfs`, `dir`), or None when there is none."""
-    if shutil.which("lxc") is None:
-        return None
-    shown = lxc("storage", "show", POOL, check=False)
-    if shown.returncode != 0:
-        return None
-    return next((line.split(":", 1)[1].strip() for line in shown.stdout.splitlines() if line.startswith("driver:")),
-                None)
-
-
-def _kernel_has_btrfs(filesystems: Path = Path("/proc/filesystems")) -> bool:
-    try:
-        listed = filesystems.read_text()
-    except OSError:
-        return False
-    in_kernel = any(line.split()[-1:] == ["btrfs"] for line in listed.splitlines())
-    return in_kernel and shutil.which("mkfs.btrfs") is not None
-
-
-def _pool_unused() -> bool:
-    """True when no instance and no custom volume lives in the pool (images and the profile may)."""
-    volumes = lxc("storage", "volume", "list", POOL, "--format=csv", "-c", "t", check=False).stdout.split()
-    return not any(kind in ("container", "virtual-machine", "custom") for kind in volumes)
+        lxc("profile", "device", "add", PROFILE, "eth0", "nic", "name=eth0", f"network={NETWORK}")
 
 
 def bridge_address() -> str:
