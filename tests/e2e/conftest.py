@@ -144,7 +144,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     """Each test's whole time (its fixtures' set-up and tear-down included) goes to its blueprint."""
     started = time.monotonic()
     yield
-    costs.record(_blueprint_of(item), "test", time.monotonic() - started, test=item.nodeid)
+    if _e2e_run(item.config):  # this hook sees the unit suite's tests too
+        costs.record(_blueprint_of(item), "test", time.monotonic() - started, test=item.nodeid)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:

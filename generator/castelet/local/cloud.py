@@ -182,8 +182,10 @@ def _ensure_network_storage_profile(progress: Progress) -> None:
     if not _exists("profile", "show", PROFILE):
         progress(f"creating profile {PROFILE}")
         lxc("profile", "create", PROFILE)
-        lxc("profile", "device", "add", PROFILE, "root", "disk", "path=/", f"pool={POOL}")
         lxc("profile", "device", "add", PROFILE, "eth0", "nic", "name=eth0", f"network={NETWORK}")
+    # (a profile whose pool was removed by hand has lost its root disk: added back)
+    if "root" not in lxc("profile", "device", "list", PROFILE).stdout.split():
+        lxc("profile", "device", "add", PROFILE, "root", "disk", "path=/", f"pool={POOL}")
 
 
 def bridge_address() -> str:
