@@ -68,3 +68,26 @@ def test_seconds_per_test_prefers_the_previous_run(tmp_path: Path, monkeypatch: 
     assert costs.seconds_per_test() == {"t1": 10.0}
     costs.record("lamp", "test", 99.0, test="t1", ledger=previous)
     assert costs.seconds_per_test() == {"t1": 99.0}
+
+
+def test_shared_fixture_groups_name_tests_that_exist() -> None:
+    """The unit suite's scheduler (tests/conftest.py) groups tests by node id prefix: a renamed
+    test must not silently leave its group (its fixture would then be set up on both workers)."""
+    import ast
+
+    import conftest
+
+    for name, prefixes in conftest.SHARED_FIXTURE_GROUPS.items():
+        for prefix in prefixes:
+            path, _, function = prefix.partition("::")
+            tree = ast.parse((REPO_ROOT / path).read_text())
+            tests = [node.name for node in tree.body if isinstance(node, ast.FunctionDef)]
+            assert any(test.startswith(function) for test in tests), f"{name}: nothing matches {prefix}"
+    scheduler = conftest.SharedFixtureScheduling.__new__(conftest.SharedFixtureScheduling)
+    scheduler.catalog_tests = frozenset({"test_lamp_role_compiles"})
+    scopes = {scheduler._split_scope(nodeid) for nodeid in (
+        "tests/test_hostile_answers.py::test_no_payload_was_executed",
+        "tests/test_hostile_answers.py::test_values_reach_puppet_verbatim_through_terraform_and_hiera")}
+    assert scopes == {"hostile corpus"}
+    assert scheduler._split_scope("tests/test_puppet.py::test_lamp_role_compiles") == "tests/test_puppet.py::catalogs"
+    assert scheduler._split_scope("tests/test_puppet.py::test_puppet_lint") == "tests/test_puppet.py::test_puppet_lint"
