@@ -74,8 +74,13 @@ def test_shared_fixture_groups_name_tests_that_exist() -> None:
     """The unit suite's scheduler (tests/conftest.py) groups tests by node id prefix: a renamed
     test must not silently leave its group (its fixture would then be set up on both workers)."""
     import ast
+    import importlib.util
 
-    import conftest
+    # tests/e2e/conftest.py is a "conftest" too: load the unit suite's own by path.
+    spec = importlib.util.spec_from_file_location("unit_conftest", REPO_ROOT / "tests" / "conftest.py")
+    assert spec is not None and spec.loader is not None
+    conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conftest)
 
     for name, prefixes in conftest.SHARED_FIXTURE_GROUPS.items():
         for prefix in prefixes:
