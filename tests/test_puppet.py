@@ -6,9 +6,10 @@ vardir, codedir, environmentpath and secrets directory under pytest's tmp_path.
 * every manifest passes `puppet parser validate`, every template `puppet epp validate`,
   the whole tree `puppet-lint --fail-on-warnings`;
 * each role's catalog is compiled for a Debian 12 node from hiera data laid out as the
-  generator and Terraform write it (`puppet catalog find --terminus compiler` with facts from
-  a YAML fixture: the same compiler `puppet apply` runs first, without applying anything),
-  and the catalog is searched for the resources that matter;
+  generator and Terraform write it (Puppet's compiler, the one `puppet apply` runs first, on a
+  compile server that stays up between catalogs; one test checks that it gives what
+  `puppet catalog find --terminus compiler` gives), and the catalog is searched for the
+  resources that matter;
 * the firewall file of a compiled catalog passes `nft -c`;
 * `castelet::secret` is run for real (`puppet apply`) twice.
 """
@@ -31,6 +32,7 @@ import yaml
 
 from castelet.render import new
 from helpers import BLUEPRINTS, terraform_outputs
+from puppet_compile_server import compile_catalog
 
 pytestmark = pytest.mark.puppet
 
@@ -226,7 +228,19 @@ class Environment:
         return env
 
     def compile(self, facts: dict[str, Any] | None = None, node: str = NODE) -> Compiled:
-        """Compile the node's catalog with the compiler `puppet apply` uses, apply nothing."""
+        """Compile the node's catalog with the compiler `puppet apply` uses, apply nothing: on a
+        running compile server (`puppet_compile_server.py`; same Puppet, same catalog as
+        `find_catalog`, without starting Ruby each time)."""
+        answer = compile_catalog(self.puppet_bin, DEBIAN_MODULES, {
+            "root": str(self.root), "node": node,
+            "facts": facts if facts is not None else DEBIAN12_FACTS,
+            "env": {"CASTELET_SECRETS_DIR": str(self.secrets_dir), "HOME": str(self.root / "home")},
+        })  # fmt: skip
+        catalog = answer["catalog"]
+        return parsed(answer["returncode"], json.dumps(catalog) if catalog is not None else "", answer["log"])
+
+    def find_catalog(self, facts: dict[str, Any] | None = None, node: str = NODE) -> Compiled:
+        """The same compile by `puppet catalog find --terminus compiler` in a new process."""
         facts_doc = "--- !ruby/object:Puppet::Node::Facts\n" + yaml.safe_dump(
             {"name": node, "values": facts if facts is not None else DEBIAN12_FACTS}
         )
@@ -240,15 +254,7 @@ class Environment:
              *self.settings()],
             capture_output=True, text=True, env=self.run_env(), timeout=240,
         )  # fmt: skip
-        result = Compiled(proc.returncode, proc.stdout, proc.stderr)
-        start = proc.stdout.find("{")
-        if proc.returncode == 0 and start >= 0:
-            catalog = json.loads(proc.stdout[start:])
-            for res in catalog["resources"]:
-                result.resources[(res["type"], res["title"])] = res
-                if res["type"] == "Class":
-                    result.classes.add(res["title"])
-        return result
+        return parsed(proc.returncode, proc.stdout, proc.stderr)
 
     def apply(self, manifest: str) -> subprocess.CompletedProcess[str]:
         """Really apply a small manifest (used for the secret function only)."""
@@ -257,6 +263,19 @@ class Environment:
              *self.settings(), "-e", manifest],
             capture_output=True, text=True, env=self.run_env(), timeout=240,
         )  # fmt: skip
+
+
+def parsed(returncode: int, stdout: str, stderr: str) -> Compiled:
+    """A compile's result, its catalog's resources and classes indexed when it succeeded."""
+    result = Compiled(returncode, stdout, stderr)
+    start = stdout.find("{")
+    if returncode == 0 and start >= 0:
+        catalog = json.loads(stdout[start:])
+        for res in catalog["resources"]:
+            result.resources[(res["type"], res["title"])] = res
+            if res["type"] == "Class":
+                result.classes.add(res["title"])
+    return result
 
 
 def scratch_environment(root: Path, puppet_bin: str, source: Path) -> Environment:
@@ -426,6 +445,30 @@ def catalogs(
         results = {name: future.result() for name, future in futures.items()}
     results_envs = {f"{name}:env": env for name, env in scenarios.items()}
     yield {**results, **results_envs}  # type: ignore[dict-item]
+
+
+def test_compile_server_gives_the_catalog_puppet_catalog_find_gives(catalogs: dict[str, Any]) -> None:
+    """The compile server (`puppet_compiler.rb`) against Puppet's own command, on the lamp node
+    with a data volume: same resources, same parameters, same sensitive parameters; and a
+    failing compile fails on both with the same message."""
+    env: Environment = catalogs["lamp_on_volume:env"]
+    served, found = catalogs["lamp_on_volume"], env.find_catalog()
+    assert served.returncode == found.returncode == 0, errors_of(found)
+
+    def comparable(resource: dict[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in resource.items() if key not in ("file", "line")}
+
+    assert served.resources.keys() == found.resources.keys()
+    differing = [key for key in served.resources
+                 if comparable(served.resources[key]) != comparable(found.resources[key])]
+    assert not differing, differing[:5]
+    assert served.classes == found.classes
+
+    bad: Environment = catalogs["bad_rule:env"]
+    failed_found = bad.find_catalog()
+    assert catalogs["bad_rule"].returncode != 0 and failed_found.returncode != 0
+    message = "'port' expects an Integer[1, 65535] value"
+    assert message in errors_of(catalogs["bad_rule"]) and message in errors_of(failed_found)
 
 
 def test_lamp_role_compiles(catalogs: dict[str, Any]) -> None:
