@@ -1,5 +1,13 @@
 # Castelet: the only node definition. Every node includes the role class its hiera data
 # names: `castelet::role_class` (Terraform's terraform.role_class, aliased in data/common.yaml).
+# Packages are installed by castelet's apt provider (modules/castelet/lib/puppet/provider/
+# package/castelet_apt.rb): Puppet's apt provider, putting in one apt-get call the packages whose
+# prerequisites are all applied. Set here, at top scope, so that it reaches every class,
+# stdlib's ensure_packages included.
+Package {
+  provider => 'castelet_apt',
+}
+
 node default {
   $role = $facts['castelet_role']
   if $role =~ Undef or $role == '' {
