@@ -39,15 +39,21 @@ package { ['with-a-broken-neighbour', 'broken']: ensure => installed, require =>
 
 
 def run_transaction(puppet_bin: str, tmp_path: Path, manifest: str, failing: str = "") -> dict[str, Any]:
-    proc = subprocess.run([ruby_of(puppet_bin), str(SCRIPT), str(LIB), str(tmp_path / "puppet"), manifest, failing],
-                          capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [ruby_of(puppet_bin), str(SCRIPT), str(LIB), str(tmp_path / "puppet"), manifest, failing],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
 
 
-def test_free_packages_are_installed_at_once_and_nothing_before_its_prerequisites(puppet_bin: str,
-                                                                                  tmp_path: Path) -> None:
+def test_free_packages_are_installed_at_once_and_nothing_before_its_prerequisites(
+    puppet_bin: str, tmp_path: Path
+) -> None:
     run = run_transaction(puppet_bin, tmp_path, MANIFEST, failing="broken")
     calls: list[list[str]] = run["calls"]
     statuses: dict[str, dict[str, Any]] = run["statuses"]
