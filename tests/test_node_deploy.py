@@ -10,9 +10,13 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib.util
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -159,6 +163,70 @@ def test_role_without_database(tmp_path: Path, puppet_bin: str, repo_root: Path)
     config = json.loads(result.resource("File", "/etc/castelet/nodejs-app.json")["content"])
     assert config["git_url"] == "https://git.example.org/lab/app.git" and config["git_ref"] == "main"
     assert ("Class", "Castelet::Profile::Postgresql") not in result.resources
+
+
+@pytest.mark.puppet
+def test_npm_is_its_checked_release_archive_not_debians_package(tmp_path: Path, puppet_bin: str,
+                                                                repo_root: Path) -> None:
+    """npm comes from its own release archive, checked before it is unpacked; Debian's `npm`
+    (370 to 560 packages of its unbundled dependencies) is not installed; compilers only when
+    asked for."""
+    result = _compile(tmp_path, puppet_bin, repo_root)
+    assert result.returncode == 0, errors_of(result)
+    version, sha256 = npm_pin(repo_root)
+    archive = result.resource("Archive", f"/var/cache/castelet/npm-{version}.tgz")
+    assert archive["source"].endswith(f"/npm/-/npm-{version}.tgz") and archive["source"].startswith("https://")
+    assert (archive["checksum"], archive["checksum_type"], archive["checksum_verify"]) == (sha256, "sha256", True)
+    assert archive["extract_path"] == f"/opt/castelet/npm-{version}"
+    for tool in ("npm", "npx"):
+        launcher = result.resource("File", f"/usr/local/bin/{tool}")
+        assert launcher["mode"] == "0755"
+        assert f'exec /usr/bin/node /opt/castelet/npm-{version}/package/bin/{tool}-cli.js "$@"' in launcher["content"]
+    assert ("Package", "npm") not in result.resources
+    assert ("Package", "build-essential") not in result.resources
+    deploy_requires = str(result.resource("Exec", "castelet-nodejs-app-deploy")["require"])
+    assert "File[/usr/local/bin/npm]" in deploy_requires
+
+    blueprint = yaml.safe_load(BLUEPRINT_DATA.read_text())
+    env = make_environment(tmp_path / "native", puppet_bin, repo_root, "castelet::role::nodejs_app",
+                           blueprint={**blueprint, "castelet::profile::nodejs_app::build_packages": ["build-essential"],
+                                      "castelet::profile::nodejs_app::npm_url":
+                                          "https://npm.example.org/npm/-/npm-10.9.9.tgz"},
+                           data_dir="/srv/data",
+                           settings={**TLS_SETTINGS, "app_git_url": "https://git.example.org/lab/app.git",
+                                     "app_git_ref": "main", "postgresql": "false"})
+    native = env.compile()
+    assert native.returncode == 0, errors_of(native)
+    assert ("Package", "build-essential") in native.resources
+    assert native.resource("Archive", f"/var/cache/castelet/npm-{version}.tgz")["source"] == \
+        "https://npm.example.org/npm/-/npm-10.9.9.tgz"
+
+
+def npm_pin(repo_root: Path) -> tuple[str, str]:
+    """The profile's default npm version and archive checksum."""
+    profile = (repo_root / "puppet/modules/castelet/manifests/profile/nodejs_app.pp").read_text()
+    version = re.search(r"\$npm_version = '([0-9.]+)'", profile)
+    sha256 = re.search(r"\$npm_sha256 = '([0-9a-f]{64})'", profile)
+    assert version and sha256
+    return version.group(1), sha256.group(1)
+
+
+def test_npm_pin_is_npms_published_archive(repo_root: Path, tmp_path: Path) -> None:
+    """The pinned checksum is the one of the archive npm's registry publishes for that version
+    (its sha512 integrity, from the npm client): a mistyped pin would fail every install."""
+    version, sha256 = npm_pin(repo_root)
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("needs the npm client (apt-get install npm) to ask the registry")
+    proc = subprocess.run([npm, "pack", f"npm@{version}", "--json", "--pack-destination", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    if proc.returncode != 0 and ("ENOTFOUND" in proc.stderr or "EAI_AGAIN" in proc.stderr):
+        pytest.skip(f"needs npm's registry: {proc.stderr.strip()[-200:]}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    packed = json.loads(proc.stdout)[0]
+    data = (tmp_path / packed["filename"]).read_bytes()
+    assert "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode() == packed["integrity"]
+    assert hashlib.sha256(data).hexdigest() == sha256
 
 
 @pytest.mark.puppet

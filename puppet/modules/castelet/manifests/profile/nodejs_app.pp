@@ -2,7 +2,12 @@
 #   A Node.js application from git, built on the node, run by systemd as an unprivileged user
 #   behind nginx over HTTPS, redeployed without downtime (blue/green).
 #
-# * Debian's `nodejs` and `npm` (node 18 on Debian 12, 20 on Debian 13) and `git`.
+# * Debian's `nodejs` (node 18 on Debian 12, 20 on Debian 13) and `git`; npm `npm_version`,
+#   npm's own release archive checked against `npm_sha256` before it is unpacked into
+#   `/opt/castelet/npm-<version>` (`/usr/local/bin/npm` and `npx` run it with Debian's node).
+#   Debian's `npm` package is not used: it is npm's dependencies unbundled into 370 packages (560
+#   with its recommendations), about 50 s of every install, for the same tool. A build that
+#   compiles native addons names the compilers it needs in `build_packages`.
 # * `castelet-node-deploy` (files/castelet-node-deploy.py), run by Puppet whenever the active
 #   release is not the commit `git_ref` names in `git_url` (or its settings changed): it fetches
 #   the repository and builds the commit aside as `build_user` (`npm ci`, skipped when the lock
@@ -67,6 +72,16 @@
 #   Root-only environment file (secrets) of the application.
 # @param build_timeout
 #   Seconds `npm ci` and `npm run build` may each take.
+# @param npm_version
+#   npm's version (npm 10 runs on node 18 and 20).
+# @param npm_sha256
+#   SHA-256 of npm's release archive for `npm_version`: the archive is refused otherwise.
+# @param npm_url
+#   Where npm's release archive is downloaded from; empty: npm's public registry. An institution's
+#   npm mirror serves the same archive.
+# @param build_packages
+#   Debian packages a build needs besides node, npm, git and python3, e.g. `['build-essential']`
+#   for an application with native addons.
 class castelet::profile::nodejs_app (
   String $git_url = '',
   Pattern[/\A[A-Za-z0-9][A-Za-z0-9._\/-]{0,99}\z/] $git_ref = 'main',
@@ -85,6 +100,10 @@ class castelet::profile::nodejs_app (
   Castelet::Dbname $db_name = 'app',
   Castelet::Path $env_file = '/etc/castelet/nodejs-app.env',
   Integer[60] $build_timeout = 1800,
+  Pattern[/\A[0-9]+\.[0-9]+\.[0-9]+\z/] $npm_version = '10.9.9',
+  Pattern[/\A[0-9a-f]{64}\z/] $npm_sha256 = 'c80bd097147cce32e31010b791bab8c71a26a5e10668210ec9d2e7f4c7cea2a1',
+  Variant[Enum[''], Pattern[/\Ahttps:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?\/[A-Za-z0-9._~\/@%+-]*\z/]] $npm_url = '',
+  Array[Pattern[/\A[a-z0-9][a-z0-9+.-]+\z/]] $build_packages = [],
 ) {
   include castelet
   include castelet::profile::volumes
@@ -117,7 +136,54 @@ class castelet::profile::nodejs_app (
   $config_file = '/etc/castelet/nodejs-app.json'
   $path = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']
 
-  ensure_packages(['nodejs', 'npm', 'git', 'ca-certificates', 'python3'])
+  ensure_packages(['nodejs', 'git', 'ca-certificates', 'python3'] + $build_packages)
+
+  # --- npm ---------------------------------------------------------------------------------
+  $npm_dir = "/opt/castelet/npm-${npm_version}"
+  $npm_archive = "/var/cache/castelet/npm-${npm_version}.tgz"
+  $_npm_url = $npm_url ? {
+    ''      => "https://registry.npmjs.org/npm/-/npm-${npm_version}.tgz",
+    default => $npm_url,
+  }
+  ensure_resource('file', ['/opt/castelet', '/var/cache/castelet'], {
+      ensure => directory, owner => 'root', group => 'root', mode => '0755',
+  })
+  file { $npm_dir:
+    ensure => directory,
+    owner  => 'root',
+    group  => 'root',
+    mode   => '0755',
+  }
+  # puppet-archive compares the checksum before it moves the download into place and unpacks it.
+  archive { $npm_archive:
+    ensure          => present,
+    source          => $_npm_url,
+    checksum        => $npm_sha256,
+    checksum_type   => 'sha256',
+    checksum_verify => true,
+    extract         => true,
+    extract_path    => $npm_dir,
+    creates         => "${npm_dir}/package/bin/npm-cli.js",
+    cleanup         => true,
+    user            => 'root',
+    group           => 'root',
+    require         => File[$npm_dir, '/var/cache/castelet'],
+  }
+  ['npm', 'npx'].each |String $tool| {
+    $launcher = @("SH"/L$)
+      #!/bin/sh
+      # managed by Puppet (castelet::profile::nodejs_app): npm ${npm_version} with Debian's node
+      exec /usr/bin/node ${npm_dir}/package/bin/${tool}-cli.js "\$@"
+      | SH
+    file { "/usr/local/bin/${tool}":
+      ensure  => file,
+      owner   => 'root',
+      group   => 'root',
+      mode    => '0755',
+      content => $launcher,
+      require => [Archive[$npm_archive], Package['nodejs']],
+    }
+  }
 
   # --- users -----------------------------------------------------------------------------
   group { [$app_user, $build_user]:
@@ -306,7 +372,8 @@ class castelet::profile::nodejs_app (
     timeout   => $build_timeout * 2 + 600,
     logoutput => true,
     require   => [
-      Package['nodejs', 'npm', 'git', 'ca-certificates', 'python3'],
+      Package['nodejs', 'git', 'ca-certificates', 'python3'],
+      File['/usr/local/bin/npm', '/usr/local/bin/npx'],
       File['/usr/local/sbin/castelet-node-deploy', $config_file, $env_file, $data_dir, "${base_dir}/releases",
       "${base_dir}/slots", "${cache_dir}/npm", "${cache_dir}/home", '/etc/nginx/conf.d/castelet-nodejs-app.conf'],
       Exec['castelet-nodejs-app-daemon-reload', 'castelet-nodejs-app-data-owner'],
