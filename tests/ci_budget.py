@@ -66,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     today = len([k for k in shares if k != costs.SHARED])
     if stages:
         total = float(stages["total"]) / 60
-        print("last .ci/run: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in stages["stages"].items())
+        busy = stages.get("cpu_busy_percent", {})
+        print("last .ci/run: " + ", ".join(f"{k} {v / 60:.1f} min" + (f" (CPU {busy[k]} %)" if k in busy else "")
+                                           for k, v in stages["stages"].items())
               + f", total {total:.1f} min (exit {stages.get('exit')})")
         fixed = total - blueprint_minutes
     else:

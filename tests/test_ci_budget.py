@@ -42,9 +42,11 @@ def test_costs_add_up_per_blueprint(tmp_path: Path) -> None:
 def test_ci_budget_projects_and_fails_over_budget(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ledger = _ledger(tmp_path / "ledger.jsonl")
     stages = tmp_path / "stages.json"
-    stages.write_text(json.dumps({"stages": {"setup": 120, "unit": 300, "e2e": 1200}, "total": 1620, "exit": 0}))
+    stages.write_text(json.dumps({"stages": {"setup": 120, "unit": 300, "e2e": 1200},
+                                  "cpu_busy_percent": {"setup": 40, "unit": 97, "e2e": 88}, "total": 1620, "exit": 0}))
     assert ci_budget.main(["--ledger", str(ledger), "--stages", str(stages), "--blueprints", "4"]) == 0
     out = capsys.readouterr().out
+    assert "unit 5.0 min (CPU 97 %), e2e 20.0 min (CPU 88 %)" in out
     # lamp and database are single-instance blueprints with data: the worse costs 360 s / 2 = 3.0 min
     assert "marginal CI cost of one more single-instance blueprint with data: 3.0 min (worst of 2: lamp" in out
     # fixed = 27 min - (3 + 2) blueprint minutes = 22; two more blueprints at 3 min: 22 + 5 + 6
