@@ -39,6 +39,8 @@ PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.execut
 REST_USER = "castelet-omeka"
 REST_PASSWORD = "p@ss:w/rd %s3cret"  # URL-hostile on purpose: it must be encoded into the URL
 REPOSITORY_PASSWORD = "repo-password-0123456789abcdefghijklmnop"
+# Long enough for castelet::secret, but not the repository's password.
+OTHER_PASSWORD = "another-volume-password-0123456789abcdef"
 
 
 def load_program() -> ModuleType:
@@ -397,33 +399,33 @@ def test_silent_server_times_out(tmp_path: Path, restic_bin: str) -> None:
     assert "no answer" in site.status()["last_error"]
 
 
-def test_wrong_password_never_initialises_and_set_password_keeps_the_old_one(
+def test_wrong_password_never_initialises_and_set_password_repairs_it(
         tmp_path: Path, restic_bin: str, initialised_repository: Path) -> None:
     shutil.copytree(initialised_repository, tmp_path / "repository")
     site = make_site(tmp_path, restic_bin, str(tmp_path / "repository"))
     site.ok("run")
     keys_before = sorted((tmp_path / "repository/keys").iterdir())
-    proc = site.ok("set-password", stdin="a-password-from-another-volume\n")
-    assert "kept the previous password" in proc.stdout
-    (replaced,) = site.secrets.glob("restic-repository.replaced-*")
-    assert replaced.read_text().strip() == REPOSITORY_PASSWORD
+    # A new volume's own secret, as after a rebuild that lost the old volume.
     password_file = site.secrets / "restic-repository"
-    assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
-    assert password_file.read_text() == "a-password-from-another-volume\n"
+    password_file.write_text(OTHER_PASSWORD + "\n")
 
     proc = site.run("run")
     assert proc.returncode == 1
     assert "wrong repository password" in proc.stderr and "nox -s restore -- --password-file" in proc.stderr
-    assert "a-password-from-another-volume" not in proc.stderr + proc.stdout
+    assert OTHER_PASSWORD not in proc.stderr + proc.stdout
     assert sorted((tmp_path / "repository/keys").iterdir()) == keys_before
     assert not any(line.startswith("restic init") for line in site.call_lines())
     status = site.status()
     assert status["last_result"] == "failure" and "wrong repository password" in status["last_error"]
     assert status["last_failure"] >= status["last_success"]
 
-    assert site.run("set-password", stdin="short\n").returncode == 1
-    site.ok("set-password", stdin=REPOSITORY_PASSWORD + "\n")
-    assert len(list(site.secrets.glob("restic-repository.replaced-*"))) >= 1
+    proc = site.ok("set-password", stdin=REPOSITORY_PASSWORD + "\n")
+    assert "kept the previous password" in proc.stdout and REPOSITORY_PASSWORD not in proc.stdout
+    (replaced,) = site.secrets.glob("restic-repository.replaced-*")
+    assert replaced.read_text() == OTHER_PASSWORD + "\n"
+    assert password_file.read_text() == REPOSITORY_PASSWORD + "\n"
+    assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+    assert sorted(p.name for p in site.secrets.iterdir() if p.name.startswith(".")) == []
 
     # Snapshots are listed and restored per host: another host's are there, not picked by default.
     site.config["host"] = "omeka-web2"
@@ -432,6 +434,65 @@ def test_wrong_password_never_initialises_and_set_password_keeps_the_old_one(
     assert {s["hostname"] for s in json.loads(site.ok("snapshots", "--all-hosts").stdout)} == {"omeka-web1"}
     proc = site.run("restore", "--no-safety-backup")
     assert proc.returncode == 1 and "no snapshot of host omeka-web2" in proc.stderr
+
+
+def password_file_state(site: Site) -> tuple[bytes, int, int, int, list[str]]:
+    """The password file's bytes, inode, mode and mtime, and every name in the secrets directory."""
+    st = (site.secrets / "restic-repository").stat()
+    return ((site.secrets / "restic-repository").read_bytes(), st.st_ino, st.st_mode, st.st_mtime_ns,
+            sorted(p.name for p in site.secrets.iterdir()))
+
+
+def test_set_password_that_does_not_open_the_repository_changes_nothing(
+        tmp_path: Path, restic_bin: str, initialised_repository: Path) -> None:
+    shutil.copytree(initialised_repository, tmp_path / "repository")
+    site = make_site(tmp_path, restic_bin, str(tmp_path / "repository"))
+    before = password_file_state(site)
+    proc = site.run("set-password", stdin=OTHER_PASSWORD + "\n")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "refused: this password does not open the repository" in proc.stderr
+    assert "restic-repository was left as it was" in proc.stderr
+    assert OTHER_PASSWORD not in proc.stdout + proc.stderr
+    assert password_file_state(site) == before
+    assert any(line.startswith("restic --no-lock cat config") for line in site.call_lines())
+    assert json.loads(site.ok("snapshots").stdout) == []  # the current password still opens it
+
+
+def test_set_password_without_a_repository_to_test_it_against_is_refused(tmp_path: Path, restic_bin: str) -> None:
+    site = make_site(tmp_path, restic_bin, str(tmp_path / "no-repository"))
+    before = password_file_state(site)
+    proc = site.run("set-password", stdin=OTHER_PASSWORD + "\n")
+    assert proc.returncode == 1 and "there is no repository at" in proc.stderr, proc.stderr
+    assert password_file_state(site) == before
+    assert not (tmp_path / "no-repository").exists()
+
+
+@pytest.mark.parametrize(("given", "reason"), [
+    ("short\n", "has 5 characters: castelet::secret needs at least 32"),
+    ("x" * 31 + "\n", "has 31 characters"),
+    ("  " + "x" * 30 + "  \n", "has 30 characters"),
+    ("é" * 40 + "\n", "printable ASCII"),
+    ("x" * 20 + "\t" + "x" * 20 + "\n", "printable ASCII"),
+    ("x" * 40 + "\n" + "y" * 40 + "\n", "one line"),
+    ("", "has 0 characters"),
+])
+def test_set_password_refuses_what_castelet_secret_would_refuse(
+        tmp_path: Path, restic_bin: str, given: str, reason: str) -> None:
+    site = make_site(tmp_path, restic_bin, str(tmp_path / "repository"))
+    before = password_file_state(site)
+    proc = site.run("set-password", stdin=given)
+    assert proc.returncode == 1 and "refused: " in proc.stderr and reason in proc.stderr, proc.stderr
+    assert password_file_state(site) == before
+    assert not any(line.startswith("restic ") for line in site.call_lines())
+
+
+def test_password_rules_follow_castelet_secret() -> None:
+    assert backup_program.password_problem("x" * 32) is None
+    assert backup_program.password_problem(REPOSITORY_PASSWORD) is None
+    assert backup_program.password_problem("with spaces and !#$%&'()*+,-./:;<=>?@[]^_`{|}~ ok") is None
+    assert backup_program.password_problem("x" * 31) is not None
+    secret_rb = (REPO_ROOT / "puppet/modules/castelet/lib/puppet/functions/castelet/secret.rb").read_text()
+    assert f"def min_length\n    {backup_program.SECRET_MIN_LENGTH}\n  end" in secret_rb
 
 
 def test_failed_safety_backup_changes_nothing(tmp_path: Path, restic_bin: str, initialised_repository: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -81,8 +82,8 @@ def changed_resources(puppet_output: str) -> list[str]:
 def check_idempotent(inventory: dict[str, dict[str, Any]]) -> None:
     for hostname, entry in sorted(inventory.items()):
         host = _host(entry)
-        sudo = "" if entry["testinfra_url"].startswith("lxc://") else "sudo -n "
-        run = host.run(f"{sudo}puppet apply --detailed-exitcodes --color=false {SITE_PP}")
+        sudo = [] if entry["testinfra_url"].startswith("lxc://") else ["sudo", "-n", "--"]
+        run = host.run(shlex.join([*sudo, "puppet", "apply", "--detailed-exitcodes", "--color=false", SITE_PP]))
         if run.rc == 2:
             listed = "\n  ".join(changed_resources(run.stdout + run.stderr)) or "(see output)"
             raise LifecycleError(f"{hostname}: the second Puppet run changed resources:\n  {listed}")

@@ -91,7 +91,7 @@ def tls_config(host: Any) -> dict[str, Any]:
 def _curl(host: Any, domain: str, url_path: str, *options: str) -> Any:
     argv = ["curl", "-sk", "--max-time", "20", "--resolve", f"{domain}:443:127.0.0.1",
             "--resolve", f"{domain}:80:127.0.0.1", *options, url_path]
-    return host.run(" ".join(shlex.quote(a) for a in argv))
+    return host.run(shlex.join(argv))
 
 
 def site_get(host: Any, path: str) -> str:
@@ -191,7 +191,7 @@ def check_health(host: Any, role: str) -> None:
             result = _curl(host, domain, url, "-o", "/tmp/castelet-health", "-w", "%{http_code}")
         else:
             url = f"http://127.0.0.1:{service['port']}{health['path']}"
-            result = host.run(f"curl -s -o /tmp/castelet-health -w '%{{http_code}}' {url}")
+            result = host.run(shlex.join(["curl", "-s", "-o", "/tmp/castelet-health", "-w", "%{http_code}", url]))
         assert result.stdout.strip() == str(health["status"]), f"{url}: HTTP {result.stdout.strip()}"
         if health.get("text"):
             body = host.file("/tmp/castelet-health").content_string

@@ -67,8 +67,11 @@ HOST_EXTRA_CAS = Path("/usr/local/share/ca-certificates")
 
 def apt_proxy_detect_script(cache: str) -> str:
     """apt's Proxy-Auto-Detect hook: the host's cache when it answers within a second, else
-    direct, so an instance never depends on the cache being up."""
-    host, port = cache.rsplit(":", 1)
+    direct, so an instance never depends on the cache being up. HOST:PORT lands inside a shell
+    word nested in single quotes: only a plain host name or IPv4 address and a port number are taken."""
+    host, _, port = cache.rpartition(":")
+    if not (re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?", host) and re.fullmatch(r"[0-9]{1,5}", port)):
+        raise ValueError(f"apt cache address {cache!r}: expected HOST:PORT (a host name or IPv4 address)")
     return ("#!/bin/bash\n# written by castelet local setup: the host's apt cache when it answers, else direct.\n"
             f"if timeout 1 bash -c 'exec 3<>/dev/tcp/{host}/{port}' 2>/dev/null; then\n"
             f"  echo http://{host}:{port}\nelse\n  echo DIRECT\nfi\n")

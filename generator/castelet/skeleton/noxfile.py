@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -64,6 +65,11 @@ CLOUD = str(RENDERED.get("cloud", "openstack"))
 # SSH host keys learned after the first contact (public keys only: committed, so that pinning
 # survives a fresh clone). main.tf hands them to Terraform's day-2 SSH connections.
 HOST_KEYS_FILE = HERE / ".castelet" / "host_keys.json"
+# The backup repository's password is the castelet secret `restic-repository`: castelet::secret
+# refuses one shorter than this (secret.rb, min_length), and castelet-backup set-password takes one
+# line of printable ASCII (what Ruby, Python and restic read alike). Same rules there.
+SECRET_MIN_LENGTH = 32
+SECRET_CHARACTERS = re.compile(r"[\x20-\x7e]+")
 
 
 def terraform(session: nox.Session, *args: str, silent: bool = False) -> str:
@@ -128,13 +134,26 @@ def _instance_ids(session: nox.Session, hosts: dict[str, dict[str, Any]]) -> dic
     return {hostname: host_id for hostname, host_id in hostkeys.instance_ids(state).items() if hostname in hosts}
 
 
+def _remote(command: list[str]) -> str:
+    """``command`` as one shell command line: ssh joins its arguments with spaces and hands them to
+    the remote login shell, so every argument is quoted to come out there as one literal word."""
+    return shlex.join(command)
+
+
+def _keyscan_argv(entry: dict[str, Any], known_hosts_file: Path) -> list[str]:
+    """argv of the scan: ssh-keyscan here, or on the jump host (its pinned key checked) through SSH."""
+    scan = ["ssh-keyscan", "-T", "10", "-t", "ed25519", "--", str(entry["address"])]
+    if not entry.get("bastion"):
+        return scan
+    return ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+            "-o", f"UserKnownHostsFile={known_hosts_file}", "--", f"{entry['ssh_user']}@{entry['bastion']}",
+            _remote(scan)]
+
+
 def _keyscan(entry: dict[str, Any], known_hosts_file: Path) -> str | None:
     """The ed25519 host key an instance presents now: scanned directly, or from its jump host
     (reached over SSH with that host's pinned key) when the inventory names one."""
-    scan = ["ssh-keyscan", "-T", "10", "-t", "ed25519", str(entry["address"])]
-    if entry.get("bastion"):
-        scan = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-                "-o", f"UserKnownHostsFile={known_hosts_file}", f"{entry['ssh_user']}@{entry['bastion']}", *scan]
+    scan = _keyscan_argv(entry, known_hosts_file)
     try:
         proc = subprocess.run(scan, capture_output=True, text=True, check=False, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
@@ -251,15 +270,16 @@ def dns(session: nox.Session) -> None:
 
 
 def _on_instance(entry: dict[str, Any], command: list[str], known_hosts_file: Path | None = None) -> list[str]:
-    """argv running ``command`` as root on an instance: `lxc exec` locally, SSH + sudo on OpenStack
-    (host key checked against ``known_hosts_file``, the pinned keys)."""
+    """argv running ``command`` as root on an instance: `lxc exec` locally (an argument list, no
+    shell), SSH + sudo on OpenStack (one quoted command line for the remote shell; host key checked
+    against ``known_hosts_file``, the pinned keys)."""
     url = str(entry["testinfra_url"])
     if url.startswith("lxc://"):
         return ["lxc", "exec", url.removeprefix("lxc://"), "--", *command]
     target = url.removeprefix("ssh://")
     pinning = [] if known_hosts_file is None else [
         "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known_hosts_file}"]
-    return ["ssh", "-o", "BatchMode=yes", *pinning, target, "sudo", "-n", *command]
+    return ["ssh", "-o", "BatchMode=yes", *pinning, "--", target, _remote(["sudo", "-n", "--", *command])]
 
 
 @contextmanager
@@ -354,6 +374,30 @@ def snapshots(session: nox.Session) -> None:
             print(f"  {snap['short_id']}  {snap['time'][:19]}  {','.join(snap.get('tags') or [])}")
 
 
+def _password_problem(password: str) -> str | None:
+    """Why castelet::secret (or castelet-backup set-password) would refuse this repository password."""
+    if "\n" in password or "\r" in password:
+        return "the password must be one line"
+    if len(password) < SECRET_MIN_LENGTH:
+        return f"the password has {len(password)} characters: castelet::secret needs at least {SECRET_MIN_LENGTH}"
+    if not SECRET_CHARACTERS.fullmatch(password):
+        return "the password may only hold printable ASCII characters (letters, digits, punctuation, spaces)"
+    return None
+
+
+def _repository_password(session: nox.Session, path: Path) -> str:
+    """The password in --password-file, refused here (before any instance is contacted) when the
+    instance would refuse it."""
+    try:
+        password = path.read_bytes().decode("utf-8", errors="replace").strip()
+    except OSError as exc:
+        session.error(f"--password-file: {exc}")
+    problem = _password_problem(password)
+    if problem:
+        session.error(f"--password-file {path}: {problem}; nothing was done")
+    return password
+
+
 @nox.session(python=False)
 def restore(session: nox.Session) -> None:
     """Replace an instance's data with a snapshot: `-- [--snapshot ID] [--password-file FILE]
@@ -366,12 +410,7 @@ def restore(session: nox.Session) -> None:
     parser.add_argument("--confirm", default=None)
     parser.add_argument("--no-safety-backup", action="store_true")
     args = parser.parse_args(session.posargs)
-    password = None
-    if args.password_file is not None:
-        try:
-            password = args.password_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            session.error(f"--password-file: {exc}")
+    password = None if args.password_file is None else _repository_password(session, args.password_file)
     with _instances(session) as (hosts, known):
         targets = _backed_up(session, hosts, known, args.host)
         if len(targets) > 1:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,14 @@ def role(node: tuple[str, dict[str, Any]]) -> str:
     return str(node[1]["role"])
 
 
+def ssh_extra_args(known_hosts: str | None) -> str:
+    """testinfra's ssh options: host keys checked against ``known_hosts`` when given. testinfra
+    pastes them into a local shell command line as they are, so the path is quoted."""
+    checking = ("-o StrictHostKeyChecking=yes -o " + shlex.quote(f"UserKnownHostsFile={known_hosts}")
+                if known_hosts else "-o StrictHostKeyChecking=accept-new")
+    return f"{checking} -o BatchMode=yes"
+
+
 @pytest.fixture(scope="module")
 def host(node: tuple[str, dict[str, Any]]) -> Any:
     _, entry = node
@@ -41,10 +50,7 @@ def host(node: tuple[str, dict[str, Any]]) -> Any:
     if entry["testinfra_url"].startswith("ssh://"):
         # `nox -s verify` hands the pinned host keys (.castelet/host_keys.json) as a known_hosts
         # file; a hand-run pytest without it falls back to trusting a new host on first contact.
-        known_hosts = os.environ.get("CASTELET_KNOWN_HOSTS")
-        checking = (f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile={known_hosts}" if known_hosts
-                    else "-o StrictHostKeyChecking=accept-new")
-        options["ssh_extra_args"] = f"{checking} -o BatchMode=yes"
+        options["ssh_extra_args"] = ssh_extra_args(os.environ.get("CASTELET_KNOWN_HOSTS"))
         key = os.environ.get("CASTELET_SSH_KEY")
         if key:
             options["ssh_identity_file"] = key

@@ -19,7 +19,9 @@ instance and reach restic through its environment only (never its arguments, nev
   castelet-backup set-credentials          NAME=VALUE lines on stdin (allowlisted names) become
                                            the repository credentials; empty stdin removes them
   castelet-backup set-password             one line on stdin: the repository password (e.g. of
-                                           an earlier volume); the previous one is kept aside
+                                           an earlier volume), stored only once it opens the
+                                           repository (at least 32 printable ASCII characters, as
+                                           castelet::secret wants); the previous one is kept aside
 
 Global options: --config PATH, --wait SECONDS (wait for a running backup or restore instead of
 giving up at once).
@@ -42,6 +44,7 @@ Exit codes: 0 done; 1 failed (the reason is on stderr and, for run, in the statu
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import fcntl
 import json
@@ -116,6 +119,10 @@ UNREACHABLE_MARKERS = ("connection refused", "no such host", "timeout", "timed o
 RESTIC_NO_REPOSITORY = 10  # restic >= 0.17
 RESTIC_LOCKED = 11  # restic >= 0.17
 RESTIC_WRONG_PASSWORD = 12  # restic >= 0.17.1
+# The repository password is the castelet secret `restic-repository`: castelet::secret (secret.rb,
+# min_length) refuses a shorter one; one line of printable ASCII reads the same in Ruby, Python and restic.
+SECRET_MIN_LENGTH = 32
+SECRET_CHARACTERS = re.compile(r"[\x20-\x7e]+")
 
 
 class Failure(Exception):
@@ -1125,22 +1132,90 @@ def command_set_password(config: Config, args: argparse.Namespace) -> int:
         return set_password(config)
 
 
+def password_problem(password: str) -> str | None:
+    """Why `castelet::secret` (or restic) would not take this repository password, or None.
+
+    The file is the secret `restic-repository`: castelet::secret refuses one shorter than
+    SECRET_MIN_LENGTH once stripped (Puppet would fail on every run), and Ruby, Python and restic
+    strip and decode the same way only a single line of printable ASCII. The deployment's noxfile
+    applies the same rules (`_password_problem`) before it contacts the instance."""
+    if "\n" in password or "\r" in password:
+        return "the password must be one line"
+    if len(password) < SECRET_MIN_LENGTH:
+        return (f"the password has {len(password)} characters: castelet::secret needs at least "
+                f"{SECRET_MIN_LENGTH}")
+    if not SECRET_CHARACTERS.fullmatch(password):
+        return "the password may only hold printable ASCII characters (letters, digits, punctuation, spaces)"
+    return None
+
+
+def private_file(directory: Path, name: str, data: bytes) -> Path:
+    """A new mode-0600 file in `directory` (its content synced to disk), for os.replace later."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = directory / f".{name}.new-{os.getpid()}"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return path
+
+
+def opens_repository(config: Config, password_file: Path) -> None:
+    """Raise Failure unless the password in `password_file` opens the configured repository."""
+    restic = Restic(dataclasses.replace(config, password_file=password_file))
+    restic.reachable()
+    proc = restic.run("--no-lock", "cat", "config", timeout=config.probe_timeout)
+    if proc.returncode == 0:
+        return
+    output = proc.stderr + proc.stdout
+    where = redact(config.repository)
+    if wrong_password(proc.returncode, output):
+        raise Failure(f"this password does not open the repository at {where} (restic: wrong password)")
+    if repository_missing(proc.returncode, output):
+        raise Failure(f"there is no repository at {where}: no password can be tested against it")
+    raise restic.fail(f"cannot test the password against {where}", proc)
+
+
+def keep_aside(target: Path) -> Path:
+    """A hard link to the current password file under a new name (the file itself stays)."""
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    for attempt in range(100):
+        kept = target.with_name(f"{target.name}.replaced-{stamp}" + (f"-{attempt}" if attempt else ""))
+        try:
+            os.link(target, kept)
+            return kept
+        except FileExistsError:
+            continue
+    raise Failure(f"cannot keep the previous password aside next to {target}")
+
+
 def set_password(config: Config) -> int:
-    lines = sys.stdin.read().splitlines()
-    password = lines[0].strip() if lines else ""
-    if len(password) < 8:
-        raise Failure("refused: give the repository password (at least 8 characters) on one line of stdin")
+    """Store the password given on stdin once it is known to open the repository; until then
+    (and whenever it is refused) the current password file is left exactly as it was."""
+    password = sys.stdin.buffer.read().decode("utf-8", errors="replace").strip()
+    problem = password_problem(password)
+    if problem:
+        raise Failure(f"refused: {problem}; give the repository password on one line of stdin "
+                      f"({config.password_file} was left as it was)")
     target = config.password_file
-    if target.exists():
-        if target.read_text(encoding="utf-8").strip() == password:
-            print(f"castelet-backup: {target} already holds this password")
-            return 0
-        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-        kept = target.with_name(f"{target.name}.replaced-{stamp}")
-        os.replace(target, kept)
-        print(f"castelet-backup: kept the previous password as {kept}")
-    write_atomically(target, (password + "\n").encode(), 0o600)
-    print(f"castelet-backup: wrote the repository password to {target}")
+    if target.is_file() and target.read_bytes().decode("utf-8", errors="replace").strip() == password:
+        print(f"castelet-backup: {target} already holds this password")
+        return 0
+    candidate = private_file(target.parent, target.name, (password + "\n").encode())
+    try:
+        try:
+            opens_repository(config, candidate)
+        except Failure as error:
+            raise Failure(f"refused: {error}; {target} was left as it was") from None
+        if target.exists():
+            print(f"castelet-backup: kept the previous password as {keep_aside(target)}")
+        os.replace(candidate, target)
+    finally:
+        candidate.unlink(missing_ok=True)
+    print(f"castelet-backup: the password opens the repository: wrote it to {target}")
     return 0
 
 
