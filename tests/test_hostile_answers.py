@@ -150,7 +150,9 @@ def test_values_reach_puppet_verbatim_through_terraform_and_hiera(
                     {"cloud": "lxd", "project_slug": "keys", "admin_ssh_keys": ",".join(keys)}, tmp_path / "k")
     tfvars = (with_keys / "terraform.tfvars").read_text()
     keys_block = tfvars[tfvars.index("public_keys = ["):tfvars.index("]", tfvars.index("public_keys = [")) + 1]
-    var_file = "settings = {\n" + "\n".join(lines) + "\n}\n" + keys_block + "\n"
+    # the blueprint's own settings stay (plan refuses a settings map that lost one)
+    own = tfvars[tfvars.index("settings = {") + len("settings = {\n"):tfvars.rindex("}")].rstrip("\n").splitlines()
+    var_file = "settings = {\n" + "\n".join([*own, *lines]) + "\n}\n" + keys_block + "\n"
     outputs = terraform_outputs(with_keys, terraform_cmd, tmp_path, var_file)
     (_hostname, data), = outputs["hieradata"].items()
 
@@ -164,7 +166,8 @@ def test_values_reach_puppet_verbatim_through_terraform_and_hiera(
     seen = json.loads(probe.read_text())
     # HCL normalises every string to Unicode NFC (e + U+0301 arrives as é): canonically the same
     # text, and the only change any layer makes.
-    assert seen["settings"] == {f"v{i}": unicodedata.normalize("NFC", value) for i, (value, _, _) in enumerate(results)}
+    hostile = {f"v{i}": unicodedata.normalize("NFC", value) for i, (value, _, _) in enumerate(results)}
+    assert {k: v for k, v in seen["settings"].items() if k.startswith("v")} == hostile
     assert seen["users"] == {"castelet": {"ssh_keys": keys}}
     assert not list(tmp_path.rglob(MARKER)) and not list(Path(rendered["marker_dir"]).iterdir())
 
@@ -268,4 +271,91 @@ def test_blueprint_git_and_list_answers_refuse_the_corpus_before_writing(
                 tmp_path / "out")
         assert str(refused.value).startswith(f"{question}: "), str(refused.value)
         assert not (tmp_path / "out").exists(), "a refused answer wrote something"
+    assert not (tmp_path / "marker").exists()
+
+
+# --- hand edits of terraform.tfvars ---------------------------------------------------------
+
+ADMIN_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIP5iIhev2hhjgWspSDHE5XtW+bq8mxE3rWW070cE/9Zd ada@lab"
+# Answers that leave no "Before you apply" item, so that a plan fails for the hand edit only.
+RESOLVED = {"domain": "portal.mylab.ca", "admin_email": "ada@mylab.ca", "admin_cidr": "132.203.0.0/16",
+            "admin_ssh_keys": ADMIN_KEY, "release_sha256": "0" * 64,
+            "app_git_url": "https://gitlab.example.org/lab/app.git"}
+# static-site on OpenStack has every deployment-wide setting and most blueprint settings: the whole
+# corpus there; the other blueprints' own settings get a sample of it (a plan is ~0.3 s of CPU).
+HAND_EDITED = [("static-site", "openstack")] + [(bp, "lxd") for bp in ("database", "nodejs-app", "omeka-s", "sandbox",
+                                                                        "wordpress")]
+SAMPLE = (0, 8, 12, 13, 21)
+
+
+def _generator_refuses(bp: Any, setting: str, value: str) -> bool:
+    """Whether `castelet new` would refuse ``value`` as the answer behind ``setting``."""
+    from castelet.answers import admin_user_problem, coerce
+
+    question = {"name": "project_slug", "public_keys": "admin_ssh_keys", "client_cidrs": "admin_cidr"}.get(
+        setting, "flavor" if setting.startswith("flavors.") else setting.removeprefix("settings."))
+    if setting == "admin_user":
+        return admin_user_problem(value) is not None
+    try:
+        coerce(bp.question(question), value)
+    except ValueError:
+        return True
+    return setting in ("admin_cidr", "client_cidrs") and value.endswith("/0")
+
+
+def _hostile_tfvars(deployment: Path, value: str) -> tuple[str, list[str]]:
+    """terraform.tfvars edits setting ``value`` everywhere a string goes, and the settings named."""
+    from castelet.escape import hcl
+
+    tfvars = (deployment / "terraform.tfvars").read_text()
+    names = ["name", "domain", "admin_email", "admin_cidr", "timezone", "admin_user"]
+    if '\nexisting_network ' in tfvars:
+        names += ["image", "existing_network", "external_network"]
+    lines = [f"{name} = {hcl(value)}" for name in names]
+    roles = re.findall(r"^  (\w+) *= .*$", tfvars[tfvars.index("flavors = {"):tfvars.index("}")], re.MULTILINE)
+    lines.append("flavors = {" + ", ".join(f"{role} = {hcl(value)}" for role in roles) + "}")
+    lines.append(f"public_keys = [{hcl(value)}]")
+    named = [*names, *(f"flavors.{role}" for role in roles), "public_keys"]
+    if "\nclient_cidrs = [" in tfvars:
+        lines.append(f"client_cidrs = [{hcl(value)}]")
+        named.append("client_cidrs")
+    block = tfvars[tfvars.index("settings = {"):]
+    keys = re.findall(r"^  (\w+) *= .*$", block, re.MULTILINE)
+    lines.append("settings = {\n" + "\n".join(f"  {key} = {hcl(value)}" for key in keys) + "\n}")
+    named += [f"settings.{key}" for key in keys if not key.startswith("release_")]
+    return "\n".join(lines) + "\n", named
+
+
+@pytest.mark.parametrize(("blueprint", "cloud"), HAND_EDITED, ids=[f"{b}-{c}" for b, c in HAND_EDITED])
+def test_hand_edits_of_tfvars_fail_at_plan_naming_the_setting(
+        tmp_path: Path, terraform_cmd: list[str], blueprint: str, cloud: str) -> None:
+    """Every string setting of terraform.tfvars hand-edited to each value of the corpus: `terraform
+    plan` (what `nox -s plan` runs) refuses exactly the settings `castelet new` would have refused,
+    each error naming its setting, before anything reaches an instance."""
+    from castelet.manifest import load
+    from castelet.runtime import terraform_env
+
+    bp = load(REPO_ROOT / "blueprints" / blueprint)
+    answers = {k: v for k, v in RESOLVED.items() if k in bp.question_names}
+    deployment = new(REPO_ROOT / "blueprints" / blueprint, {**answers, "cloud": cloud, "project_slug": "edited"},
+                     tmp_path / "deployment")
+    work = tmp_path / "plan"
+    work.mkdir()
+    for name in ("variables.tf", "terraform.tfvars"):
+        shutil.copy2(deployment / name, work / name)
+    clean = subprocess.run([*terraform_cmd, "plan", "-input=false", "-no-color"], cwd=work, env=terraform_env(),
+                           capture_output=True, text=True, check=False)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    values = corpus(tmp_path / "marker")
+    for value in values if cloud == "openstack" else [values[i] for i in SAMPLE]:
+        edits, named = _hostile_tfvars(deployment, value)
+        (work / "edit.tfvars").write_text(edits)
+        proc = subprocess.run([*terraform_cmd, "plan", "-input=false", "-no-color", "-var-file=edit.tfvars"],
+                              cwd=work, env=terraform_env(), capture_output=True, text=True, check=False)
+        output = " ".join((proc.stdout + proc.stderr).split())
+        assert proc.returncode != 0, value
+        for setting in named:
+            refused = _generator_refuses(bp, setting, value)
+            said = f"{setting} item must" if setting == "client_cidrs" else f"{setting} must"
+            assert (said in output) == refused, (setting, value, refused, output[-2000:])
     assert not (tmp_path / "marker").exists()

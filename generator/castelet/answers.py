@@ -42,6 +42,9 @@ _RESTIC_REPOSITORY = re.compile(
 #: git repositories: https (any host), or plain http to a private/loopback IPv4 address only (a
 #: lab's mirror, the local cloud's bridge). No credentials, query or fragment.
 _GIT_URL = re.compile(rf"(?P<scheme>https?)://(?P<host>[A-Za-z0-9.-]{{1,253}})(:[0-9]{{1,5}})?/{_REPO_PATH}")
+#: The networks plain http may reach (RFC 1918 and loopback): written out rather than Python's
+#: ``is_private``, whose list changes between Python versions, so Terraform checks the same list.
+PRIVATE_IPV4_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8")
 _GIT_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,99}")
 _IDENTIFIER = re.compile(r"[a-z][a-z0-9_]{0,31}")
 #: database and role names a `databases` answer may not take (the servers' own, or Castelet's).
@@ -49,6 +52,18 @@ RESERVED_DATABASE_NAMES = frozenset({
     "postgres", "template0", "template1", "mysql", "information_schema", "performance_schema", "sys", "root",
     "castelet", "public",
 })
+#: Account names an administrator account (``admin_user``) may not take: Debian's system accounts,
+#: those of the packages the blueprints install, and the ones Puppet creates (``deploy``,
+#: ``castelet-app``...). ``castelet`` itself is the default administrator, so it is not listed.
+RESERVED_ACCOUNT_NAMES = frozenset({
+    "root", "daemon", "bin", "sys", "sync", "games", "man", "lp", "mail", "news", "uucp", "proxy", "www-data",
+    "backup", "list", "irc", "gnats", "nobody", "postgres", "mysql", "sshd", "messagebus", "polkitd", "puppet",
+    "tss", "uuidd", "dnsmasq", "tcpdump", "statd", "nginx", "deploy",
+})
+#: Prefixes of reserved account names: systemd's, Debian's new system accounts (_apt, _chrony...)
+#: and Puppet's service accounts.
+RESERVED_ACCOUNT_PREFIXES = ("systemd-", "_", "castelet-")
+_ACCOUNT = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 _PEM_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----\n((?:[A-Za-z0-9+/=]{1,76}\n){1,200})-----END CERTIFICATE-----")
 MAX_PEM_CHARS = 32768
 _DECIMAL = re.compile(r"[+-]?[0-9]+")
@@ -499,7 +514,18 @@ def _is_git_url(text: str) -> bool:
         address = ipaddress.IPv4Address(match["host"])
     except ValueError:
         return False
-    return address.is_private or address.is_loopback
+    return any(address in ipaddress.IPv4Network(network) for network in PRIVATE_IPV4_NETWORKS)
+
+
+def admin_user_problem(name: str) -> str | None:
+    """Why ``name`` cannot be the administrator account (None when it can): a Linux user name,
+    not one of the system's or Puppet's own accounts."""
+    if not _ACCOUNT.fullmatch(name):
+        return "not a Linux user name (lowercase letters, digits, _ and -, starting with a letter or _, " \
+               "at most 32 characters)"
+    if name in RESERVED_ACCOUNT_NAMES or name.startswith(RESERVED_ACCOUNT_PREFIXES):
+        return "a system account or one Puppet creates"
+    return None
 
 
 def _is_git_ref(text: str) -> bool:

@@ -22,7 +22,7 @@ from typing import Any
 import jinja2
 import yaml
 
-from castelet import __version__, gitrepo
+from castelet import __version__, gitrepo, tfrules
 from castelet.answers import split_keys, validate
 from castelet.blockers import Blocker, before_apply
 from castelet.deployment import settings_of, tfvars_of
@@ -104,7 +104,7 @@ def assemble(bp: Blueprint, answers: dict[str, Any], project_dir: Path, library:
     context = {"bp": bp, "a": answers, "version": __version__, "home": project_home(library),
                "tfvars": tfvars_of(bp, answers), "settings": settings_of(bp, answers),
                "https": any(s.tls for s in bp.services),
-               "blockers": blockers, **derived}
+               "blockers": blockers, "rules": tfrules.rules(bp, answers), **derived}
     env = _skeleton_env()
     for rel, template in _skeleton_files(str(answers["cloud"])):
         target = project_dir / rel

@@ -112,9 +112,15 @@ variable "admin_user" {
   default     = "castelet"
   nullable    = false
 
+  # The same names as castelet.answers.RESERVED_ACCOUNT_NAMES and RESERVED_ACCOUNT_PREFIXES
+  # (tests/test_tfvars_rules.py compares them).
   validation {
-    condition     = can(regex("^[a-z_][a-z0-9_-]{0,31}$", var.admin_user)) && var.admin_user != "root"
-    error_message = "admin_user must be a valid Linux user name (lowercase, at most 32 characters) other than root."
+    condition = can(regex("^[a-z_][a-z0-9_-]{0,31}$", var.admin_user)) && !contains([
+      "backup", "bin", "daemon", "deploy", "dnsmasq", "games", "gnats", "irc", "list", "lp", "mail", "man",
+      "messagebus", "mysql", "news", "nginx", "nobody", "polkitd", "postgres", "proxy", "puppet", "root", "sshd",
+      "statd", "sync", "sys", "tcpdump", "tss", "uucp", "uuidd", "www-data",
+    ], var.admin_user) && !(startswith(var.admin_user, "systemd-") || startswith(var.admin_user, "_") || startswith(var.admin_user, "castelet-"))
+    error_message = "admin_user must be a Linux user name (lowercase letters, digits, _ and -, at most 32 characters) that is not a system account or one Puppet creates (root, www-data, postgres, mysql, deploy, ... or a name starting with systemd-, _ or castelet-)."
   }
 }
 
