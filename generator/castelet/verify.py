@@ -141,7 +141,10 @@ def check_tls_certificate(host: Any, role: str, address: str) -> None:
         return
     config = tls_config(host)
     domain = config["domain"]
-    status = json.loads(host.file("/var/lib/castelet/tls-status.json").content_string)
+    read = host.run("cat /var/lib/castelet/tls-status.json")
+    assert read.rc == 0 and read.stdout.strip(), (
+        f"castelet-tls left no status in /var/lib/castelet/tls-status.json (exit {read.rc}): {read.stderr.strip()}")
+    status = json.loads(read.stdout)
     served = host.run(
         f"openssl s_client -connect 127.0.0.1:443 -servername {shlex.quote(domain)} </dev/null 2>/dev/null"
         " | openssl x509 -noout -issuer -subject -ext subjectAltName")

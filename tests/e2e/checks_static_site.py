@@ -220,8 +220,13 @@ def _check_uploads_and_refusals(site: Site, roots: str) -> None:
         banner = _read_through(port)
         assert not banner.startswith("SSH-"), f"local forwarding works: {banner!r}"
     finally:
+        # ssh may sit in its handshake with a busy instance, where SIGTERM waits for a reply.
         forward.terminate()
-        forward.wait(10)
+        try:
+            forward.wait(10)
+        except subprocess.TimeoutExpired:
+            forward.kill()
+            forward.wait(10)
     # Remote forwarding: refused at once (a granted forward would keep `ssh -N` running).
     try:
         remote = client.ssh("-v", "-N", "-o", "ExitOnForwardFailure=yes", "-o", "ServerAliveInterval=5",
