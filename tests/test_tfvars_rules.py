@@ -156,3 +156,20 @@ def test_plain_http_reaches_the_written_private_networks_only(value: str) -> Non
     """The generator no longer follows Python's version-dependent is_private: RFC 1918 and loopback."""
     q = Question(name="site_git_url", type="git_url", default="", help={"en": ""}, optional=True)
     assert _generator_accepts(q, value) == value.startswith("http://172.20.")
+
+
+RELEASES_PINNED = ["http://10.166.0.1:8080/e2e/omeka-s-1.0.0-test.zip", "https://example.org/omeka-s-4.1.1.zip",
+                   "file:///srv/omeka-s.zip", "ftp://example.org/x.zip", "https://example.org/a b.zip", ""]
+VERSIONS_PINNED = ["4.1.1", "1.0.0-test", "2.0~rc1", "-1", "1 0", "1;rm", ""]
+
+
+def test_release_settings_follow_what_castelet_pin_writes(tmp_path: Path, terraform_cmd: list[str]) -> None:
+    """release_url and release_version: Terraform accepts exactly what `castelet pin` writes (an
+    archive on the bridge over plain http is what the e2e pins: its SHA-256 is checked)."""
+    from castelet.pin import RELEASE_URL, RELEASE_VERSION
+
+    values = [(RELEASE_URL, url) for url in RELEASES_PINNED] + [(RELEASE_VERSION, v) for v in VERSIONS_PINNED]
+    expressions = [f"can(regex({hcl(pattern)}, {hcl(value)}))" for pattern, value in values]
+    verdicts = _terraform_verdicts(expressions, tmp_path, terraform_cmd)
+    assert verdicts == [re.match(pattern, value) is not None for pattern, value in values]
+    assert verdicts[:3] == [True, True, True] and verdicts[3:6] == [False, False, False]

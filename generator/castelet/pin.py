@@ -34,6 +34,11 @@ class Pinned:
     checksums: str
 
 
+#: The rules of the settings `castelet pin` writes; Terraform checks hand edits with the same
+#: (castelet.tfrules). http is allowed: the archive is checked against its SHA-256.
+RELEASE_URL = r"^(https?|file)://\S+$"
+RELEASE_VERSION = r"^[0-9A-Za-z][0-9A-Za-z.+~-]*$"
+
 def _setting_line(name: str) -> re.Pattern[str]:
     return re.compile(rf'^(?P<lead>\s*{name}\s*=\s*)(?P<value>"(?:[^"\\]|\\.)*")(?P<tail>\s*)$', re.MULTILINE)
 
@@ -88,8 +93,10 @@ def pin(deployment: Path, progress: Callable[[str], None], url: str | None = Non
         raise PinError(f"blueprint {rendered.get('id')} installs no pinned upstream release: nothing to pin")
     url = url or read_setting(text, "release_url") or release["url"]
     version = version or read_setting(text, "release_version") or release["version"]
-    if not re.match(r"^(https?|file)://\S+$", url):
-        raise PinError(f"release URL {url!r} must be an http(s) URL")
+    if not re.match(RELEASE_URL, url):
+        raise PinError(f"release URL {url!r} must be an http(s) or file:// URL (matching {RELEASE_URL})")
+    if not re.match(RELEASE_VERSION, version):
+        raise PinError(f"release version {version!r} must match {RELEASE_VERSION}")
     if file is not None:
         data = file.read_bytes()
         sha256, size = hashlib.sha256(data).hexdigest(), len(data)

@@ -18,6 +18,7 @@ from castelet import answers as A
 from castelet.deployment import DEPLOYMENT_VARIABLES, settings_of, tfvars_of
 from castelet.escape import hcl
 from castelet.manifest import Blueprint, Question
+from castelet.pin import RELEASE_URL, RELEASE_VERSION
 from castelet.releases import RELEASES, release
 
 # C0 and C1 controls, DEL, line and paragraph separators (castelet.answers._FORBIDDEN; Terraform
@@ -56,8 +57,6 @@ PORT = r"^[1-9][0-9]{0,4}/(tcp|udp)$"
 # RE2 refuses nested counts above 1000 ({1,76} lines, {1,200} of them): those two are checked apart.
 PEM_BLOCK = r"-----BEGIN CERTIFICATE-----\n((?:[A-Za-z0-9+/=]+\n)+)-----END CERTIFICATE-----"
 ACCOUNT = r"^[a-z_][a-z0-9_-]{0,31}$"
-RELEASE_VERSION = r"^[0-9A-Za-z][0-9A-Za-z.+~-]*$"
-RELEASE_URL = r"^https://[^\s]+$"
 # Not str.isprintable(): separators other than the space, and controls, format characters,
 # private use (unassigned code points aside: Terraform's Unicode tables are not Python's).
 _NOT_PRINTABLE = r"[^ \P{Z}]|\p{C}"
