@@ -20,16 +20,15 @@ from typing import Any
 import pytest
 
 from castelet.render import new
-from helpers import REPO_ROOT
+from helpers import FAKE_TERRAFORM_PREAMBLE, REPO_ROOT
 
 INVENTORY = {"rp-web1": {"role": "web", "address": "10.0.3.5", "ssh_user": "debian",
                          "testinfra_url": "lxc://rp-web1", "bastion": None}}
 GOOD_PASSWORD = "Ab3" * 13 + "x"  # 40 letters and digits, as castelet::secret makes them
 
-FAKE_TERRAFORM = f'''import json, os, sys
-with open(os.environ["FAKE_LOG"], "a") as log:
-    log.write(json.dumps({{"program": "terraform", "args": sys.argv[1:]}}) + "\\n")
-if sys.argv[1:] == ["output", "-json", "inventory"]:
+# The shared stand-in terraform (tests/helpers.py) answering the inventory output.
+FAKE_TERRAFORM = FAKE_TERRAFORM_PREAMBLE + f'''
+if args == ["output", "-json", "inventory"]:
     print(json.dumps({INVENTORY!r}))
 else:
     print("{{}}")
@@ -60,17 +59,23 @@ def nox_restore(deployment: Path, tmp_path: Path, password: bytes
     bin_dir.mkdir()
     log.write_text("")
     (tmp_path / "fake_terraform.py").write_text(FAKE_TERRAFORM)
+    terraform_log, state = tmp_path / "terraform.log", tmp_path / "state.json"
+    terraform_log.write_text("")
+    state.write_text("[]")
     for program in ("lxc", "ssh"):
         (bin_dir / program).write_text(f"#!{sys.executable}\n{FAKE_REMOTE}")
         (bin_dir / program).chmod(0o755)
     password_file = tmp_path / "password"
     password_file.write_bytes(password)
     env = {**os.environ, "CASTELET_TERRAFORM": f"{sys.executable} {tmp_path / 'fake_terraform.py'}",
-           "FAKE_LOG": str(log), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+           "FAKE_TF_LOG": str(terraform_log), "FAKE_TF_STATE": str(state), "FAKE_LOG": str(log),
+           "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     proc = subprocess.run([sys.executable, "-m", "nox", "-s", "restore", "--", "--password-file", str(password_file),
                            "--confirm", deployment_name(deployment)], cwd=deployment, env=env, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=120, check=False)
-    return proc, [json.loads(line) for line in log.read_text().splitlines()]
+    terraform_calls = [{"program": "terraform", "args": json.loads(line)}
+                       for line in terraform_log.read_text().splitlines()]
+    return proc, terraform_calls + [json.loads(line) for line in log.read_text().splitlines()]
 
 
 @pytest.mark.parametrize(("password", "reason"), [
