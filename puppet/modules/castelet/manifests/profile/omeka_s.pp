@@ -113,7 +113,11 @@ class castelet::profile::omeka_s (
   }
 
   # --- release -------------------------------------------------------------------------
-  file { ['/var/cache/castelet', $release_parent]:
+  # Castelet's download cache, shared with other profiles (nodejs_app's npm archive).
+  ensure_resource('file', '/var/cache/castelet', {
+      ensure => directory, owner => 'root', group => 'root', mode => '0755',
+  })
+  file { $release_parent:
     ensure => directory,
     owner  => 'root',
     group  => 'root',
