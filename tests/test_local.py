@@ -146,3 +146,52 @@ def test_image_caches_exactly_the_bootstrap_packages(repo_root: Path):
 def test_image_recipe_changes_with_what_it_preinstalls():
     base = ImageRecipe(mirror="http://a/debian")
     assert base.digest != ImageRecipe(mirror="http://a/debian", preinstalled=((), ())).digest
+
+
+def test_pool_file_system_is_a_journaled_ext4_in_a_sparse_file(tmp_path: Path):
+    from castelet.local.pool import LABEL, PoolFilesystem, has_journal
+
+    pool = PoolFilesystem(image=tmp_path / "pool.ext4", source=tmp_path / "pool")
+    pool.create(size_gib=1)
+    assert pool.exists() and not (tmp_path / "pool.ext4.partial").exists()
+    assert has_journal(pool.image), "without a journal ext4 scans past recently deleted inodes (decision 46)"
+    assert pool.image.stat().st_size == 1 << 30
+    assert pool.image.stat().st_blocks * 512 < 256 << 20, "the file is sparse"
+    label = subprocess.run(["e2label", str(pool.image)], capture_output=True, text=True, check=True).stdout
+    assert label.strip() == LABEL
+    assert not pool.mounted() and pool.usage() is None
+
+
+def test_mount_source_reads_the_topmost_mount_and_unescapes_paths(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    from castelet.local import pool as pool_module
+
+    place = tmp_path / "a dir"
+    place.mkdir()
+    escaped = str(place).replace(" ", "\\040")
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(
+        "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"
+        f"90 27 7:0 / {escaped} rw,relatime - ext4 /dev/loop0 rw\n"
+        f"91 90 254:0 /x {escaped} rw,relatime shared:1 - ext4 /dev/vda rw\n")
+    real_read = Path.read_text
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: real_read(
+        mountinfo if str(self) == "/proc/self/mountinfo" else self, *a, **k))
+    assert pool_module.mount_source(place) == "/dev/vda"  # the bind mount over the loop mount
+    assert pool_module.mount_source(tmp_path) is None
+
+
+def test_only_an_empty_pool_is_moved_onto_its_own_file_system(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    calls: list[tuple[str, ...]] = []
+    shown = ("config:\n  source: /var/lib/lxd/storage-pools/castelet\nused_by:\n"
+             "- /1.0/instances/keep-me\n- /1.0/profiles/castelet\n")
+
+    def fake_lxc(*args: str, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+        calls.append(args)
+        return subprocess.CompletedProcess(args, 0, shown if args[:2] == ("storage", "show") else "", "")
+
+    monkeypatch.setattr(cloud, "lxc", fake_lxc)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    messages: list[str] = []
+    cloud._ensure_pool(messages.append)
+    assert calls == [("storage", "show", cloud.POOL)], "a pool in use is neither deleted nor changed"
+    assert "kept as it is" in messages[0] and not (tmp_path / "castelet/local/pool.ext4").exists()

@@ -16,7 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from castelet.local.image import ImageRecipe, build, host_extra_cas, host_mirror, image_file
+from castelet.local.pool import SIZE_GIB, PoolError, PoolFilesystem, same_file_system
 from castelet.releases import DEFAULT_RELEASE, RELEASES, DebianRelease
 from castelet.runtime import local_cli_config
 
@@ -47,6 +50,16 @@ def cache_dir() -> Path:
     path = base / "castelet" / "local"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def pool_filesystem() -> PoolFilesystem:
+    """The storage pool's own ext4 file system (decision 46): a sparse file, mounted where the
+    pool's `source` is."""
+    return PoolFilesystem(image=cache_dir() / "pool.ext4", source=cache_dir() / "pool")
+
+
+#: Where LXD mounts its storage pools (Debian's lxd package).
+LXD_POOLS = Path(os.environ.get("LXD_DIR", "/var/lib/lxd")) / "storage-pools"
 
 
 def mirror_dir() -> Path:
@@ -95,7 +108,7 @@ def status(releases: tuple[str, ...] = (DEFAULT_RELEASE,)) -> list[Component]:
     return [
         Component("packages", not packages, "installed" if not packages else f"missing: {', '.join(packages)}"),
         Component("daemon", ready, "lxd answers" if ready else "lxd is not running"),
-        Component("storage pool", ready and _exists("storage", "show", POOL), POOL),
+        Component("storage pool", ready and _exists("storage", "show", POOL), _pool_detail(ready)),
         Component("network", ready and _exists("network", "show", NETWORK), f"{NETWORK} (NAT bridge)"),
         Component("profile", ready and _exists("profile", "show", PROFILE), PROFILE),
         Component("apt cache", ready and _apt_cache_answers(), _apt_cache_detail(ready)),
@@ -133,6 +146,14 @@ def _lxcfs_healthy() -> bool:
 
 
 def _start_daemon(progress: Progress) -> None:
+    pool = pool_filesystem()
+    if pool.exists() and not pool.mounted():
+        # Before LXD starts, so that it finds its pool's contents where it left them.
+        progress(f"mounting the storage pool's file system ({pool.image})")
+        try:
+            pool.mount()
+        except PoolError as exc:
+            raise SetupError(f"storage pool {POOL}: {exc}") from exc
     if daemon_ready():
         return
     logs = cache_dir() / "logs"
@@ -172,9 +193,7 @@ def _free_subnet() -> str:
 def _ensure_network_storage_profile(progress: Progress) -> None:
     Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
     lxc("config", "set", "images.auto_update_interval", "0")
-    if not _exists("storage", "show", POOL):
-        progress(f"creating storage pool {POOL} (dir)")
-        lxc("storage", "create", POOL, "dir")
+    _ensure_pool(progress)
     if not _exists("network", "show", NETWORK):
         progress(f"creating NAT bridge {NETWORK}")
         gateway = _free_subnet()
@@ -186,6 +205,77 @@ def _ensure_network_storage_profile(progress: Progress) -> None:
     # (a profile whose pool was removed by hand has lost its root disk: added back)
     if "root" not in lxc("profile", "device", "list", PROFILE).stdout.split():
         lxc("profile", "device", "add", PROFILE, "root", "disk", "path=/", f"pool={POOL}")
+
+
+def _pool_info() -> dict[str, object] | None:
+    proc = lxc("storage", "show", POOL, check=False)
+    if proc.returncode != 0:
+        return None
+    info = yaml.safe_load(proc.stdout)
+    return info if isinstance(info, dict) else {}
+
+
+def _pool_source(info: dict[str, object]) -> str:
+    config = info.get("config")
+    return str(config.get("source", "")) if isinstance(config, dict) else ""
+
+
+def _pool_users(info: dict[str, object]) -> list[str]:
+    """What uses the pool besides profiles: instances and volumes."""
+    used_by = info.get("used_by")
+    return [str(user) for user in used_by or [] if not str(user).startswith("/1.0/profiles/")] \
+        if isinstance(used_by, list) else []
+
+
+def _ensure_pool(progress: Progress) -> None:
+    """The `dir` pool on its own file system. A pool an older setup made on the host's file system
+    is moved there when it is empty, and kept (with a note) when it holds anything."""
+    pool = pool_filesystem()
+    info = _pool_info()
+    if info is not None and _pool_source(info) != str(pool.source):
+        users = _pool_users(info)
+        if users:
+            progress(f"storage pool {POOL} is on the host's file system and holds {len(users)} instance(s) or "
+                     f"volume(s): kept as it is. Once they are gone, `castelet local setup` moves it onto a file "
+                     f"system of its own, where containers are created several times faster")
+            return
+        progress(f"moving the empty storage pool {POOL} onto a file system of its own")
+        if "root" in lxc("profile", "device", "list", PROFILE, check=False).stdout.split():
+            lxc("profile", "device", "remove", PROFILE, "root")
+        lxc("storage", "delete", POOL)
+        info = None
+    try:
+        if not pool.exists():
+            progress(f"creating the pool's ext4 file system in {pool.image} (sparse, at most {SIZE_GIB} GiB)")
+            pool.create()
+        pool.mount()
+    except PoolError as exc:
+        raise SetupError(f"storage pool {POOL}: {exc}") from exc
+    if info is None:
+        progress(f"creating storage pool {POOL} (dir, on {pool.source})")
+        lxc("storage", "create", POOL, "dir", f"source={pool.source}")
+    elif not same_file_system(LXD_POOLS / POOL, pool.source):
+        # LXD started (systemd) before the file system was mounted and bound the empty directory.
+        progress(f"binding the pool's file system over {LXD_POOLS / POOL} (LXD started before it was mounted)")
+        proc = subprocess.run(["mount", "--bind", str(pool.source), str(LXD_POOLS / POOL)], capture_output=True,
+                              text=True, check=False)
+        if proc.returncode != 0:
+            raise SetupError(f"mount --bind {pool.source} {LXD_POOLS / POOL} failed: {proc.stderr.strip()}")
+
+
+def _pool_detail(ready: bool) -> str:
+    if not ready:
+        return POOL
+    info = _pool_info()
+    if info is None:
+        return f"{POOL}: missing"
+    pool = pool_filesystem()
+    if _pool_source(info) != str(pool.source):
+        return f"{POOL} (dir on the host's file system: `castelet local setup` moves it once it is empty)"
+    usage = pool.usage()
+    if usage is None:
+        return f"{POOL} (dir): its file system {pool.image} is not mounted, run `castelet local setup`"
+    return f"{POOL} (dir, own ext4 file system: {usage[0]:.1f} of {usage[1]:.0f} GiB used)"
 
 
 def bridge_address() -> str:
@@ -354,3 +444,8 @@ def teardown(progress: Progress) -> None:
         if _exists(kind, "show" if kind != "image" else "info", name):
             progress(f"deleting {kind} {name}")
             lxc(kind, "delete", name)
+    pool = pool_filesystem()
+    if pool.exists() and not _exists("storage", "show", POOL):
+        progress(f"removing the pool's file system {pool.image}")
+        pool.unmount()
+        pool.image.unlink()
