@@ -18,7 +18,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_FIXTURE_GROUPS = {
     "hostile corpus": ("tests/test_hostile_answers.py::test_no_payload_was_executed",
                        "tests/test_hostile_answers.py::test_values_"),
-    "checkov": ("tests/test_check_blueprints.py::test_blueprint_passes_checkov",),
+    "checkov": ("tests/test_check_blueprints.py::test_blueprint_passes_checkov",
+                "tests/test_check_blueprints.py::test_checkov_reports_an_open_ssh_port",
+                "tests/test_check_blueprints.py::test_a_clients_service_passes_checkov"),
     **{f"{module} catalogs": (f"tests/{module}.py::",)
        for module in ("test_puppet_omeka_install", "test_puppet_static_site", "test_puppet_wordpress")},
 }

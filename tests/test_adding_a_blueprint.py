@@ -14,7 +14,7 @@ import pytest
 from helpers import REPO_ROOT, terraform_outputs
 
 GUIDE = REPO_ROOT / "docs" / "adding-a-blueprint.md"
-_COPIED = shutil.ignore_patterns(".git", ".venv", ".nox", "__pycache__", ".pytest_cache", ".mypy_cache",
+_COPIED = shutil.ignore_patterns(".git", ".venv*", ".nox", "__pycache__", ".pytest_cache", ".mypy_cache",
                                  ".ruff_cache", "*.egg-info", ".hypothesis")
 
 

@@ -128,15 +128,39 @@ def test_lxd_deployments_are_pointed_to_lifecycle(out):
     assert proc.returncode == 2 and "castelet lifecycle" in proc.stderr
 
 
+SSH_RULE = """resource "openstack_networking_secgroup_rule_v2" "ssh" {{
+  {skip}direction         = "ingress"
+  ethertype         = "IPv4"
+  protocol          = "tcp"
+  port_range_min    = 22
+  port_range_max    = 22
+  remote_ip_prefix  = "0.0.0.0/0"
+  security_group_id = "sg"
+}}
+"""
+CLIENT_CIDRS = "10.20.0.0/16 2001:db8:42::/48"
+
+
 @pytest.fixture(scope="module")
 def checkov_reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """checkov once over the default render of every blueprint (one folder each)."""
+    """checkov once (its start-up is most of a scan) over one folder each: the default render of
+    every blueprint, a render with an `exposure: clients` service, and a security group rule open
+    to the internet without (`open`) and with (`reasoned`) a suppression that gives its reason."""
     from castelet.checkov import run_checkov_each
+    from fixtures.clients_probe import clients_blueprint
 
     tree = tmp_path_factory.mktemp("checkov")
     for name in BLUEPRINTS:
         new(REPO_ROOT / "blueprints" / name, resolved(name, {**ANSWER_SETS["defaults"], "project_slug": name}), tree)
-    return run_checkov_each(tree)
+    probe = clients_blueprint(tmp_path_factory.mktemp("clients-library"))
+    new(probe, resolved_for_checks(load(probe), {"admin_ssh_keys": KEY, "client_cidrs": CLIENT_CIDRS,
+                                                 "project_slug": "clients-probe"}), tree)
+    (tree / "open").mkdir()
+    (tree / "open" / "main.tf").write_text(SSH_RULE.format(skip=""))
+    (tree / "reasoned").mkdir()
+    (tree / "reasoned" / "main.tf").write_text(
+        SSH_RULE.format(skip="#checkov:skip=CKV_OPENSTACK_2:a bastion that must answer from anywhere\n  "))
+    return {"tree": tree, **run_checkov_each(tree)}
 
 
 @pytest.mark.parametrize("name", BLUEPRINTS)
@@ -148,28 +172,20 @@ def test_blueprint_passes_checkov(checkov_reports, name):
     assert report.ok, "\n".join(map(str, report.failed))
 
 
-def test_checkov_reports_an_open_ssh_port_and_honours_a_reasoned_suppression(tmp_path):
+def test_checkov_reports_an_open_ssh_port_and_honours_a_reasoned_suppression(checkov_reports):
     """The same scan fails on a security group that opens SSH to the internet; a suppression
     next to the resource, with its reason, turns that finding into a skipped one."""
-    from castelet.checkov import run_checkov, run_checkov_each
+    from castelet.checkov import run_checkov
 
-    rule = """resource "openstack_networking_secgroup_rule_v2" "ssh" {{
-  {skip}direction         = "ingress"
-  ethertype         = "IPv4"
-  protocol          = "tcp"
-  port_range_min    = 22
-  port_range_max    = 22
-  remote_ip_prefix  = "0.0.0.0/0"
-  security_group_id = "sg"
-}}
-"""
-    (tmp_path / "open").mkdir()
-    (tmp_path / "open" / "main.tf").write_text(rule.format(skip=""))
-    (tmp_path / "reasoned").mkdir()
-    (tmp_path / "reasoned" / "main.tf").write_text(
-        rule.format(skip="#checkov:skip=CKV_OPENSTACK_2:a bastion that must answer from anywhere\n  "))
-    reports = run_checkov_each(tmp_path)  # both folders in one checkov run
-    assert [f.check_id for f in reports["open"].failed] == ["CKV_OPENSTACK_2"], reports["open"].failed
-    assert reports["reasoned"].ok and reports["reasoned"].skipped == 1
-    # a single deployment scanned on its own gives the same findings
-    assert [f.check_id for f in run_checkov(tmp_path / "open").failed] == ["CKV_OPENSTACK_2"]
+    assert [f.check_id for f in checkov_reports["open"].failed] == ["CKV_OPENSTACK_2"], checkov_reports["open"].failed
+    assert checkov_reports["reasoned"].ok and checkov_reports["reasoned"].skipped == 1
+    # a single deployment scanned on its own (as `castelet check` does) gives the same findings
+    assert [f.check_id for f in run_checkov(checkov_reports["tree"] / "open").failed] == ["CKV_OPENSTACK_2"]
+
+
+def test_a_clients_service_passes_checkov(checkov_reports):
+    """A render with an `exposure: clients` service (tests/fixtures/clients_probe.py; its offline
+    plan is in test_offline_provider.py): its security group rules, one per client network, pass."""
+    report = checkov_reports["clients-probe"]
+    assert report.passed > 0
+    assert report.ok, "\n".join(map(str, report.failed))

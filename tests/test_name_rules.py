@@ -87,8 +87,10 @@ def _puppet_literal(value: object) -> str:
 
 
 def _puppet_apply(puppet_bin: str, tmp_path: Path, manifest: str) -> subprocess.CompletedProcess[str]:
+    from test_puppet import canned_facts
+
     return subprocess.run([puppet_bin, "apply", "--modulepath", MODULEPATH, "--vardir", str(tmp_path / "var"),
-                           "--confdir", str(tmp_path / "conf"), "-e", manifest],
+                           "--confdir", str(tmp_path / "conf"), *canned_facts(tmp_path / "var"), "-e", manifest],
                           capture_output=True, text=True, check=False)
 
 

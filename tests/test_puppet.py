@@ -241,13 +241,7 @@ class Environment:
 
     def find_catalog(self, facts: dict[str, Any] | None = None, node: str = NODE) -> Compiled:
         """The same compile by `puppet catalog find --terminus compiler` in a new process."""
-        facts_doc = "--- !ruby/object:Puppet::Node::Facts\n" + yaml.safe_dump(
-            {"name": node, "values": facts if facts is not None else DEBIAN12_FACTS}
-        )
-        for sub in ("client_yaml", "yaml"):
-            facts_dir = self.root / "var" / sub / "facts"
-            facts_dir.mkdir(parents=True, exist_ok=True)
-            (facts_dir / f"{node}.yaml").write_text(facts_doc)
+        canned_facts(self.root / "var", node, facts)  # its options: the yaml terminus, below
         proc = subprocess.run(
             [self.puppet_bin, "catalog", "find", node, "--terminus", "compiler",
              "--facts_terminus", "yaml", "--render-as", "json", "--color", "false",
@@ -257,12 +251,27 @@ class Environment:
         return parsed(proc.returncode, proc.stdout, proc.stderr)
 
     def apply(self, manifest: str) -> subprocess.CompletedProcess[str]:
-        """Really apply a small manifest (used for the secret function only)."""
+        """Really apply a small manifest, as node NODE with DEBIAN12_FACTS (`canned_facts`)."""
         return subprocess.run(
             [self.puppet_bin, "apply", "--detailed-exitcodes", "--color", "false",
-             *self.settings(), "-e", manifest],
+             *self.settings(), *canned_facts(self.root / "var"), "-e", manifest],
             capture_output=True, text=True, env=self.run_env(), timeout=240,
         )  # fmt: skip
+
+
+def canned_facts(vardir: Path, node: str = NODE, facts: dict[str, Any] | None = None) -> list[str]:
+    """Write the node's facts where Puppet's `yaml` facts terminus reads them, and return the
+    options that make Puppet use them: Facter does not load every Debian module's custom facts to
+    resolve them all (a `puppet apply` takes 3.5 s instead of 7.5 s), and no setting's default asks
+    it for the host's domain. Providers still ask Facter for what they need."""
+    facts_doc = "--- !ruby/object:Puppet::Node::Facts\n" + yaml.safe_dump(
+        {"name": node, "values": facts if facts is not None else DEBIAN12_FACTS}
+    )
+    for sub in ("client_yaml", "yaml"):
+        facts_dir = vardir / sub / "facts"
+        facts_dir.mkdir(parents=True, exist_ok=True)
+        (facts_dir / f"{node}.yaml").write_text(facts_doc)
+    return ["--facts_terminus", "yaml", "--certname", node, "--srv_domain", "example.org"]
 
 
 def parsed(returncode: int, stdout: str, stderr: str) -> Compiled:
@@ -610,7 +619,8 @@ def test_secrets_refused_off_the_data_volume(repo_root: Path, puppet_bin: str, t
     del environ["CASTELET_SECRETS_DIR"]
     before = Path("/var/lib/castelet/secrets").exists()
     proc = subprocess.run(
-        [puppet_bin, "apply", "--noop", "--color", "false", *env.settings(), "-e", "notice(castelet::secret('x'))"],
+        [puppet_bin, "apply", "--noop", "--color", "false", *env.settings(), *canned_facts(tmp_path / "var"),
+         "-e", "notice(castelet::secret('x'))"],
         capture_output=True, text=True, env=environ, timeout=240)
     assert proc.returncode != 0
     assert "is not bound from the data volume (/srv/data/castelet/secrets)" in proc.stdout + proc.stderr
