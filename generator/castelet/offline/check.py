@@ -2,11 +2,11 @@
 
 The deployment is never modified: it is copied (without ``.terraform/``, state files, ``.git``
 and caches) into a temporary directory where Terraform runs ``fmt -check -recursive``, ``init``,
-``validate``, ``plan`` (empty state, fake ``OS_*`` credentials) and ``show -json`` of the saved
-plan. The OpenStack provider is castelet's plan-only stand-in (:mod:`castelet.offline.plugin`);
-in ``auto`` mode, when ``terraform init`` can install the real provider, ``validate`` uses the
-real one (its own validators) and only ``plan`` uses the stand-in, since a real plan needs a
-cloud.
+``plan`` (which validates the configuration first; empty state, fake ``OS_*`` credentials) and
+``show -json`` of the saved plan. The OpenStack provider is castelet's plan-only stand-in
+(:mod:`castelet.offline.plugin`); in ``auto`` mode, when ``terraform init`` can install the real
+provider, a ``validate`` runs against the real one first (its own validators) and only ``plan``
+uses the stand-in, since a real plan needs a cloud.
 """
 
 from __future__ import annotations
@@ -340,11 +340,8 @@ def _run_phases(
     report.phases.append(phase)
     if not phase.ok:
         return
-    if report.provider == "stand-in":
-        phase, _ = runner.run("validate", ["validate", "-no-color"], standin_env)
-        report.phases.append(phase)
-        if not phase.ok:
-            return
+    # With the stand-in alone there is no separate `validate`: `plan` validates the configuration
+    # (the same checks, the same provider) before it plans, and fails with the same diagnostics.
     phase, _ = runner.run("plan", ["plan", "-input=false", "-no-color", "-lock=false", f"-out={PLAN_FILE}"],
                           standin_env)
     report.phases.append(phase)
