@@ -30,28 +30,34 @@ EVERY_DATABASE = "*"
 MARKER = "castelet-e2e"
 
 
-def sh(container: str, script: str, stdin: str | None = None, check: bool = True) -> str:
-    """Run a shell script as root on the instance; returns its stdout."""
-    proc = subprocess.run(["lxc", "exec", container, "--", "sh", "-ec", script], input=stdin, capture_output=True,
-                          text=True, check=False, timeout=600)
+def sh(container: str, script: str, stdin: str | None = None, check: bool = True, reading: bool = False) -> str:
+    """Run a shell script as root on the instance; returns its stdout. A ``reading`` script (one
+    that changes nothing) is run again, up to twice, when it exits 0 with no output at all: LXD
+    5.0.2 can lose an exec's output when the CPU is busy (canonical/lxd#11422; see
+    RereadingLxcBackend in the deployment's tests/conftest.py)."""
+    for _ in range(3 if reading else 1):
+        proc = subprocess.run(["lxc", "exec", container, "--", "sh", "-ec", script], input=stdin,
+                              capture_output=True, text=True, check=False, timeout=600)
+        if proc.returncode != 0 or proc.stdout or proc.stderr:
+            break
     if check and proc.returncode != 0:
         raise AssertionError(f"{container}: {script[:300]!r} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
     return proc.stdout
 
 
-def mariadb(container: str, database: str, sql: str) -> str:
+def mariadb(container: str, database: str, sql: str, reading: bool = False) -> str:
     """SQL as the database's own user: the client file Puppet writes from the generated password
     (`<secrets>/mariadb-<db>.cnf`), so a wrong or lost credential fails here."""
     return sh(container, f"mariadb --defaults-extra-file={SECRETS_DIR}/mariadb-{database}.cnf -N -B {database}",
-              stdin=sql)
+              stdin=sql, reading=reading)
 
 
-def postgresql(container: str, database: str, sql: str) -> str:
+def postgresql(container: str, database: str, sql: str, reading: bool = False) -> str:
     """SQL as the database's owner, over TLS: the libpq service file Puppet writes from the
     generated password (`<secrets>/postgresql-<db>.conf`); rows come back tab separated."""
     return sh(container, f"PGSERVICEFILE={SECRETS_DIR}/postgresql-{database}.conf "
                          f"psql -X -q -A -t -F \"$(printf '\\t')\" -v ON_ERROR_STOP=1 service={database}",
-              stdin=sql)
+              stdin=sql, reading=reading)
 
 
 SQL_CLIENTS = {"mariadb": mariadb, "postgresql": postgresql}
@@ -132,7 +138,7 @@ def instance_databases(container: str, blueprint: Blueprint) -> list[tuple[str, 
     """The manifest's databases on the instance: each `*` replaced by the databases its server has."""
     found: list[tuple[str, str]] = []
     for engine, name in databases(blueprint):
-        names = sh(container, LIST_DATABASES[engine]).split() if name == EVERY_DATABASE else [name]
+        names = sh(container, LIST_DATABASES[engine], reading=True).split() if name == EVERY_DATABASE else [name]
         found.extend((engine, n) for n in names if (engine, n) not in found)
     # A `*` entry may stand for no database at all (an application whose database is an option).
     assert found or all(name == EVERY_DATABASE for _, name in databases(blueprint)), \
@@ -160,7 +166,8 @@ def write(container: str, blueprint: Blueprint, label: str, data: DataSet = E2E)
 def marked_files(container: str, blueprint: Blueprint) -> dict[str, str]:
     """Checksums of the files `write` made."""
     folders = " ".join(shlex.quote(f"{p.rstrip('/')}/{MARKER}") for p in volume_paths(blueprint))
-    return _sha256(sh(container, f"find {folders} -type f -print0 2>/dev/null | xargs -0 -r sha256sum || true"))
+    return _sha256(sh(container, f"find {folders} -type f -print0 2>/dev/null | xargs -0 -r sha256sum || true",
+                      reading=True))
 
 
 def _sha256(listing: str) -> dict[str, str]:
@@ -171,15 +178,16 @@ def state(container: str, blueprint: Blueprint) -> State:
     """Checksums of every file under the backed-up paths (except NOT_COMPARED), row counts of every
     table of every database, and the test rows themselves."""
     paths = " ".join(shlex.quote(p) for p in blueprint.backups.get("paths", []))
-    listing = sh(container, f"find {paths} -type f -print0 2>/dev/null | xargs -0 -r sha256sum || true")
+    listing = sh(container, f"find {paths} -type f -print0 2>/dev/null | xargs -0 -r sha256sum || true", reading=True)
     files = {path: digest for path, digest in _sha256(listing).items() if not path.startswith(NOT_COMPARED)}
     found = State(files=files)
     for engine, name in instance_databases(container, blueprint):
         client, q = SQL_CLIENTS[engine], DIALECTS[engine].quote
-        tables = client(container, name, DIALECTS[engine].list_tables).split()
+        tables = client(container, name, DIALECTS[engine].list_tables, reading=True).split()
         counts = client(container, name, " UNION ALL ".join(
-            f"SELECT '{t}', COUNT(*) FROM {q}{t}{q}" for t in tables) + ";") if tables else ""
+            f"SELECT '{t}', COUNT(*) FROM {q}{t}{q}" for t in tables) + ";", reading=True) if tables else ""
         found.rows[name] = {t: int(c) for t, c in (line.split("\t") for line in counts.splitlines())}
         if "castelet_e2e" in tables:
-            found.marked[name] = client(container, name, "SELECT label, n, token FROM castelet_e2e ORDER BY id;")
+            found.marked[name] = client(container, name, "SELECT label, n, token FROM castelet_e2e ORDER BY id;",
+                                        reading=True)
     return found
