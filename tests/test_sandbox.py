@@ -1,5 +1,6 @@
 """Sandboxes: durations, the marks `castelet new --sandbox` writes, and list / extend / gc on real
-Terraform state (deployments whose only resources are Terraform's built-in `terraform_data`)."""
+Terraform state (deployments whose only resources are Terraform's built-in `terraform_data`, plus
+instances written into the state as the cloud providers write them where gc must leave them alone)."""
 
 from __future__ import annotations
 
@@ -61,6 +62,12 @@ resource "terraform_data" "instance" {
   count = 2
   input = var.sandbox_expires
 }
+
+# As the LXD module records a sandbox's expiry for each instance: the state's proof of a sandbox.
+resource "terraform_data" "expiry" {
+  count            = 2
+  triggers_replace = [var.sandbox_expires, terraform_data.instance[count.index].id]
+}
 """
 
 
@@ -112,9 +119,9 @@ def test_gc_destroys_only_expired_sandboxes_and_a_second_run_is_a_no_op(tmp_path
     report = sandbox.gc([tmp_path], lines.append, now=NOW)
     assert report.ok and report.destroyed == [expired]
     assert _state(expired, terraform_cmd) == []
-    assert len(_state(alive, terraform_cmd)) == 2 and len(_state(plain, terraform_cmd)) == 2
+    assert len(_state(alive, terraform_cmd)) == 4 and len(_state(plain, terraform_cmd)) == 4
     assert not any("plain" in line for line in lines), "a non-sandbox deployment is not even mentioned"
-    assert any(line.startswith(f"{expired}: destroyed 2 resources") for line in lines), lines
+    assert any(line.startswith(f"{expired}: destroyed 4 resources") for line in lines), lines
     assert any(line.startswith(f"{alive}: kept, 2h 0m left") for line in lines), lines
     assert any(line.startswith(f"{never}: already destroyed") for line in lines), lines
     assert (expired / "main.tf").is_file(), "gc destroys cloud resources, never the deployment's files"
@@ -129,14 +136,14 @@ def test_gc_dry_run_destroys_nothing_and_a_held_lock_is_skipped(tmp_path, terraf
     _apply(expired, terraform_cmd)
     lines: list[str] = []
     assert sandbox.gc([tmp_path], lines.append, dry_run=True, now=NOW).destroyed == []
-    assert lines == [f"{expired}: would destroy 2 resources (expired 5m ago, owner ada@lab.example)"]
+    assert lines == [f"{expired}: would destroy 4 resources (expired 5m ago, owner ada@lab.example)"]
     with (expired / ".castelet-answers.yaml").open("rb") as held:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX)
         lines.clear()
         report = sandbox.gc([tmp_path], lines.append, now=NOW)
     assert report.ok and report.destroyed == []
     assert lines == [f"{expired}: skipped, another gc or extend holds its lock"]
-    assert len(_state(expired, terraform_cmd)) == 2
+    assert len(_state(expired, terraform_cmd)) == 4
 
 
 def test_gc_reports_a_broken_record_as_a_failure_and_goes_on(tmp_path, terraform_cmd):
@@ -159,7 +166,7 @@ def test_cli_gc_exit_codes_and_one_log_line_per_sandbox(tmp_path, terraform_cmd)
     assert "expired" in listed.stdout and "ada@lab.example" in listed.stdout and "plain" not in listed.stdout
     first = castelet("sandbox", "gc", str(tmp_path))
     assert first.returncode == 0, first.stdout + first.stderr
-    assert [line.split(" ", 4)[-1] for line in first.stdout.splitlines()] == [f"{expired}: destroyed 2 resources "
+    assert [line.split(" ", 4)[-1] for line in first.stdout.splitlines()] == [f"{expired}: destroyed 4 resources "
                                                                               "(sandbox on openstack, owner "
                                                                               "ada@lab.example, expired 1m ago)"]
     second = castelet("sandbox", "gc", str(tmp_path))
@@ -170,16 +177,23 @@ def test_cli_gc_exit_codes_and_one_log_line_per_sandbox(tmp_path, terraform_cmd)
     assert failed.returncode == 1 and "FAILED" in failed.stdout
 
 
+def _instances_shown(path: Path, terraform_cmd: list[str]) -> list[dict[str, object]]:
+    """The fake's instances in `terraform show -json` (its expiry records are replaced on extend,
+    as the LXD module's are)."""
+    shown = json.loads(_tf(path, terraform_cmd, "show", "-json"))["values"]["root_module"]["resources"]
+    return [r for r in shown if r["name"] == "instance"]
+
+
 def test_extend_moves_the_expiry_in_place_within_fourteen_days_of_creation(tmp_path, terraform_cmd):
     now = datetime.now(UTC).replace(microsecond=0)
     path = _fake(tmp_path, "box", now + timedelta(minutes=30), created=now - timedelta(days=13, hours=22))
     _apply(path, terraform_cmd)
-    ids = json.loads(_tf(path, terraform_cmd, "show", "-json"))["values"]["root_module"]["resources"]
+    ids = _instances_shown(path, terraform_cmd)
     lines: list[str] = []
     moved = sandbox.extend(path, "1h", lines.append, now=now)
     assert moved.expires == now + timedelta(minutes=90)
     assert "applied in place: no instance was replaced" in lines
-    after = json.loads(_tf(path, terraform_cmd, "show", "-json"))["values"]["root_module"]["resources"]
+    after = _instances_shown(path, terraform_cmd)
     assert [r["values"]["id"] for r in after] == [r["values"]["id"] for r in ids]
     assert {r["values"]["output"] for r in after} == {sandbox.format_time(moved.expires)}
     with pytest.raises(sandbox.SandboxError, match="past the latest expiry"):
@@ -199,6 +213,160 @@ def test_extend_never_applies_a_plan_that_replaces_something(tmp_path, terraform
     sandbox.extend(path, "1h", lines.append)
     assert any("other pending changes" in line for line in lines), lines
     assert _state(path, terraform_cmd) == before and _tf(path, terraform_cmd, "show", "-json") == ids
+
+
+# --- gc destroys only what is provably a sandbox ---------------------------------------------------
+
+OPENSTACK = 'provider["registry.terraform.io/terraform-provider-openstack/openstack"]'
+LXD = 'provider["registry.terraform.io/terraform-lxd/lxd"]'
+
+
+def _add_instance(path: Path, kind: str, provider: str, attributes: dict[str, object]) -> None:
+    """Write an instance of a real deployment into the fake's state, as its provider writes it
+    (gc reads the raw state: no provider is needed, and none is installed)."""
+    state_file = path / "terraform.tfstate"
+    state = json.loads(state_file.read_text())
+    state["resources"].append({"mode": "managed", "type": kind, "name": "instance", "provider": provider,
+                               "instances": [{"index_key": "lab-main1", "schema_version": 0,
+                                              "attributes": {"id": "lab-main1", **attributes}}]})
+    state["serial"] += 1
+    state_file.write_text(json.dumps(state))
+
+
+def _untouched(path: Path, terraform_cmd: list[str], count: int, lines: list[str], line: str,
+               report: sandbox.GcReport) -> None:
+    assert report.ok and report.skipped == [path] and report.destroyed == [], lines
+    assert lines == [f"{path}: skipped, not provably a sandbox: {line}"]
+    assert len(_state(path, terraform_cmd)) == count, "nothing was destroyed"
+
+
+@pytest.mark.parametrize(("kind", "provider", "attributes", "where"), [
+    ("openstack_compute_instance_v2", OPENSTACK, {"metadata": {"castelet_deployment": "lab",
+                                                               "castelet_role": "main"}}, "metadata"),
+    ("lxd_container", LXD, {"config": {"user.castelet.role": "main"}}, "config"),
+])
+def test_gc_skips_a_marked_deployment_whose_instance_lacks_the_expiry(tmp_path, terraform_cmd, kind, provider,
+                                                                     attributes, where):
+    """An answers file edited (or copied) to claim `sandbox: true` next to a real deployment's
+    state: its instance carries no sandbox expiry, so neither gc nor its dry run destroys it."""
+    path = _fake(tmp_path, "lab", NOW - timedelta(minutes=5))
+    _apply(path, terraform_cmd)
+    _add_instance(path, kind, provider, attributes)
+    why = f'instance {kind}.instance["lab-main1"] has no sandbox expiry in its {where}'
+    for dry_run in (True, False):
+        lines: list[str] = []
+        _untouched(path, terraform_cmd, 5, lines, why, sandbox.gc([tmp_path], lines.append, dry_run, now=NOW))
+
+
+def test_gc_skips_a_marked_deployment_whose_state_holds_no_expiry(tmp_path, terraform_cmd):
+    path = _fake(tmp_path, "lab", NOW - timedelta(minutes=5), main_tf=MAIN_TF.split("# As the LXD")[0])
+    _apply(path, terraform_cmd)
+    lines: list[str] = []
+    report = sandbox.gc([tmp_path], lines.append, now=NOW)
+    _untouched(path, terraform_cmd, 2, lines, "no instance in the state carries a sandbox expiry", report)
+
+
+def test_gc_skips_a_sandbox_whose_state_expiry_differs_from_tfvars(tmp_path, terraform_cmd):
+    moved = _fake(tmp_path / "a", "moved", NOW - timedelta(minutes=5))
+    _apply(moved, terraform_cmd)
+    tfvars = moved / "terraform.tfvars"  # moved by hand and never applied
+    tfvars.write_text(tfvars.read_text().replace("2026-11-25T11:55:00Z", "2026-11-25T11:58:00Z"))
+    lines: list[str] = []
+    report = sandbox.gc([tmp_path / "a"], lines.append, now=NOW)
+    _untouched(moved, terraform_cmd, 4, lines, "the expiry of terraform_data.expiry[0] in the state, "
+               "2026-11-25T11:55:00Z, differs from terraform.tfvars's 2026-11-25T11:58:00Z", report)
+
+    other = _fake(tmp_path / "b", "other", NOW - timedelta(minutes=5))  # its own records agree, not its instance
+    _apply(other, terraform_cmd)
+    _add_instance(other, "openstack_compute_instance_v2", OPENSTACK,
+                  {"metadata": {"castelet_expires": "2026-11-25T11:00:00Z"}})
+    lines.clear()
+    report = sandbox.gc([tmp_path / "b"], lines.append, now=NOW)
+    _untouched(other, terraform_cmd, 5, lines, 'the expiry of openstack_compute_instance_v2.instance["lab-main1"] '
+               "in the state, 2026-11-25T11:00:00Z, differs from terraform.tfvars's 2026-11-25T11:55:00Z", report)
+
+
+def test_gc_skips_a_sandbox_with_a_remote_backend(tmp_path, terraform_cmd):
+    path = _fake(tmp_path, "lab", NOW - timedelta(minutes=5))
+    _apply(path, terraform_cmd)
+    (path / "backend.tf").write_text('terraform {\n  backend "s3" {}\n}\n')
+    lines: list[str] = []
+    report = sandbox.gc([tmp_path], lines.append, now=NOW)
+    assert report.ok and report.skipped == [path] and report.destroyed == [], lines
+    assert lines == [f"{path}: skipped, not provably a sandbox: remote backend (s3), gc handles only local state"]
+    assert len(json.loads((path / "terraform.tfstate").read_text())["resources"]) == 2, "nothing was destroyed"
+    proc = castelet("sandbox", "gc", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # skipped is not a failure, and it is shown
+    assert proc.stdout.count("skipped, not provably a sandbox: remote backend (s3)") == 1, proc.stdout
+
+
+def test_gc_finishes_a_destroy_interrupted_after_the_last_expiry_went(tmp_path, terraform_cmd, monkeypatch):
+    """The state's proof goes first in a destroy; the next gc still finishes what gc itself began
+    (same state lineage and expiry), and only that."""
+    path = _fake(tmp_path, "lab", NOW - timedelta(minutes=5))
+    _apply(path, terraform_cmd)
+
+    def interrupted(box, stream):
+        _tf(box.path, terraform_cmd, "destroy", "-auto-approve", "-target=terraform_data.expiry")
+        raise sandbox.SandboxError("terraform destroy failed (exit 1): killed")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(sandbox, "_destroy_once", interrupted)
+        assert sandbox.gc([tmp_path], print, now=NOW).failed == [path]
+    assert _state(path, terraform_cmd) == ["terraform_data.instance[0]", "terraform_data.instance[1]"]
+    record = path / sandbox.DESTROYING_FILE
+    aside = record.rename(tmp_path / "record")
+    lines: list[str] = []
+    report = sandbox.gc([tmp_path], lines.append, now=NOW)
+    _untouched(path, terraform_cmd, 2, lines, "no instance in the state carries a sandbox expiry", report)
+    aside.rename(record)
+    lines.clear()
+    report = sandbox.gc([tmp_path], lines.append, now=NOW)
+    assert report.destroyed == [path] and _state(path, terraform_cmd) == [], lines
+    assert not record.exists()
+
+
+E1, E2 = "2026-11-25T11:00:00Z", "2026-11-25T11:30:00Z"
+DYNAMIC = ["tuple", ["string", "string"]]
+
+
+def _raw(*resources: tuple[str, str, object, dict[str, object]]) -> dict[str, object]:
+    return {"version": 4, "lineage": "l", "resources": [
+        {"module": "module.cloud", "mode": "managed", "type": kind, "name": name,
+         "instances": [{"index_key": key, "attributes": attributes}]} for kind, name, key, attributes in resources]}
+
+
+def _container(expires: str | None) -> tuple[str, str, object, dict[str, object]]:
+    config = {"user.castelet.role": "main"} | ({"user.castelet.expires": expires} if expires else {})
+    return "lxd_container", "instance", "box-main1", {"id": "box-main1", "config": config}
+
+
+def _expiry(expires: str) -> tuple[str, str, object, dict[str, object]]:
+    return "terraform_data", "expiry", "box-main1", {"triggers_replace": {"value": [expires, "box-main1"],
+                                                                         "type": DYNAMIC}}
+
+
+VOLUME = ("lxd_volume", "volume", "box-main1-data", {"name": "box-main1-data"})
+
+
+@pytest.mark.parametrize(("state", "why"), [
+    # LXD: created (the container's config was read before `lxc config set`), then extended (the
+    # config in the state holds the expiry of the last refresh), then a destroy stopped half-way
+    (_raw(_container(None), _expiry(E2), VOLUME), None),
+    (_raw(_container(E1), _expiry(E2), VOLUME), None),
+    (_raw(_container(E2), VOLUME), None),
+    (_raw(("openstack_compute_instance_v2", "instance", "box-main1", {"metadata": {"castelet_expires": E2}})), None),
+    (_raw(_container(E1), VOLUME), 'lxd_container.instance["box-main1"] in the state, 2026-11-25T11:00:00Z, differs'),
+    (_raw(_container(None), VOLUME), 'instance module.cloud.lxd_container.instance["box-main1"] has no sandbox expiry'),
+    (_raw(_container(E2), _expiry(E1)), 'terraform_data.expiry["box-main1"] in the state, 2026-11-25T11:00:00Z'),
+    (_raw(("openstack_compute_instance_v2", "instance", "box-main1", {"metadata": {"castelet_expires": 7}})),
+     "in the state, 7, differs"),
+    (_raw(VOLUME), "no instance in the state carries a sandbox expiry"),
+    ({"resources": "nonsense"}, "no instance in the state carries a sandbox expiry"),
+])
+def test_what_the_state_must_hold(state, why):
+    found = sandbox.unproven(state, E2)
+    assert found is None if why is None else why in (found or ""), found
 
 
 # --- castelet new --sandbox -------------------------------------------------------------------------

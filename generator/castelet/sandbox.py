@@ -10,7 +10,10 @@ A sandbox is an ordinary deployment with two marks written by ``castelet new --s
 
 ``gc`` destroys expired sandboxes with ``terraform destroy`` (state-aware: volumes included),
 one deployment at a time under an exclusive ``flock`` of its answers file, and never touches a
-deployment without the marker.
+deployment without the marker. The marker alone is not enough (an answers file can be edited or
+copied): gc destroys only what is provably a sandbox, where the marker, a local backend and the
+Terraform state agree (every instance in the state carries the expiry of terraform.tfvars);
+anything else is logged and skipped.
 """
 
 from __future__ import annotations
@@ -389,8 +392,12 @@ def _locked(deployment: Path) -> Iterator[bool]:
 
 @dataclass
 class GcReport:
+    """What gc did: ``skipped`` holds the expired, marked deployments it left alone because they
+    are not provably sandboxes (not a failure: such a deployment may well be a real one)."""
+
     destroyed: list[Path] = field(default_factory=list)
     failed: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -438,11 +445,137 @@ def _destroy_once(sandbox: Sandbox, stream: TextIO | None) -> None:
         raise SandboxError(f"terraform destroy failed (exit {proc.returncode}):\n{output.strip()[-3000:]}")
 
 
+# --- what proves a sandbox ------------------------------------------------------------------------
+
+#: Instance resource types and where each carries the sandbox expiry (terraform-modules/: OpenStack
+#: metadata ``castelet_expires``, LXD config ``user.castelet.expires``).
+INSTANCE_EXPIRY = {
+    "openstack_compute_instance_v2": ("metadata", "castelet_expires"),
+    "lxd_container": ("config", "user.castelet.expires"),
+    "lxd_instance": ("config", "user.castelet.expires"),
+}
+_LXD_TYPES = {"lxd_container", "lxd_instance"}
+_BACKEND = re.compile(r'^\s*(?:backend\s+"([^"]*)"|(cloud)\s*\{)', re.MULTILINE)
+_JSON_BACKEND = re.compile(r'"(?:backend|cloud)"\s*:')
+#: Written by gc next to the local state (git ignores ``*.tfstate.*``) before it destroys a proven
+#: sandbox, removed once its state is empty: lets the next gc finish a destroy interrupted after
+#: the proof went.
+DESTROYING_FILE = "terraform.tfstate.castelet-gc.json"
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError as exc:
+        raise SandboxError(f"{path} cannot be read: {type(exc).__name__}") from None
+
+
+def remote_backend(deployment: Path) -> str:
+    """The backends other than ``local`` the deployment's Terraform files declare (or its
+    ``.terraform/`` was initialised with), e.g. ``s3``; "" when its state is local."""
+    found: set[str] = set()
+    for path in sorted(deployment.glob("*.tf")):
+        found.update(name or cloud for name, cloud in _BACKEND.findall(_text(path)))
+    if any(_JSON_BACKEND.search(_text(path)) for path in deployment.glob("*.tf.json")):
+        found.add("declared in a .tf.json file")
+    try:
+        initialised = json.loads((deployment / ".terraform" / "terraform.tfstate").read_text())
+        found.add(str(initialised["backend"]["type"]))
+    except (OSError, ValueError, TypeError, KeyError):
+        pass
+    found.discard("local")
+    return ", ".join(sorted(found))
+
+
+def _plain(value: Any) -> Any:
+    """An attribute of the raw state: a dynamic one (``terraform_data``) is ``{value, type}``."""
+    return value["value"] if isinstance(value, dict) and set(value) == {"value", "type"} else value
+
+
+def _shown(value: Any) -> str:
+    return value if isinstance(value, str) and _TIME.fullmatch(value) else bounded_repr(value, 40)
+
+
+def _instances(state: dict[str, Any]) -> Iterator[tuple[str, str, str, Any, dict[str, Any]]]:
+    """(module, type, name, index key, attributes) of each managed resource instance in a raw state."""
+    for resource in state.get("resources") or []:
+        if not isinstance(resource, dict) or resource.get("mode") != "managed":
+            continue
+        module, kind, name = (str(resource.get(k, "")) for k in ("module", "type", "name"))
+        for instance in resource.get("instances") or []:
+            if isinstance(instance, dict):
+                attributes = instance.get("attributes")
+                yield module, kind, name, instance.get("index_key"), attributes if isinstance(attributes, dict) else {}
+
+
+def unproven(state: dict[str, Any], expires: str) -> str | None:
+    """Why a raw Terraform state (``terraform state pull``) does not prove a sandbox expiring at
+    ``expires`` (None when it does): every instance must carry that expiry, and at least one
+    expiry must be there. On LXD the ``terraform_data.expiry`` that ran ``lxc config set`` for a
+    container counts first: the container's own config in the state dates from its last refresh."""
+    recorded: dict[tuple[str, Any], tuple[str, Any]] = {}  # (module, key) -> (address, expiry)
+    instances: list[tuple[str, str, tuple[str, Any], Any]] = []  # address, type, (module, key), own expiry
+    for module, kind, name, key, attributes in _instances(state):
+        address = f"{module + '.' if module else ''}{kind}.{name}" + ("" if key is None else f"[{json.dumps(key)}]")
+        if kind == "terraform_data" and name == "expiry":
+            triggers = _plain(attributes.get("triggers_replace"))
+            recorded[(module, key)] = (address, triggers[0] if isinstance(triggers, list) and triggers else None)
+        elif kind in INSTANCE_EXPIRY:
+            where, item = INSTANCE_EXPIRY[kind]
+            values = attributes.get(where)
+            instances.append((address, kind, (module, key), values.get(item) if isinstance(values, dict) else None))
+    for address, kind, slot, own in instances:
+        source, found = recorded[slot] if kind in _LXD_TYPES and slot in recorded else (address, own)
+        if found is None:
+            return f"instance {address} has no sandbox expiry in its {INSTANCE_EXPIRY[kind][0]}"
+        if found != expires:
+            return f"the expiry of {source} in the state, {_shown(found)}, differs from {TFVARS}'s {expires}"
+    for source, found in recorded.values():
+        if found != expires:
+            return f"the expiry of {source} in the state, {_shown(found)}, differs from {TFVARS}'s {expires}"
+    if not instances and not recorded:
+        return "no instance in the state carries a sandbox expiry"
+    return None
+
+
+def _pulled(sandbox: Sandbox) -> dict[str, Any]:
+    """The deployment's raw Terraform state (``terraform state pull``: no provider needed)."""
+    proc = _terraform(sandbox.path, sandbox.cloud, "state", "pull")
+    try:
+        state = json.loads(proc.stdout) if proc.returncode == 0 else None
+    except ValueError:
+        state = None
+    if not isinstance(state, dict):
+        raise SandboxError(f"terraform state pull failed in {sandbox.path}:\n{_tail(proc)}")
+    return state
+
+
+def _destroying(sandbox: Sandbox, state: dict[str, Any]) -> dict[str, Any]:
+    return {"lineage": state.get("lineage"), "expires": format_time(sandbox.expires)}
+
+
+def _why_not_a_sandbox(sandbox: Sandbox, state: dict[str, Any]) -> str | None:
+    """Why gc must not destroy this marked, expired deployment (None: it is provably a sandbox).
+    A destroy that gc started on a proven sandbox and that was interrupted (the expiry records go
+    first) is finished: the same state lineage and expiry recorded in DESTROYING_FILE count."""
+    why = unproven(state, format_time(sandbox.expires))
+    if why is not None:
+        try:
+            started = json.loads((sandbox.path / DESTROYING_FILE).read_text())
+        except (OSError, ValueError):
+            started = None
+        if started == _destroying(sandbox, state):
+            return None
+    return why
+
+
 def gc(roots: Sequence[Path], log: Log, dry_run: bool = False, now: datetime | None = None,
        terraform_output: TextIO | None = None) -> GcReport:
     """Destroy every expired sandbox under ``roots``; one log line per sandbox. Sandboxes already
-    destroyed, not expired, or being handled by another gc are no-ops; unreadable records and
-    failed destroys are failures (reported, the others still handled)."""
+    destroyed, not expired, or being handled by another gc are no-ops; an expired one that is not
+    provably a sandbox (remote backend, or a state whose instances do not carry the expiry of
+    terraform.tfvars) is skipped and listed in ``skipped``; unreadable records, unreadable states
+    and failed destroys are failures (reported, the others still handled)."""
     report = GcReport()
     for path in find(roots):
         moment = now or datetime.now(UTC)
@@ -462,18 +595,36 @@ def gc(roots: Sequence[Path], log: Log, dry_run: bool = False, now: datetime | N
                 log(f"{path}: skipped, another gc or extend holds its lock")
                 continue
             try:
+                backend = remote_backend(path)
+                if backend:
+                    log(f"{path}: skipped, not provably a sandbox: remote backend ({backend}), "
+                        "gc handles only local state")
+                    report.skipped.append(path)
+                    continue
                 existing = resources(sandbox)
                 if not existing:
+                    (path / DESTROYING_FILE).unlink(missing_ok=True)
                     log(f"{path}: already destroyed ({describe_left(sandbox.left(moment))})")
+                    continue
+                state = _pulled(sandbox)
+                why = _why_not_a_sandbox(sandbox, state)
+                if why:
+                    log(f"{path}: skipped, not provably a sandbox: {why}")
+                    report.skipped.append(path)
                     continue
                 if dry_run:
                     log(f"{path}: would destroy {len(existing)} resources ({describe_left(sandbox.left(moment))}, "
                         f"owner {sandbox.owner})")
                     continue
+                try:
+                    (path / DESTROYING_FILE).write_text(json.dumps(_destroying(sandbox, state)) + "\n")
+                except OSError as exc:
+                    raise SandboxError(f"cannot write {path / DESTROYING_FILE}: {exc}") from None
                 _destroy(sandbox, terraform_output)
                 remaining = resources(sandbox)
                 if remaining:
                     raise SandboxError(f"the state still lists {len(remaining)} resources: {', '.join(remaining[:5])}")
+                (path / DESTROYING_FILE).unlink(missing_ok=True)
             except SandboxError as exc:
                 log(f"{path}: FAILED: {exc}")
                 report.failed.append(path)
