@@ -317,8 +317,9 @@ def apply_expiry(sandbox: Sandbox, log: Log) -> bool:
         other = [c["address"] for c in changes
                  if set(c["change"]["actions"]) not in _HARMLESS and not _sets_expiry(c)]
         if other:
-            log("terraform.tfvars has other pending changes (" + ", ".join(other[:5]) + "): the new expiry "
-                "counts for gc now; review and apply it with `nox -s plan` then `nox -s apply`")
+            log("terraform.tfvars has other pending changes (" + ", ".join(other[:5]) + "): not applied; "
+                "until it is, gc skips this sandbox (the expiry in its state differs): review and apply it "
+                "with `nox -s plan` then `nox -s apply`")
             return False
         proc = _terraform(sandbox.path, sandbox.cloud, "apply", "-input=false", "-no-color", plan_file)
         if proc.returncode != 0:
