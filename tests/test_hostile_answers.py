@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import unicodedata
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -90,7 +91,7 @@ def _render_with_cookiecutter(out: Path, value: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     base = tmp_path_factory.mktemp("hostile")
     # payloads must fit the 120 characters of a project name: a short marker directory
     marker_dir = Path(tempfile.mkdtemp(prefix="cx", dir="/tmp"))
@@ -108,7 +109,8 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                             base / f"v{i}" / "castelet") for i, value in enumerate(values)]
         results = [(value, castelet_render, future.result())
                    for value, castelet_render, future in zip(values, via_castelet, via_cookiecutter, strict=True)]
-    return {"base": base, "marker_dir": marker_dir, "results": results}
+    yield {"base": base, "marker_dir": marker_dir, "results": results}
+    shutil.rmtree(marker_dir)  # outside pytest's temporary directories: nothing else removes it
 
 
 def test_no_payload_was_executed(rendered: dict[str, Any]) -> None:
