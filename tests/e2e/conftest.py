@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -111,6 +112,33 @@ def pytest_configure(config: pytest.Config) -> None:
     # A new run, a new ledger (before any worker starts); the last one orders the tests.
     if _e2e_run(config) and _is_controller(config) and costs.LEDGER.is_file():
         costs.LEDGER.replace(costs.PREVIOUS)
+    if _e2e_run(config) and _is_controller(config) and os.geteuid() == 0 and cloud.daemon_ready():
+        for removed in purge_interrupted_run():
+            print(f"e2e: removed {removed}, left by an interrupted earlier run", flush=True)
+
+
+#: Every deployment an e2e test makes is named `e2e-…` (test_lifecycle.py, test_data.py,
+#: test_sandboxes_e2e.py), so its instances and volumes are too.
+E2E_PREFIX = "e2e-"
+
+
+def purge_interrupted_run(prefix: str = E2E_PREFIX) -> list[str]:
+    """Delete the instances and data volumes of e2e deployments still on the local cloud before the
+    run starts (once, in the controller, before any worker): a run killed mid-test (a machine
+    restart, a CI timeout) cannot destroy what it made, and a leftover `e2e-lamp12-web1` would make
+    the next run's apply fail on a name already taken. Only `prefix` names (`e2e-`): nothing a user
+    deployed.
+    One e2e run per machine at a time (their names would collide anyway)."""
+    removed: list[str] = []
+    for instance in json.loads(cloud.lxc("list", "--format=json").stdout):
+        if instance["name"].startswith(prefix):
+            cloud.lxc("delete", "--force", instance["name"])
+            removed.append(f"container {instance['name']}")
+    for volume in json.loads(cloud.lxc("storage", "volume", "list", cloud.POOL, "--format=json").stdout):
+        if volume.get("type") == "custom" and volume["name"].startswith(prefix):
+            cloud.lxc("storage", "volume", "delete", cloud.POOL, volume["name"])
+            removed.append(f"volume {volume['name']}")
+    return removed
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -11,7 +11,7 @@ import costs
 from acme import self_signed_served, served_certificate, unverified_context
 from castelet.library import load_all
 from castelet.lifecycle import leftovers, lifecycle, terraform_environment
-from castelet.local.cloud import lxc
+from castelet.local.cloud import POOL, lxc
 from castelet.render import new
 from castelet.terraform import Terraform
 from e2e_site import (
@@ -46,6 +46,25 @@ def _record(name: str, timings: dict[str, float]) -> None:
 # Verified blueprints with data (`backups:`) prove their lifecycle in tests/e2e/test_data.py, on the
 # deployment that also proves rebuild and restore: one deployment per blueprint keeps CI short.
 GENERIC = [bp for bp in VERIFIED if not bp.release and not bp.backups]
+
+
+def test_what_an_interrupted_run_left_is_removed_and_nothing_else(local_cloud):
+    """The purge `nox -s e2e` makes before it starts (conftest.purge_interrupted_run), on names of its
+    own (the real prefix, `e2e-`, would take the deployments of the tests running beside this one)."""
+    from conftest import purge_interrupted_run
+
+    prefix, kept = "purgetest-", "purgetest0-kept-data"
+    lxc("init", "castelet/debian-13", f"{prefix}web1", "--storage", POOL)
+    for volume in (f"{prefix}web1-data", kept):
+        lxc("storage", "volume", "create", POOL, volume, "size=16MiB")
+    try:
+        assert sorted(purge_interrupted_run(prefix)) == [f"container {prefix}web1", f"volume {prefix}web1-data"]
+        assert leftovers("lxd", prefix.rstrip("-")) == []
+        assert lxc("storage", "volume", "show", POOL, kept, check=False).returncode == 0
+    finally:
+        lxc("delete", "--force", f"{prefix}web1", check=False)
+        for volume in (f"{prefix}web1-data", kept):
+            lxc("storage", "volume", "delete", POOL, volume, check=False)
 
 
 def test_every_verified_blueprint_has_a_lifecycle_here():
