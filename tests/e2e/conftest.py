@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
 import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 from xdist.scheduler import LoadScopeScheduling
@@ -113,8 +115,30 @@ def pytest_configure(config: pytest.Config) -> None:
     if _e2e_run(config) and _is_controller(config) and costs.LEDGER.is_file():
         costs.LEDGER.replace(costs.PREVIOUS)
     if _e2e_run(config) and _is_controller(config) and os.geteuid() == 0 and cloud.daemon_ready():
-        for removed in purge_interrupted_run():
-            print(f"e2e: removed {removed}, left by an interrupted earlier run", flush=True)
+        if _only_e2e_run_here(config):
+            for removed in purge_interrupted_run():
+                print(f"e2e: removed {removed}, left by an interrupted earlier run", flush=True)
+        else:
+            print(f"e2e: another e2e run holds {RUN_LOCK}: nothing left over is removed", flush=True)
+
+
+#: Held by the controller of an e2e run for as long as it runs (released when it dies, lost on reboot).
+RUN_LOCK = Path("/run/lock/castelet-e2e.lock")
+_run_lock: list[IO[str]] = []
+
+
+def _only_e2e_run_here(config: pytest.Config) -> bool:
+    """Take the machine's e2e lock; False when another live e2e run holds it (its `e2e-` instances
+    are not leftovers)."""
+    RUN_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    handle = RUN_LOCK.open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return False
+    _run_lock.append(handle)
+    return True
 
 
 #: Every deployment an e2e test makes is named `e2e-…` (test_lifecycle.py, test_data.py,
