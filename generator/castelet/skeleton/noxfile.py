@@ -3,16 +3,19 @@
     nox -s check       offline fmt/validate/plan against the provider schema (needs castelet; OpenStack)
     nox -s preflight   OpenStack: does it fit the project? (image, flavors, networks, quotas, admin_cidr)
     nox -s plan        (preflight first) terraform init + plan, saved to ./tfplan ("Before you apply" enforced)
-    nox -s apply       apply the reviewed plan (returns when Puppet has converged)
+    nox -s apply       apply the reviewed plan (returns when Puppet has converged); a plan that deletes
+                       or replaces a data volume needs `-- --with-data` and the deployment's name
     nox -s verify      testinfra checks against every instance (inventory from terraform output)
     nox -s dns         the DNS records to create, and whether they resolve already
     nox -s secrets     print the credentials generated on the instances (for the administrators)
-    nox -s configure   push the Puppet environment and hieradata again and re-run Puppet
+    nox -s configure   push the Puppet environment and hieradata again and re-run Puppet (refuses a plan
+                       that would delete or replace anything else)
     nox -s backup      back up now (restic; the instances also do it daily when backup_repository is set)
     nox -s snapshots   the snapshots in the backup repository
     nox -s restore     `-- [--snapshot ID] [--password-file F]`: replace the data with a snapshot (asks for the name)
     nox -s backup-credentials   push the repository's credentials from your environment (AWS_*, RESTIC_REST_*)
-    nox -s rebuild     `-- HOST`: replace an instance by a fresh one; its data volumes are kept
+    nox -s rebuild     `-- HOST`: replace an instance by a fresh one; its data volumes are kept (refuses a
+                       plan that would delete or replace anything but that instance and what hangs on it)
     nox -s destroy     destroy instances and networking, KEEP the data volumes (Terraform asks; `-- -auto-approve`)
                        `-- --with-data` deletes the volumes too, once you type the deployment's name
                        (`--confirm NAME` gives it without any prompt)
@@ -26,6 +29,7 @@ Settings live in terraform.tfvars. Cloud credentials (OpenStack) come from cloud
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -36,7 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -120,9 +124,26 @@ def plan(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def apply(session: nox.Session) -> None:
-    """Apply the saved plan (never an unreviewed one)."""
+    """Apply the saved plan (never an unreviewed one). A plan that deletes or replaces a data volume
+    is refused unless `-- --with-data` and the deployment's name (typed, or `--confirm NAME`)."""
+    with_data, confirm, rest = _split_destroy_args(list(session.posargs))
+    rest = [arg for arg in rest if arg != "-auto-approve"]  # a saved plan is applied without a prompt
+    if rest:
+        session.error(f"nox -s apply takes only --with-data and --confirm NAME, not {' '.join(rest)}: "
+                      "give Terraform's options to `nox -s plan`")
     if not PLAN_FILE.exists():
         session.error("no saved plan: run `nox -s plan` and review it first")
+    plan = _read_plan(session, PLAN_FILE.name)
+    volumes = [change for change in _destructive_changes(plan) if change.get("type") in VOLUME_TYPES]
+    if volumes:
+        listed = _listed(volumes)
+        if not with_data:
+            session.error(f"the saved plan deletes or replaces data volumes (their data would be lost):\n{listed}\n"
+                          "nothing was applied. If that is what you want, back them up first, then "
+                          "`nox -s apply -- --with-data` (asks for the deployment's name)")
+        print(f"This plan deletes or replaces data volumes for good:\n{listed}")
+        _confirm_name(session, confirm, "delete these data volumes", "applied",
+                      "--with-data: the data on them will be lost.")
     terraform(session, "apply", "-input=false", PLAN_FILE.name)
     PLAN_FILE.unlink()
     if CLOUD == "openstack":
@@ -467,17 +488,19 @@ def rebuild(session: nox.Session) -> None:
     if not found:
         session.error(f"no instance {hostname!r} in the state")
     before = _instance_records(session, found)
+    approve = "-auto-approve" in rest
+    plan_args = [arg for arg in rest if arg != "-auto-approve"]
     for attempt in range(1, DESTROY_ATTEMPTS + 1):
         try:
-            terraform(session, "apply", "-input=false" if "-auto-approve" in rest else "-input=true",
-                      *[f"-replace={a}" for a in found], *rest)
+            _guarded_apply(session, "rebuild", [*[f"-replace={a}" for a in found], *plan_args], approve,
+                           functools.partial(_rebuild_allows, targets=tuple(found)))
             break
         except nox.command.CommandFailed:
             # Run again only while the cloud failed to remove the old instance (LXD on a loaded
             # host), unattended: a new instance that failed to configure is not rebuilt twice.
             now = _instance_records(session, found)
             found = [address for address in found if address in now and now[address] == before[address]]
-            if "-auto-approve" not in rest or not found or attempt == DESTROY_ATTEMPTS:
+            if not approve or not found or attempt == DESTROY_ATTEMPTS:
                 raise
             session.warn(f"the old instance is still there (attempt {attempt}/{DESTROY_ATTEMPTS}): "
                          f"again in {DESTROY_RETRY_PAUSE_SECONDS:g} s")
@@ -488,12 +511,107 @@ def rebuild(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def configure(session: nox.Session) -> None:
-    """Push the Puppet environment again and re-run Puppet on every instance."""
+    """Push the Puppet environment again and re-run Puppet on every instance (`-- -auto-approve`:
+    without asking). The plan is inspected first: configure replaces its provisioning steps and
+    updates in place, and refuses a plan that would delete or replace anything else."""
     state = terraform(session, "state", "list", silent=True).split()
     targets = [address for address in state if ".module.provision." in address or "provision" in address]
     if not targets:
         session.error("nothing to configure: the deployment has not been applied")
-    terraform(session, "apply", "-input=false", *[f"-replace={t}" for t in targets], *session.posargs)
+    approve = "-auto-approve" in session.posargs
+    plan_args = [arg for arg in session.posargs if arg != "-auto-approve"]
+    _guarded_apply(session, "configure", [*[f"-replace={t}" for t in targets], *plan_args], approve,
+                   lambda plan: set(targets))
+
+
+# --- what an apply that nobody reviewed may delete -------------------------------------------------
+# configure and rebuild (by hand or from CI, often with -auto-approve) save a plan, read it with
+# `terraform show -json` and apply exactly that plan, or nothing: they may replace their own targets
+# (and, for rebuild, what records the replaced instance), never delete or replace anything else, and
+# never a data volume. This is the data volumes' guard (Terraform's prevent_destroy cannot be lifted
+# by a setting): `nox -s apply` of a reviewed plan refuses a volume's deletion too unless
+# `--with-data` and the name, and `nox -s destroy -- --with-data` remains the way to delete them.
+
+
+def _read_plan(session: nox.Session, plan_file: str) -> dict[str, Any]:
+    """`terraform show -json` of a saved plan; a plan that cannot be read is never applied."""
+    text = terraform(session, "show", "-json", plan_file, silent=True)
+    try:
+        plan = json.loads(next(line for line in text.splitlines() if line.startswith("{")))
+    except (StopIteration, ValueError):
+        plan = None
+    if not isinstance(plan, dict) or "format_version" not in plan:
+        session.error(f"could not read the plan {plan_file} (`terraform show -json`): nothing was applied")
+    return plan
+
+
+def _destructive_changes(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """The managed resources a plan (`terraform show -json PLAN`) deletes or replaces."""
+    return [change for change in plan.get("resource_changes") or []
+            if change.get("mode") == "managed" and "delete" in (change.get("change") or {}).get("actions", [])]
+
+
+def _leaves(value: Any) -> Iterator[str]:
+    """Every string inside a resource's values (nested objects and lists included)."""
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _leaves(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _leaves(item)
+    elif isinstance(value, str):
+        yield value
+
+
+def _rebuild_allows(plan: dict[str, Any], targets: tuple[str, ...]) -> set[str]:
+    """What a rebuild may replace: the instances asked for and the resources that record one of
+    their ids (volume attachments, the provisioning step, a sandbox's expiry): they go with it."""
+    changes = plan.get("resource_changes") or []
+    ids = {str(((change.get("change") or {}).get("before") or {}).get("id") or "")
+           for change in changes if change.get("address") in targets} - {""}
+    return set(targets) | {str(change.get("address")) for change in changes
+                           if ids & set(_leaves((change.get("change") or {}).get("before")))}
+
+
+def _refused_changes(plan: dict[str, Any], allowed: set[str]) -> list[dict[str, Any]]:
+    """The deletions and replacements of a plan outside ``allowed``: a data volume is never
+    allowed, and an allowed resource may be replaced, not deleted outright."""
+    return [change for change in _destructive_changes(plan)
+            if change.get("type") in VOLUME_TYPES or change.get("address") not in allowed
+            or "create" not in change["change"]["actions"]]
+
+
+def _listed(changes: list[dict[str, Any]]) -> str:
+    lines = []
+    for change in changes:
+        verb = "replace" if "create" in change["change"]["actions"] else "delete"
+        note = "   <- a DATA VOLUME: its data would be lost" if change.get("type") in VOLUME_TYPES else ""
+        lines.append(f"  {verb:<8} {change.get('address')}{note}")
+    return "\n".join(lines)
+
+
+def _guarded_apply(session: nox.Session, action: str, plan_args: list[str], approve: bool,
+                   allows: Callable[[dict[str, Any]], set[str]]) -> None:
+    """Plan (``plan_args``), refuse the plan if it deletes or replaces anything ``allows`` does not
+    name (or any data volume), ask unless ``approve``, then apply exactly that plan."""
+    with tempfile.TemporaryDirectory(prefix="castelet-plan-") as tmp:
+        plan_file = str(Path(tmp) / f"{action}.tfplan")
+        terraform(session, "plan", "-input=false", f"-out={plan_file}", *plan_args)
+        plan = _read_plan(session, plan_file)
+        refused = _refused_changes(plan, allows(plan))
+        if refused:
+            session.error(f"{action} refuses this plan: it would delete or replace what {action} was not asked "
+                          f"to:\n{_listed(refused)}\nnothing was applied. A change like this one (a renamed "
+                          "`name`, a changed image or size...) needs a reviewed plan: `nox -s plan`, read it, then "
+                          "`nox -s apply`; data volumes are deleted only with `--with-data` and the deployment's name")
+        if not approve:
+            try:
+                answer = input(f"Apply this plan ({action})? Only 'yes' will be accepted: ")
+            except EOFError:
+                answer = ""
+            if answer.strip() != "yes":
+                session.error(f"{action} cancelled: nothing was applied")
+        terraform(session, "apply", "-input=false", plan_file)
 
 
 # Resource types that hold data: `nox -s destroy` keeps them unless `--with-data` (and the name).
