@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from pathlib import Path
 from types import ModuleType
 
 from acme import Pebble, check_https_site
-from castelet.local.cloud import lxc
+from castelet.local.cloud import POOL, lxc
 from castelet.manifest import Blueprint
 from castelet.runtime import LXD_STOP_RACE
 from castelet.terraform import Terraform
@@ -117,3 +118,37 @@ def check_tfvars_edits_reach_the_instance(deployment: Path, container: str, admi
     assert "192.0.2.0/24" not in nftables
     keys = lxc("exec", container, "--", "cat", "/home/castelet/.ssh/authorized_keys").stdout
     assert second_key in keys and admin_key in keys
+
+
+def check_renaming_is_refused(deployment: Path, container: str) -> None:
+    """Issue 21 point 2, on the real provider: `name` renamed in terraform.tfvars (every cloud
+    resource, data volumes included, would be replaced), then `nox -s configure -- -auto-approve`,
+    what the generated GitLab CI job runs: the plan is refused naming the data volume, nothing is
+    applied, the instance and the volumes are the same. A plan and no apply: seconds of CI.
+    terraform.tfvars is put back afterwards."""
+    from nox_sessions import nox, output
+
+    tfvars = deployment / "terraform.tfvars"
+    original = tfvars.read_text()
+    found = re.search(r'^name *= *"([^"]+)"', original, re.MULTILINE)
+    assert found, "terraform.tfvars has no name line"
+    name = found.group(1)
+
+    def volumes(prefix: str) -> list[str]:
+        listed = json.loads(lxc("storage", "volume", "list", POOL, "--format=json").stdout)
+        return sorted(v["name"] for v in listed if v.get("type") == "custom" and v["name"].startswith(f"{prefix}-"))
+
+    kept, created = volumes(name), created_at(container)
+    assert kept, f"no data volume of {name} to protect"
+    renamed = f"{name}-rn"
+    tfvars.write_text(original.replace(found.group(0), found.group(0).replace(f'"{name}"', f'"{renamed}"'), 1))
+    try:
+        refused = nox(deployment, "configure", "-auto-approve")
+    finally:
+        tfvars.write_text(original)
+    text = output(refused, 20000)
+    assert refused.returncode != 0, f"configure applied a renamed deployment:\n{text}"
+    assert "configure refuses this plan" in text and "nothing was applied" in text, text
+    assert all(f'lxd_volume.volume["{volume}"]' in text for volume in kept), text
+    assert volumes(name) == kept and volumes(renamed) == [], "the data volumes changed"
+    assert created_at(container) == created, "the instance was replaced"

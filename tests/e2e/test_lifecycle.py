@@ -18,6 +18,7 @@ from e2e_site import (
     Site,
     acme_answers,
     check_https_and_own_checks,
+    check_renaming_is_refused,
     check_tfvars_edits_reach_the_instance,
     checks_module,
     https_health_paths,
@@ -105,6 +106,8 @@ def test_lifecycle_and_settings_edited_in_tfvars_reach_the_instance(
         assert list(report.timings) == ["init", "plan", "apply", "verify", "idempotence", "second plan"]
         check_https_and_own_checks(site, _record)
         check_tfvars_edits_reach_the_instance(deployment, container, admin_key, tf)
+        if blueprint.volumes:
+            check_renaming_is_refused(deployment, container)
     finally:
         destroy_everything(deployment, slug)  # data volumes too (`--with-data`)
 
