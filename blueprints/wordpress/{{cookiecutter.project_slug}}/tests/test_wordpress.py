@@ -32,3 +32,11 @@ def test_the_installer_is_closed(host):
     assert "Already Installed" in page
     assert 'name="admin_password"' not in page
 
+
+
+def test_castelet_must_use_plugin_is_roots(host):
+    # Plugin and theme updates, failed logins to fail2ban, XML-RPC: www-data cannot change it.
+    plugin = host.file("/var/lib/wordpress/wp-content/mu-plugins/castelet.php")
+    assert plugin.exists
+    assert plugin.user == "root"
+    assert plugin.mode == 0o644

@@ -2,9 +2,16 @@
 #   WordPress from Debian's `wordpress` package, installed by the deployment, its content on the
 #   data volume.
 #
-# * The code is Debian's (`/usr/share/wordpress`, security updates from Debian through
-#   unattended-upgrades; WordPress's own core updater stays off). The package's recommended
-#   default theme and translations come with it.
+# * Updates, precisely: WordPress itself is Debian's code (`/usr/share/wordpress`), updated by
+#   Debian (its security archive and point releases, through unattended-upgrades, daily), never
+#   by WordPress's core updater (`WP_AUTO_UPDATE_CORE` false). WordPress's background updater
+#   (WP-Cron, twice a day) stays on for everything installed in `content_dir`: the must-use
+#   plugin `<content_dir>/mu-plugins/castelet.php` (root-owned, from Puppet) forces automatic
+#   updates of every plugin and theme from wordpress.org, except what Debian's packages link
+#   there (symlinks into `/usr/share/wordpress`: Debian updates those), so the plugins' screen
+#   says "Auto-updates enabled" and WordPress mails the administration e-mail after each one.
+#   Translations update the same way. The package's recommended default theme and translations
+#   come with it.
 # * `content_dir` (Debian's `WP_CONTENT_DIR`, `/var/lib/wordpress/wp-content`: uploads, added
 #   plugins and themes, and the package's links to its own) is a bind mount of
 #   `<castelet::data_dir>/<content_source>` made before the package is installed
@@ -14,14 +21,22 @@
 #   mode 0640, root:www-data): the database credentials of `castelet::mariadb::database[db_name]`,
 #   the keys and salts, derived in PHP (HMAC-SHA256 per constant) from
 #   `castelet::secret('wordpress-salts')`, the site's URL `https://<servername>`, HTTPS for the
-#   admin and no file editor in the admin (`DISALLOW_FILE_EDIT`).
+#   admin, no core updates and no file editor in the admin (`DISALLOW_FILE_EDIT`).
 # * An HTTPS virtual host (`castelet::apache_site`) on `/usr/share/wordpress`; `/wp-content` is
-#   an Apache alias of `content_dir` (server configuration). Failed logins on `/wp-login.php`
-#   (HTTP 200, the form again) feed a fail2ban jail.
+#   an Apache alias of `content_dir` (server configuration), whose `uploads/` never runs PHP.
+# * XML-RPC (`/xmlrpc.php`) is refused by Apache (403) unless `xmlrpc` is true; WordPress then
+#   does not advertise it either (no RSD link, no X-Pingback header, `xmlrpc_enabled` false).
+# * Failed logins on every path that checks a password (`/wp-login.php`, `/xmlrpc.php`, the REST
+#   API's application passwords) are written by the must-use plugin to the journal
+#   (`castelet-wordpress[PID]: authentication failure from ADDRESS`, once per request, nothing
+#   the client sent) and feed the fail2ban jail `castelet-wordpress` (`castelet::profile::fail2ban`'s
+#   limits: 5 failures in 10 minutes ban the address for 15 minutes).
 # * Completes WordPress's installation so that no one ever gets its installer:
 #   `castelet-wordpress-install` (files/wordpress-install.py, `castelet::web_installer`) posts WordPress's own installation
 #   form (`/wp-admin/install.php?step=2`) to the virtual host over 127.0.0.1: site title
-#   `site_title`, first administrator `admin_user` with e-mail `admin_email` and the password
+#   `site_title`, first administrator `admin_user` (never `admin`: by default a login name
+#   generated on the instance, `castelet::secret('wordpress-admin-user')`) with e-mail
+#   `admin_email` and the password
 #   `castelet::secret('wordpress-admin')`, read from its root-only file (never on a command
 #   line, in the environment or a log); then it logs in through `/wp-login.php` to prove the
 #   administrator can use the site. It runs only while the database has no administrator,
@@ -40,13 +55,20 @@
 # @param db_name
 #   Name of the MariaDB database and of its user.
 # @param admin_user
-#   User name of the first administrator (WordPress also accepts its e-mail to log in).
+#   Login name of the first administrator (WordPress also accepts its e-mail to log in); not
+#   `admin`, the first name password guessers try. Undef (the default): the secret
+#   `wordpress-admin-user`, generated on the instance (`nox -s secrets` shows it). Used only when
+#   the site is installed.
 # @param admin_email
 #   E-mail of the first administrator and the site's administration e-mail; defaults to
 #   `castelet::admin_email`.
 # @param search_engines
 #   Whether search engines may index the site (WordPress's "blog_public"), set by the
 #   installation; a Boolean or its string form (`terraform.settings` values are strings).
+# @param xmlrpc
+#   Whether `/xmlrpc.php` (XML-RPC: pingbacks, the mobile apps, older publishing tools) is
+#   served; refused by default. A Boolean or its string form (`terraform.settings` values are
+#   strings).
 # @param content_dir
 #   WordPress's `WP_CONTENT_DIR` (Debian's default), kept on the data volume.
 # @param content_source
@@ -61,9 +83,10 @@ class castelet::profile::wordpress (
   String[1] $site_title,
   Optional[Stdlib::Fqdn] $servername = undef,
   Castelet::Dbname $db_name = 'wordpress',
-  Pattern[/\A[a-z0-9][a-z0-9_.-]{0,59}\z/] $admin_user = 'admin',
+  Optional[Pattern[/\A(?!admin\z)[a-z0-9][a-z0-9_.-]{0,59}\z/]] $admin_user = undef,
   Optional[Stdlib::Email] $admin_email = undef,
   Variant[Boolean, Enum['true', 'false']] $search_engines = true,
+  Variant[Boolean, Enum['true', 'false']] $xmlrpc = false,
   Castelet::Path $content_dir = '/var/lib/wordpress/wp-content',
   Pattern[/\A[A-Za-z0-9][A-Za-z0-9_.-]*\z/] $content_source = 'wordpress',
   Castelet::Path $install_dir = '/usr/share/wordpress',
@@ -83,6 +106,13 @@ class castelet::profile::wordpress (
     'true'  => '1',
     default => '0',
   }
+  $_xmlrpc = $xmlrpc ? {
+    true    => true,
+    'true'  => true,
+    default => false,
+  }
+  # A login name, not a password: the installer gets it in its environment.
+  $_admin_user = $admin_user.lest || { castelet::secret('wordpress-admin-user').unwrap }
 
   ensure_resource('castelet::php_extension', $php_extensions)
 
@@ -116,18 +146,70 @@ class castelet::profile::wordpress (
     require   => Package[$packages],
   }
 
-  # --- Apache ------------------------------------------------------------------------------
-  # Debian's layout: the code in install_dir, /wp-content from content_dir. Uploaded files are
-  # served, never run.
-  apache::custom_config { 'castelet-wordpress-content':
-    content => epp('castelet/wordpress-content.conf.epp', { 'content_dir' => $content_dir }),
+  # --- must-use plugin: updates, failed logins, XML-RPC ----------------------------------
+  # On the data volume with the rest of wp-content, root's: www-data cannot change it.
+  file { "${content_dir}/mu-plugins":
+    ensure  => directory,
+    owner   => 'root',
+    group   => 'root',
+    mode    => '0755',
     require => Package[$packages],
   }
 
-  # A failed WordPress login shows the form again (HTTP 200); a successful one redirects.
+  file { "${content_dir}/mu-plugins/castelet.php":
+    ensure  => file,
+    owner   => 'root',
+    group   => 'root',
+    mode    => '0644',
+    content => epp('castelet/wordpress-mu-plugin.php.epp', { 'xmlrpc' => $_xmlrpc, 'ident' => 'castelet-wordpress' }),
+  }
+
+  # --- fail2ban: failed logins on every path, from the journal -----------------------------
+  include castelet::profile::fail2ban
+
+  file { '/etc/fail2ban/filter.d/castelet-wordpress.conf':
+    ensure  => file,
+    owner   => 'root',
+    group   => 'root',
+    mode    => '0644',
+    content => epp('castelet/wordpress-fail2ban-filter.conf.epp', { 'ident' => 'castelet-wordpress' }),
+    require => Package['fail2ban'],
+    notify  => Service['fail2ban'],
+  }
+
+  file { '/etc/fail2ban/jail.d/castelet-wordpress.local':
+    ensure  => file,
+    owner   => 'root',
+    group   => 'root',
+    mode    => '0644',
+    content => @(JAIL),
+      # Managed by Puppet (castelet::profile::wordpress)
+      [castelet-wordpress]
+      enabled = true
+      port    = http,https
+      filter  = castelet-wordpress
+      backend = systemd
+      | JAIL
+    require => File['/etc/fail2ban/filter.d/castelet-wordpress.conf'],
+    notify  => Service['fail2ban'],
+  }
+
+  # --- Apache ------------------------------------------------------------------------------
+  # Debian's layout: the code in install_dir, /wp-content from content_dir. Uploaded files are
+  # served, never run; /xmlrpc.php is refused unless asked for. Its check (apachectl -t) reads
+  # the virtual host's certificate: that must exist first.
+  apache::custom_config { 'castelet-wordpress-content':
+    content => epp('castelet/wordpress-content.conf.epp', {
+        'content_dir' => $content_dir,
+        'install_dir' => $install_dir,
+        'xmlrpc'      => $_xmlrpc,
+    }),
+    require => [Package[$packages], Exec['castelet-tls-ensure']],
+  }
+
+  # Failed logins are counted by the jail above, on every login path.
   castelet::apache_site { $_servername:
     docroot     => $install_dir,
-    login       => { 'path' => '/wp-login.php', 'failure_status' => 200 },
     directories => [
       {
         'path'           => $install_dir,
@@ -150,7 +232,7 @@ class castelet::profile::wordpress (
     environment => [
       'WORDPRESS_BASE_URL=https://127.0.0.1',
       "WORDPRESS_HOST=${_servername}",
-      "WORDPRESS_ADMIN_USER=${admin_user}",
+      "WORDPRESS_ADMIN_USER=${_admin_user}",
       "WORDPRESS_ADMIN_EMAIL=${_admin_email}",
       "WORDPRESS_ADMIN_PASSWORD_FILE=${admin_password_file}",
       "WORDPRESS_SITE_TITLE=${site_title}",
@@ -159,6 +241,7 @@ class castelet::profile::wordpress (
     timeout     => 600,
     requires    => [
       File['/etc/wordpress/config-default.php'],
+      File["${content_dir}/mu-plugins/castelet.php"],
       Apache::Custom_config['castelet-wordpress-content'],
       Castelet::Mariadb::Database[$db_name],
       Castelet::Apache_site[$_servername],
