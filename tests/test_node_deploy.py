@@ -3,6 +3,13 @@
 * The program's own logic, run for real where it needs no systemd: a git repository fetched
   from a path, a ref resolved as a branch, a tag or a commit; the settings digest; the entry
   point detection; the state file.
+* Builds cannot reach root (issue 21, point 1), where that needs no systemd: a real build whose
+  script plants symbolic links to a root-owned file in its build directory leaves that file
+  unchanged; root only adopts a build that is a directory of the build user's; pruning hands the
+  old releases back to the build user; the steps refuse to run as anyone but the build user;
+  the transient service's properties. Here the steps run directly (no systemd on the test
+  host), as the user running the tests; tests/e2e/checks_nodejs_app.py runs them under systemd
+  on a real instance (symbolic link attack, a lingering process).
 * The role's catalogue (real Puppet, hiera data as Terraform writes it), without and with
   PostgreSQL: the deploy exec comes before `castelet::installed`, the secrets file is root only,
   the unit is confined, the database URL is only in that file.
@@ -15,6 +22,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -31,7 +39,6 @@ from test_puppet import TLS_SETTINGS, errors_of, make_environment
 REPO = Path(__file__).resolve().parents[1]
 PROGRAM = REPO / "puppet/modules/castelet/files/castelet-node-deploy.py"
 BLUEPRINT_DATA = REPO / "blueprints/nodejs-app/{{cookiecutter.project_slug}}/puppet/data/blueprint.yaml"
-ROOT = os.geteuid() == 0
 
 
 def _program() -> ModuleType:
@@ -44,6 +51,15 @@ def _program() -> ModuleType:
 
 
 deploy = _program()
+# The real `confined` (the systemd-run command line), before the fixture below replaces it.
+CONFINED = getattr(deploy, "confined", None)
+ME = pwd.getpwuid(os.geteuid()).pw_name
+
+
+@pytest.fixture(autouse=True)
+def _unconfined(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No systemd here: the build user's steps run as plain subprocesses (as this user)."""
+    monkeypatch.setattr(deploy, "confined", lambda cfg, argv, **_: argv, raising=False)
 
 
 def _git(cwd: Path, *args: str) -> str:
@@ -55,7 +71,7 @@ def _git(cwd: Path, *args: str) -> str:
 def _config(tmp_path: Path, **overrides: Any) -> Any:
     data = {
         "git_url": str(tmp_path / "origin"), "git_ref": "main", "base_dir": str(tmp_path / "base"),
-        "cache_dir": str(tmp_path / "cache"), "build_user": "root", "slots": {"blue": 3001, "green": 3002},
+        "cache_dir": str(tmp_path / "cache"), "build_user": ME, "slots": {"blue": 3001, "green": 3002},
         "health_path": "/", "health_host": "app.example.org", "upstream_file": str(tmp_path / "base/upstream.conf"),
         "unit": "castelet-nodejs-app@", "entry": "", "keep_releases": 3, "build_timeout": 60,
         "ca_file": "/etc/ssl/certs/ca-certificates.crt", "watch_files": [str(tmp_path / "app.env")],
@@ -63,8 +79,8 @@ def _config(tmp_path: Path, **overrides: Any) -> Any:
     }
     path = tmp_path / "config.json"
     path.write_text(json.dumps(data))
-    (tmp_path / "base").mkdir(exist_ok=True)
-    (tmp_path / "cache").mkdir(exist_ok=True)
+    for made_by_puppet in ("base/releases", "base/builds", "cache"):
+        (tmp_path / made_by_puppet).mkdir(parents=True, exist_ok=True)
     return deploy.Config.load(str(path))
 
 
@@ -77,7 +93,6 @@ def test_config_and_build_environment_use_the_system_trust_store(tmp_path: Path)
     assert env["HOME"] == str(tmp_path / "cache/home")
 
 
-@pytest.mark.skipif(not ROOT, reason="fetches as the build user (root here): needs root")
 def test_fetch_resolves_a_branch_a_tag_and_a_commit(tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
@@ -133,6 +148,146 @@ def test_entry_point_detection(tmp_path: Path) -> None:
         deploy.entry_of(_config(tmp_path, entry="server/main.js"), release)
 
 
+# --- builds cannot reach root --------------------------------------------------------------------
+
+
+def _origin(tmp_path: Path, build_script: str) -> None:
+    """A bare repository `origin` with one commit: an application without dependencies whose
+    `npm run build` is `build_script`."""
+    work = tmp_path / "work"
+    work.mkdir()
+    package = {"name": "app", "version": "1.0.0", "private": True, "scripts": {"build": build_script}}
+    lock = {"name": "app", "version": "1.0.0", "lockfileVersion": 3, "requires": True,
+            "packages": {"": {"name": "app", "version": "1.0.0"}}}
+    (work / "package.json").write_text(json.dumps(package) + "\n")
+    (work / "package-lock.json").write_text(json.dumps(lock) + "\n")
+    _git(work, "init", "--quiet", "--initial-branch=main")
+    _git(work, "add", "-A")
+    _git(work, "commit", "--quiet", "-m", "one")
+    _git(tmp_path, "clone", "--quiet", "--bare", str(work), str(tmp_path / "origin"))
+
+
+# Every name root ever wrote or read in a build directory (the reproduced attack: the marker
+# `.castelet-built`, which root wrote after the build), and a few it might.
+PLANTED = (".castelet-built", ".castelet-entry", ".castelet-commit", "package-lock.json.tmp")
+
+
+@pytest.mark.skipif(shutil.which("npm") is None, reason="needs npm (apt-get install npm) to run a real build")
+def test_a_symlink_the_build_plants_does_not_make_root_write_through_it(tmp_path: Path) -> None:
+    """Reproduced on the instance before the fix: the build's own script planted
+    `.castelet-built -> /etc/...` and root, marking the build done, replaced that file."""
+    target = tmp_path / "root-owned.conf"  # stands for /etc/shadow or any of root's files
+    target.write_text("root's own\n")
+    target.chmod(0o644)
+    plant = " && ".join(f"ln -s {target} {name}" for name in PLANTED)
+    _origin(tmp_path, f"{plant} && echo 'console.log(1)' > index.js")
+    cfg = _config(tmp_path)
+    commit = deploy.fetch(cfg)
+
+    release = deploy.build(cfg, commit, None)
+
+    assert target.read_text() == "root's own\n"
+    assert target.stat().st_mode & 0o777 == 0o644
+    assert release == cfg.base_dir / "releases" / commit and (release / "index.js").is_file()
+    # The build directory was the build user's own, and is now a release in root's directory.
+    assert not any((cfg.base_dir / "builds").iterdir())
+    assert deploy.build(cfg, commit, None) == release  # already built: nothing is run again
+
+
+def _fake_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make: Any) -> Any:
+    """A configuration whose build step is replaced by `make(builds_dir, commit)`."""
+    cfg = _config(tmp_path)
+
+    def confined(cfg_: Any, argv: list[str], **_: Any) -> list[str]:
+        assert "build-step" in argv
+        make(cfg.base_dir / "builds", argv[argv.index("build-step") + 1])
+        return ["true"]
+
+    monkeypatch.setattr(deploy, "confined", confined, raising=False)
+    return cfg
+
+
+def test_root_adopts_only_a_directory_the_build_made(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build that leaves a symbolic link (to a directory of root's) instead of its work tree
+    is refused; nothing lands in `releases/`, the link is removed, its target untouched."""
+    elsewhere = tmp_path / "etc"
+    elsewhere.mkdir()
+    (elsewhere / "index.js").write_text("root's\n")
+    cfg = _fake_build(tmp_path, monkeypatch, lambda builds, commit: (builds / commit).symlink_to(elsewhere))
+    with pytest.raises(deploy.DeployError, match="other than a directory"):
+        deploy.build(cfg, "a" * 40, None)
+    assert list((cfg.base_dir / "releases").iterdir()) == []
+    assert (elsewhere / "index.js").read_text() == "root's\n"
+
+    cfg = _fake_build(tmp_path, monkeypatch, lambda builds, commit: None)
+    with pytest.raises(deploy.DeployError, match="left no"):
+        deploy.build(cfg, "b" * 40, None)
+    with pytest.raises(deploy.DeployError, match="not a commit"):
+        deploy.build(cfg, "../../etc", None)
+
+
+def test_root_never_uses_a_name_the_fetch_step_prints_that_is_not_a_commit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commit the build user's fetch prints becomes a path under `releases/`: only a commit
+    name is accepted."""
+    monkeypatch.setattr(deploy, "confined", lambda cfg, argv, **_: ["echo", "../../etc/cron.d"], raising=False)
+    with pytest.raises(deploy.DeployError, match="named no commit"):
+        deploy.fetch(_config(tmp_path))
+
+
+def test_pruned_releases_go_back_to_the_build_user_who_removes_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = _config(tmp_path)
+    releases, builds = cfg.base_dir / "releases", cfg.base_dir / "builds"
+    names = [c * 40 for c in "abcde"]
+    for age, name in enumerate(names):
+        (releases / name / "node_modules/pkg").mkdir(parents=True)
+        (releases / name / "node_modules/pkg/index.js").write_text("")
+        (releases / name / "node_modules/pkg").chmod(0o555)  # npm leaves such directories
+        os.utime(releases / name, (1000 + age, 1000 + age))
+    (releases / ".build-olderlayout").mkdir()
+    steps: list[list[str]] = []
+
+    def confined(cfg_: Any, argv: list[str], **kwargs: Any) -> list[str]:
+        steps.append(argv)
+        assert kwargs["writable"] == [builds]
+        return argv
+
+    monkeypatch.setattr(deploy, "confined", confined, raising=False)
+    deploy.prune(cfg, {names[0]})
+    assert sorted(p.name for p in releases.iterdir()) == sorted([names[0], *names[2:]])
+    assert [argv[-1] for argv in steps] == ["clean-step"]
+    assert list(builds.iterdir()) == []
+
+
+def test_the_steps_run_only_as_the_build_user(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = _config(tmp_path, build_user="castelet-build-elsewhere")
+    for step in (["fetch-step"], ["build-step", "a" * 40], ["clean-step"]):
+        assert deploy.main(["--config", cfg.source, *step]) == 1
+        assert "run only as castelet-build-elsewhere" in capsys.readouterr().err
+    assert not (cfg.cache_dir / "home").exists()
+
+
+def test_build_user_steps_run_in_a_confined_transient_service(tmp_path: Path) -> None:
+    """`systemd-run --wait`: the step's service ends with it, and systemd kills whatever is left
+    in its control group; the build user can write only where it builds and caches."""
+    assert CONFINED is not None, "castelet-node-deploy has no confinement for the build user"
+    cfg = _config(tmp_path, build_user="castelet-build")
+    writable = [cfg.base_dir / "builds", cfg.cache_dir]
+    argv = CONFINED(cfg, ["/usr/bin/python3", "step"], name="castelet-node-build-1", writable=writable, seconds=99)
+    assert argv[0] == "systemd-run" and argv[-3:] == ["--", "/usr/bin/python3", "step"]
+    for option in ("--wait", "--pipe", "--collect", "--unit=castelet-node-build-1"):
+        assert option in argv, option
+    properties = [a.removeprefix("--property=") for a in argv if a.startswith("--property=")]
+    for prop in ("User=castelet-build", "Group=castelet-build", "ProtectSystem=strict", "PrivateTmp=yes",
+                 "NoNewPrivileges=yes", "KillMode=control-group", "CapabilityBoundingSet=",
+                 "RestrictSUIDSGID=yes", "RuntimeMaxSec=99"):
+        assert prop in properties, prop
+    assert [p for p in properties if p.startswith("ReadWritePaths=")] == \
+        [f"ReadWritePaths={path}" for path in writable]
+    assert f"--setenv=npm_config_cache={cfg.cache_dir / 'npm'}" in argv
+
+
 # --- the role's catalogue ----------------------------------------------------------------------
 
 
@@ -163,6 +318,26 @@ def test_role_without_database(tmp_path: Path, puppet_bin: str, repo_root: Path)
     config = json.loads(result.resource("File", "/etc/castelet/nodejs-app.json")["content"])
     assert config["git_url"] == "https://git.example.org/lab/app.git" and config["git_ref"] == "main"
     assert ("Class", "Castelet::Profile::Postgresql") not in result.resources
+
+
+@pytest.mark.puppet
+def test_releases_are_roots_and_puppet_manages_nothing_inside_the_build_users_directories(
+        tmp_path: Path, puppet_bin: str, repo_root: Path) -> None:
+    """`releases/` is root's (the build user cannot plant anything there); the build user's own
+    directories are managed by Puppet only at their top (their parents are root's): Puppet never
+    chowns a path inside them, which the build user could have made a symbolic link."""
+    result = _compile(tmp_path, puppet_bin, repo_root)
+    assert result.returncode == 0, errors_of(result)
+    releases = result.resource("File", "/var/lib/castelet-node/releases")
+    assert (releases["owner"], releases["group"], releases["mode"]) == ("root", "root", "0755")
+    for own in ("/var/lib/castelet-node/builds", "/var/cache/castelet-node"):
+        made = result.resource("File", own)
+        assert (made["owner"], made["group"], made["mode"]) == ("castelet-build", "castelet-build", "0750")
+    inside = [title for (type_, title) in result.resources if type_ == "File"
+              and title.startswith(("/var/lib/castelet-node/builds/", "/var/cache/castelet-node/"))]
+    assert inside == []
+    requires = str(result.resource("Exec", "castelet-nodejs-app-deploy")["require"])
+    assert "File[/var/lib/castelet-node/builds]" in requires
 
 
 @pytest.mark.puppet

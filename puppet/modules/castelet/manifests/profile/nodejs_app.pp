@@ -18,6 +18,13 @@
 #   slot. A failed build or health check fails the Puppet run and leaves the running release
 #   serving. The first release is up before `castelet::installed`: the public ports open on a
 #   working site.
+# * Builds cannot reach root (docs/decisions.md): everything `build_user` runs (git, npm, the
+#   application's build scripts) runs in a transient systemd service (`systemd-run`: `User=`,
+#   `ProtectSystem=strict` with only `<base_dir>/builds` and `cache_dir` writable, `PrivateTmp`,
+#   `NoNewPrivileges`, no capabilities, `RuntimeMaxSec`), so nothing it starts outlives the step.
+#   The build user creates its work tree in `<base_dir>/builds` (its own); root moves a finished
+#   build into `<base_dir>/releases` (root's) by renaming between directory descriptors, and
+#   never writes or changes the owner of anything under a directory the build user controls.
 # * The slots run as `app_user` with `ProtectSystem=strict`, `NoNewPrivileges`, `PrivateTmp`,
 #   `ProtectHome`, no capabilities; the only writable place is `data_dir` (on the data volume,
 #   required mounted), handed to the application as `DATA_DIR`. Also in the environment:
@@ -47,13 +54,15 @@
 # @param data_dir
 #   The application's writable directory (`DATA_DIR`), normally on the data volume.
 # @param base_dir
-#   Releases, slots and the deploy's state.
+#   Releases (`releases/`, root's), the build user's work trees (`builds/`, on the same file
+#   system: a finished build is renamed into `releases/`), slots and the deploy's state.
 # @param cache_dir
-#   The git mirror and npm's cache (kept between builds).
+#   The build user's git mirror, npm's cache and home (kept between builds; its own).
 # @param app_user
 #   System user running the application (owns `data_dir`).
 # @param build_user
-#   System user running git and npm (owns the releases: the application cannot modify itself).
+#   System user running git and npm, confined in a transient systemd service per step (owns the
+#   files of the releases: the application cannot modify itself).
 # @param ports
 #   Loopback port of each slot.
 # @param front_port
@@ -216,14 +225,17 @@ class castelet::profile::nodejs_app (
     group  => 'root',
     mode   => '0755',
   }
+  # Root's: only the deploy (root) moves a finished build in, so the build user can neither plant
+  # a symbolic link root would follow nor replace a release that runs.
   file { "${base_dir}/releases":
-    ensure  => directory,
-    owner   => $build_user,
-    group   => $build_user,
-    mode    => '0755',
-    require => User[$build_user],
+    ensure => directory,
+    owner  => 'root',
+    group  => 'root',
+    mode   => '0755',
   }
-  file { [$cache_dir, "${cache_dir}/npm", "${cache_dir}/home"]:
+  # The build user's own directories. Puppet manages these two only (their parents are root's):
+  # what is inside, the build user creates itself (work trees, git mirror, npm's cache, home).
+  file { ["${base_dir}/builds", $cache_dir]:
     ensure  => directory,
     owner   => $build_user,
     group   => $build_user,
@@ -375,7 +387,7 @@ class castelet::profile::nodejs_app (
       Package['nodejs', 'git', 'ca-certificates', 'python3'],
       File['/usr/local/bin/npm', '/usr/local/bin/npx'],
       File['/usr/local/sbin/castelet-node-deploy', $config_file, $env_file, $data_dir, "${base_dir}/releases",
-      "${base_dir}/slots", "${cache_dir}/npm", "${cache_dir}/home", '/etc/nginx/conf.d/castelet-nodejs-app.conf'],
+      "${base_dir}/builds", "${base_dir}/slots", $cache_dir, '/etc/nginx/conf.d/castelet-nodejs-app.conf'],
       Exec['castelet-nodejs-app-daemon-reload', 'castelet-nodejs-app-data-owner'],
       Castelet::Nginx_site[$_servername],
       Service['nginx'],
