@@ -6,7 +6,11 @@ instance over git's dumb HTTP protocol from the host's bridge, and answers its U
 `check_deployed()`: the page is served through nginx over HTTPS with pebble's certificate,
 survives a restart of the service and a reboot of the instance; a commit that does not build fails
 `nox -s configure` and leaves the running release serving; a good commit is deployed by
-`nox -s configure` with no failed request from the host meanwhile.
+`nox -s configure` with no failed request from the host meanwhile. That good commit's build also
+attacks root (issue 21, point 1): its script plants a symbolic link to a root-owned file in its
+build directory (root used to write its build marker through it) and leaves a process running in
+the background; after the deploy the file is unchanged and no process of the build user is left.
+The build user cannot plant anything in `releases/` either.
 """
 
 from __future__ import annotations
@@ -54,6 +58,14 @@ export function load() {
 PAGE = "src/routes/+page.svelte"
 REPO = "/app.git"
 SLOTS = ("blue", "green")
+BUILD_USER = "castelet-build"
+# A file of root's that the build attacks (stands for /etc/shadow).
+TARGET = "/etc/castelet-e2e-target"
+TARGET_TEXT = "root's own"
+# Planted by the build script as the build user: the marker root wrote after a build (reproduced:
+# root replaced the target's content with the commit), then a process meant to outlive the build.
+ATTACK = (f"ln -s {TARGET} .castelet-built && ln -s {TARGET} .castelet-entry"
+          " && setsid -f sleep 987 </dev/null >/dev/null 2>&1")
 
 
 def _page(release: str) -> str:
@@ -147,6 +159,43 @@ def _wait_for(site: Site, text: str, within: float) -> None:
     raise AssertionError(f"{site.domain} does not serve {text!r} after {within} s: {last}")
 
 
+def _read(site: Site, script: str) -> str:
+    """The output of `script` run by root on the instance, read again when the exec session
+    closed before its output arrived (decision 48): an empty answer must mean empty."""
+    for _ in range(3):
+        out = lxc("exec", site.container, "--", "sh", "-c", f"{script}; echo '<end>'").stdout
+        if out.rstrip().endswith("<end>"):
+            return out.rstrip().removesuffix("<end>").strip()
+    raise AssertionError(f"no complete answer from {site.container} to {script!r}")
+
+
+def _attack_in_the_build(site: Site) -> None:
+    """The next commit's build script attacks root (ATTACK); the target exists, root's."""
+    lxc("exec", site.container, "--", "sh", "-c",
+        f"rm -f {TARGET} && echo \"{TARGET_TEXT}\" > {TARGET} && chmod 0644 {TARGET}")
+    work = Path(site.notes["work"])  # type: ignore[arg-type]
+    package = json.loads((work / "package.json").read_text())
+    package["scripts"]["build"] = f"vite build && {ATTACK}"
+    (work / "package.json").write_text(json.dumps(package, indent=2) + "\n")
+
+
+def _check_the_attack_failed(site: Site) -> None:
+    """After a deploy whose build attacked: the target is unchanged, no process of the build user
+    survives the deploy (nor its transient services), and it cannot plant anything in releases/."""
+    target = _read(site, f"stat -c '%U %a %F' {TARGET} && cat {TARGET}")
+    assert target == f"root 644 regular file\n{TARGET_TEXT}", \
+        f"the build made root write through its symbolic link: {target!r}"
+    left = _read(site, f"for d in $(find /proc -maxdepth 1 -name '[0-9]*' -user {BUILD_USER}); do "
+                       "echo \"$(basename $d) $(tr '\\0' ' ' < $d/cmdline)\"; done")
+    assert left == "", f"processes of {BUILD_USER} outlived the deploy: {left}"
+    units = _read(site, "systemctl list-units --all --plain --no-legend 'castelet-node-*'")
+    assert units == "", f"transient services of the build are left: {units}"
+    plant = lxc("exec", site.container, "--", "setpriv", f"--reuid={BUILD_USER}", f"--regid={BUILD_USER}",
+                "--clear-groups", "ln", "-s", TARGET, "/var/lib/castelet-node/releases/planted", check=False)
+    assert plant.returncode != 0, f"{BUILD_USER} can plant a symbolic link in releases/"
+    assert _read(site, "ls -A /var/lib/castelet-node/releases | grep -c planted || true") == "0"
+
+
 def _active_slot(site: Site) -> dict[str, object]:
     state: dict[str, object] = json.loads(lxc("exec", site.container, "--", "cat",
                                               "/var/lib/castelet-node/state.json").stdout)
@@ -179,7 +228,9 @@ def check_deployed(site: Site) -> None:
     assert status == 200 and "castelet e2e release 1" in body, (status, body[:500])
     assert str(_active_slot(site)["active"]) == slot
 
-    # A good commit: configure builds it aside, switches, and no request fails meanwhile.
+    # A good commit: configure builds it aside, switches, and no request fails meanwhile. Its
+    # build attacks root (its lock file is unchanged: node_modules is reused, no new download).
+    _attack_in_the_build(site)
     _commit(site, {PAGE: _page("release 2")}, "release 2")
     failures: list[str] = []
     seen: list[str] = []
@@ -205,6 +256,7 @@ def check_deployed(site: Site) -> None:
         stop.set()
         worker.join(60)
     assert deployed.returncode == 0, output(deployed)
+    _check_the_attack_failed(site)
     assert failures == [], f"{len(failures)} failed requests of {len(seen) + len(failures)}: {failures[:10]}"
     assert "1" in seen and seen[-1] == "2", f"{len(seen)} requests; last {seen[-5:]}"
     state = _active_slot(site)
