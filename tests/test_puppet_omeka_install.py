@@ -172,6 +172,26 @@ def test_install_exec_is_in_the_catalog(compiled: dict[str, tuple[Environment, C
     )
 
 
+def test_uploaded_files_never_run_php(compiled: dict[str, tuple[Environment, Compiled]]) -> None:
+    """Issue 21, point 4: Omeka S's files get the block WordPress's uploads have, at the path Apache
+    serves (the release's files/ symlink) and at its target on the data volume: PHP's engine off,
+    PHP file names refused, no .htaccess of their own (the release's AllowOverride All stops there);
+    in place before the installation, and so before the public ports open."""
+    _, cat = compiled["omeka_s"]
+    assert cat.returncode == 0, errors_of(cat)
+    block = cat.resource("Apache::Custom_config", "castelet-omeka-files")
+    sections = block["content"].split("<Directory ")[1:]
+    assert [section.split(">", 1)[0] for section in sections] == ['"/var/www/omeka-s/files"', '"/srv/data/omeka-files"']
+    for section in sections:
+        assert "php_admin_flag engine off" in section
+        assert "AllowOverride None" in section
+        assert '<FilesMatch "(?i)\\.(php[0-9]*|phtml|phar|pht|phps)$">\n        Require all denied' in section
+        assert "ExecCGI" not in section and "Indexes" not in section
+    # apachectl -t, which checks it, reads the virtual host's certificate.
+    assert "Exec[castelet-tls-ensure]" in block["require"]
+    assert "Apache::Custom_config[castelet-omeka-files]" in cat.resource(*EXEC)["require"]
+
+
 def test_admin_password_is_generated_on_the_node_and_never_in_the_catalog(
     compiled: dict[str, tuple[Environment, Compiled]],
 ) -> None:

@@ -4,7 +4,8 @@ installs the stand-in release (tests/e2e/omeka_standin.py) pinned by `castelet p
 `check_deployed()`, from the host over HTTPS with pebble's certificate: nobody can claim the site
 (it installed itself, /install redirects and offers nothing), the administrator logs in with the
 password generated on the instance and a wrong one does not, the project's title (with markup
-characters) is shown as text, five failed logins get the address banned by fail2ban; then day 2:
+characters) is shown as text, PHP dropped into the uploaded files is never run (refused, at the path
+Apache serves and whatever its case), five failed logins get the address banned by fail2ban; then day 2:
 a new release whose checksum does not match fails `terraform apply` cleanly and leaves the running
 release serving. terraform.tfvars is put back afterwards, so the deployment goes on with its
 pinned release (the tfvars edit, rebuild and restore tests come next).
@@ -13,6 +14,7 @@ pinned release (the tfvars edit, rebuild and restore tests come next).
 from __future__ import annotations
 
 import html
+import ssl
 import time
 
 import pytest
@@ -29,6 +31,7 @@ from omeka_standin import LoginError, fetch, install_form_offered, login, standi
 TITLE = "Atlas des chartes & <actes>"
 ADMIN_EMAIL = "admin@example.org"
 RUNNING = "1.0.0-test"  # the version tests/e2e/test_data.py pins
+FILES = "/srv/data/omeka-files"  # castelet::profile::omeka_s::files_dir
 
 
 def answers(site: Site) -> dict[str, str]:
@@ -51,6 +54,7 @@ def check_deployed(site: Site) -> None:
     assert html.escape(TITLE, quote=False) in front
     with pytest.raises(LoginError):
         login(base, domain, ADMIN_EMAIL, password[::-1], context=tls)
+    _uploads_never_run(site, base, tls)
     # Guessing goes nowhere: after 5 failed logins fail2ban bans the address (here, the host's).
     for _ in range(4):
         with pytest.raises(LoginError):
@@ -66,6 +70,22 @@ def check_deployed(site: Site) -> None:
     lxc("exec", site.container, "--", "fail2ban-client", "set", jail, "unbanip", site.bridge_address)
 
     _day_2_wrong_checksum_fails_cleanly(site)
+
+
+def _uploads_never_run(site: Site, base: str, tls: ssl.SSLContext) -> None:
+    """PHP put into Omeka S's files (the data volume's omeka-files, served at /files through the
+    release's symlink) is refused, never run: 403, and neither its output nor its source."""
+    names = ("castelet-probe.php", "castelet-probe.PHTML")
+    probes = [f"{FILES}/{name}" for name in names]
+    lxc("exec", site.container, "--", "sh", "-c",
+        " && ".join(f"echo '<?php echo 6 * 7, \"-ran\";' > {probe}" for probe in probes))
+    try:
+        for name in names:
+            answer = fetch(base, site.domain, f"/files/{name}", context=tls)
+            assert answer.status == 403, (name, answer.status, answer.body[:300])
+            assert "42-ran" not in answer.body and "<?php" not in answer.body, (name, answer.body[:300])
+    finally:
+        lxc("exec", site.container, "--", "rm", "-f", *probes)
 
 
 def _day_2_wrong_checksum_fails_cleanly(site: Site) -> None:

@@ -11,7 +11,10 @@
 # * `config/database.ini` (mode 0640, root:www-data) with the password of
 #   `castelet::mariadb::database[db_name]`.
 # * The release's `files/` is a symlink to `files_dir` (owned by www-data), normally on the
-#   data volume, so uploads survive upgrades.
+#   data volume, so uploads survive upgrades. What is in it is served, never run
+#   (`castelet-omeka-files.conf`, as WordPress's uploads): PHP's engine is off there, PHP file
+#   names are refused (403) and no `.htaccess` of its own is read, both at the path Apache serves
+#   (`<install_dir>/files`) and at `files_dir`.
 # * A port 80 virtual host on `install_dir` with `AllowOverride All` (Omeka S's .htaccess
 #   needs mod_rewrite), ImageMagick and the PHP extensions Omeka S needs.
 # * Completes Omeka S's own installation, so that no one ever gets its `/install` form:
@@ -177,6 +180,13 @@ class castelet::profile::omeka_s (
     require => [Exec['castelet-omeka-files-dir'], Package['httpd']],
   }
 
+  # Uploaded files are served, never run (the release's AllowOverride All ends there too).
+  # Its check (apachectl -t) reads the virtual host's certificate: that must exist first.
+  apache::custom_config { 'castelet-omeka-files':
+    content => epp('castelet/omeka-files.conf.epp', { 'dirs' => ["${install_dir}/files", $files_dir] }),
+    require => [Package['httpd'], Exec['castelet-tls-ensure']],
+  }
+
   # Replaces the (empty) files/ directory of the freshly unpacked release.
   file { "${release_dir}/files":
     ensure  => link,
@@ -235,6 +245,7 @@ class castelet::profile::omeka_s (
       File[$install_dir],
       File["${release_dir}/config/database.ini"],
       File["${release_dir}/files"],
+      Apache::Custom_config['castelet-omeka-files'],
       Castelet::Mariadb::Database[$db_name],
       Castelet::Apache_site[$_servername],
       Class['apache::service'],
