@@ -583,6 +583,21 @@ def test_state_on_the_data_volume(catalogs: dict[str, Any]) -> None:
     assert not {t for t in catalogs["lamp"].titles("Exec") if t.startswith("castelet-persistent-dir")}
 
 
+def test_lamp_document_root_lives_on_the_data_volume(catalogs: dict[str, Any]) -> None:
+    """Issue 21 point 6: with a data volume, the LAMP document root is bound from it (so the
+    application's code survives a rebuild and is in the volume's backups) before Puppet writes the
+    placeholder pages into it, and Apache requires that mount."""
+    cat: Compiled = catalogs["lamp_on_volume"]
+    assert cat.returncode == 0, errors_of(cat)
+    bind = cat.resource("Exec", "castelet-persistent-dir-/var/www/atlas")
+    assert bind["command"] == "castelet-volumes bind  '/var/www/atlas' '/srv/data/www'"
+    assert bind["unless"] == "castelet-volumes is-bound '/var/www/atlas' '/srv/data/www'"
+    # the pages Puppet writes into it autorequire the directory, which waits for the bind
+    assert "Castelet::Persistent_dir[/var/www/atlas]" in str(cat.resource("File", "/var/www/atlas")["require"])
+    dropin = cat.resource("File", "/etc/systemd/system/apache2.service.d/castelet-volume-var-www-atlas.conf")
+    assert "RequiresMountsFor=/var/www/atlas" in dropin["content"].splitlines()
+
+
 def test_backup_profile(catalogs: dict[str, Any]) -> None:
     """A repository and the manifest's backups give a timer, a root-only JSON configuration and
     the restic password generated on the node; no repository, no timer."""

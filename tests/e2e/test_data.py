@@ -24,6 +24,7 @@ import base64
 import gzip
 import hashlib
 import json
+import secrets
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -188,7 +189,30 @@ def _omeka_admin_logs_in(d: Deployed) -> None:
     assert "Admin dashboard" in login(site, domain, email, ops.secrets(d.path)["omeka-admin"], context=context)
 
 
-APPLICATION_CHECKS: dict[str, Callable[[Deployed], None]] = {"omeka-s": _omeka_admin_logs_in}
+# deployment name => the token its e2e page prints (written at the first check, read at the others)
+LAMP_PAGES: dict[str, str] = {}
+LAMP_PAGE = "castelet-e2e-app.php"
+
+
+def _lamp_application_code_stays(d: Deployed) -> None:
+    """Issue 21 point 6: a PHP page deployed into the document root as the README says (by root)
+    runs, and still runs after `nox -s rebuild` and after a restore onto a fresh volume: the
+    document root lives on the data volume and is in its backups."""
+    answers = yaml.safe_load((d.path / ANSWERS_FILE).read_text())["answers"]
+    docroot = f"/var/www/{d.name}"
+    if d.name not in LAMP_PAGES:
+        token = secrets.token_hex(8)
+        data_set.sh(d.host, f"umask 022; cat > {docroot}/{LAMP_PAGE}", stdin=f"<?php echo 'e2e-', strrev('{token}');\n")
+        LAMP_PAGES[d.name] = token
+    page = fetch(f"https://{_address(d.host)}", answers.get("domain", "example.org"), f"/{LAMP_PAGE}",
+                 context=unverified_context())
+    expected = f"e2e-{LAMP_PAGES[d.name][::-1]}"
+    assert (page.status, page.body.strip()) == (200, expected), \
+        f"the application's page in {docroot} is gone or does not run: HTTP {page.status} {page.body[:200]!r}"
+
+
+APPLICATION_CHECKS: dict[str, Callable[[Deployed], None]] = {"omeka-s": _omeka_admin_logs_in,
+                                                             "lamp": _lamp_application_code_stays}
 
 
 def _unit_state(d: Deployed) -> str:

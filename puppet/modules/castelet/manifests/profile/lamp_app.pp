@@ -4,6 +4,10 @@
 # * `docroot` (default `/var/www/<deployment>`) owned by `docroot_owner` (root: the web server
 #   cannot modify the application; data the application writes belongs on the data volume),
 #   served over HTTPS by `castelet::apache_site` with `AllowOverride All` and mod_rewrite.
+#   With a data volume it is a bind mount of `<castelet::data_dir>/<docroot_source>`
+#   (`castelet::persistent_dir`, Apache requires the mount): the application's code survives
+#   `nox -s rebuild` and is in the backups of the volume. A document root that already held an
+#   application (a deployment made before) is copied onto the volume first.
 # * A MariaDB database `db_name` (user of the same name) through
 #   `castelet::mariadb::database`; its credentials in `config_file` (outside the document
 #   root, mode 0640, root:www-data) for the application to read.
@@ -22,6 +26,8 @@
 #   Document root; defaults to `/var/www/<castelet::deployment>`.
 # @param db_name
 #   Name of the MariaDB database and of its user.
+# @param docroot_source
+#   Directory under `castelet::data_dir` that holds the document root (letters, digits, `_ . -`).
 # @param docroot_owner
 #   Owner and group of the document root and the placeholder page. Not the web server's user:
 #   a compromised application must not be able to rewrite itself.
@@ -31,6 +37,7 @@ class castelet::profile::lamp_app (
   Optional[Stdlib::Fqdn] $servername = undef,
   Optional[Castelet::Path] $docroot = undef,
   Castelet::Dbname $db_name = 'app',
+  Pattern[/\A[A-Za-z0-9][A-Za-z0-9_.-]*\z/] $docroot_source = 'www',
   String[1] $docroot_owner = 'root',
   Castelet::Path $config_file = '/etc/castelet/lamp-app.ini',
 ) {
@@ -78,12 +85,19 @@ class castelet::profile::lamp_app (
     require => Class['castelet::profile::volumes'],
   }
 
+  # On the data volume (when there is one): bound before anything is written into it.
+  castelet::persistent_dir { $_docroot:
+    source  => $docroot_source,
+    units   => ['apache2.service'],
+    require => Exec['castelet-lamp-docroot'],
+  }
+
   file { $_docroot:
     ensure  => directory,
     owner   => $docroot_owner,
     group   => $docroot_owner,
     mode    => '0755',
-    require => [Exec['castelet-lamp-docroot'], Package['httpd']],
+    require => [Castelet::Persistent_dir[$_docroot], Package['httpd']],
   }
 
   file { "${_docroot}/health.php":
