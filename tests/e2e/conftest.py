@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -115,30 +116,38 @@ def pytest_configure(config: pytest.Config) -> None:
     if _e2e_run(config) and _is_controller(config) and costs.LEDGER.is_file():
         costs.LEDGER.replace(costs.PREVIOUS)
     if _e2e_run(config) and _is_controller(config) and os.geteuid() == 0 and cloud.daemon_ready():
-        if _only_e2e_run_here(config):
-            for removed in purge_interrupted_run():
-                print(f"e2e: removed {removed}, left by an interrupted earlier run", flush=True)
-        else:
-            print(f"e2e: another e2e run holds {RUN_LOCK}: nothing left over is removed", flush=True)
+        with _e2e_run_lock() as alone:
+            if alone:
+                for removed in purge_interrupted_run():
+                    print(f"e2e: removed {removed}, left by an interrupted earlier run", flush=True)
+            else:
+                print(f"e2e: another e2e run is live ({RUN_LOCK}): nothing left over is removed", flush=True)
 
 
-#: Held by the controller of an e2e run for as long as it runs (released when it dies, lost on reboot).
+#: Every live e2e run holds it shared, for as long as it runs (released when its controller dies;
+#: /run is empty after a reboot); the purge needs it exclusive.
 RUN_LOCK = Path("/run/lock/castelet-e2e.lock")
 _run_lock: list[IO[str]] = []
 
 
-def _only_e2e_run_here(config: pytest.Config) -> bool:
-    """Take the machine's e2e lock; False when another live e2e run holds it (its `e2e-` instances
-    are not leftovers)."""
+@contextlib.contextmanager
+def _e2e_run_lock() -> Iterator[bool]:
+    """Yields True when no other e2e run is live (the lock taken exclusive: the purge is safe),
+    else False; afterwards this run holds the lock shared until it ends, so that a run started
+    later sees it as live, even when it started beside another one."""
     RUN_LOCK.parent.mkdir(parents=True, exist_ok=True)
     handle = RUN_LOCK.open("a")
+    _run_lock.append(handle)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        handle.close()
-        return False
-    _run_lock.append(handle)
-    return True
+        fcntl.flock(handle, fcntl.LOCK_SH)  # waits only while a purge runs
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_SH)
 
 
 #: Every deployment an e2e test makes is named `e2e-…` (test_lifecycle.py, test_data.py,
