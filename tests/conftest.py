@@ -20,6 +20,7 @@ SHARED_FIXTURE_GROUPS = {
                        "tests/test_hostile_answers.py::test_values_"),
     "checkov": ("tests/test_check_blueprints.py::test_blueprint_passes_checkov",
                 "tests/test_check_blueprints.py::test_checkov_reports_an_open_ssh_port",
+                "tests/test_check_blueprints.py::test_checkov_scans_the_modules_a_deployment_calls",
                 "tests/test_check_blueprints.py::test_a_clients_service_passes_checkov"),
     **{f"{module} catalogs": (f"tests/{module}.py::",)
        for module in ("test_puppet_omeka_install", "test_puppet_static_site", "test_puppet_wordpress")},

@@ -160,13 +160,20 @@ def checkov_reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     (tree / "reasoned").mkdir()
     (tree / "reasoned" / "main.tf").write_text(
         SSH_RULE.format(skip="#checkov:skip=CKV_OPENSTACK_2:a bastion that must answer from anywhere\n  "))
+    # A deployment's shape: the root calls one cloud's module; the other cloud's module and the
+    # module's example are shipped but never called. The same open rule in each.
+    modules = tree / "modules-probe" / "modules"
+    for folder in ("openstack", "lxd", "openstack/examples/basic"):
+        (modules / folder).mkdir(parents=True)
+        (modules / folder / "main.tf").write_text(SSH_RULE.format(skip=""))
+    (tree / "modules-probe" / "main.tf").write_text('module "cloud" {\n  source = "./modules/openstack"\n}\n')
     return {"tree": tree, **run_checkov_each(tree)}
 
 
 @pytest.mark.parametrize("name", BLUEPRINTS)
 def test_blueprint_passes_checkov(checkov_reports, name):
-    """checkov's Terraform rules on the default render (modules included): no failure that is
-    not suppressed in the source with a reason."""
+    """checkov's Terraform rules on the default render (the modules it calls included): no failure
+    that is not suppressed in the source with a reason."""
     report = checkov_reports[name]
     assert report.passed > 0
     assert report.ok, "\n".join(map(str, report.failed))
@@ -181,6 +188,18 @@ def test_checkov_reports_an_open_ssh_port_and_honours_a_reasoned_suppression(che
     assert checkov_reports["reasoned"].ok and checkov_reports["reasoned"].skipped == 1
     # a single deployment scanned on its own (as `castelet check` does) gives the same findings
     assert [f.check_id for f in run_checkov(checkov_reports["tree"] / "open").failed] == ["CKV_OPENSTACK_2"]
+
+
+def test_checkov_scans_the_modules_a_deployment_calls_and_only_those(checkov_reports):
+    """A finding in the module the root calls is reported; the same rule in the other cloud's
+    module and in the module's example, which the deployment never calls, is not scanned."""
+    from castelet.checkov import uncalled_module_folders
+
+    report = checkov_reports["modules-probe"]
+    expected = [("CKV_OPENSTACK_2", "/modules-probe/modules/openstack/main.tf")]
+    assert [(f.check_id, f.file) for f in report.failed] == expected
+    probe = (checkov_reports["tree"] / "modules-probe").resolve()
+    assert uncalled_module_folders(probe) == [probe / "modules" / "lxd", probe / "modules" / "openstack" / "examples"]
 
 
 def test_a_clients_service_passes_checkov(checkov_reports):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -65,8 +66,44 @@ def find_checkov() -> list[str]:
     raise CheckovMissing(INSTALL_HINT)
 
 
+# A module call with a local source: `source = "./modules/openstack"`, `source = "../common/design"`.
+LOCAL_SOURCE = re.compile(r'^\s*source\s*=\s*"(\.{1,2}/[^"]*)"', re.MULTILINE)
+
+
+def called_modules(root: Path) -> set[Path]:
+    """The folders of every module the root module calls, directly or through another module."""
+    called: set[Path] = set()
+    pending = [root.resolve()]
+    while pending:
+        folder = pending.pop()
+        for tf in sorted(folder.glob("*.tf")):
+            for source in LOCAL_SOURCE.findall(tf.read_text(errors="replace")):
+                module = (folder / source).resolve()
+                if module.is_dir() and module not in called:
+                    called.add(module)
+                    pending.append(module)
+    return called
+
+
+def uncalled_module_folders(root: Path) -> list[Path]:
+    """Folders under the deployment's `modules/` that its Terraform never calls: the other cloud's
+    module and the modules' `examples/`. They create nothing, and checkov spends most of a scan
+    building their graphs."""
+    root = root.resolve()
+    called = called_modules(root)
+    uncalled: list[Path] = []
+    pending = [root / "modules"] if (root / "modules").is_dir() else []
+    while pending:
+        for child in sorted(p for p in pending.pop().iterdir() if p.is_dir() and not p.name.startswith(".")):
+            if child in called or any(module.is_relative_to(child) for module in called):
+                pending.append(child)
+            else:
+                uncalled.append(child)
+    return uncalled
+
+
 def run_checkov(deployment: Path) -> CheckovReport:
-    """Scan every Terraform file of the deployment (its modules included), offline."""
+    """Scan every Terraform file the deployment uses (the modules it calls included), offline."""
     return _scan(Path(deployment), lambda relative: "")[""]
 
 
@@ -77,8 +114,14 @@ def run_checkov_each(parent: Path) -> dict[str, CheckovReport]:
 
 
 def _scan(directory: Path, owner_of: Callable[[Path], str]) -> dict[str, CheckovReport]:
+    directory = directory.resolve()
+    deployments = [directory] if (directory / "modules").is_dir() else sorted(
+        p for p in directory.iterdir() if p.is_dir() and (p / "modules").is_dir())
+    # checkov matches each --skip-path as a regular expression against the absolute paths it walks.
+    skipped = [f"--skip-path=^{re.escape(str(folder))}$"
+               for deployment in deployments for folder in uncalled_module_folders(deployment)]
     argv = [*find_checkov(), "--directory", str(directory), "--framework", "terraform", "--skip-download",
-            "--output", "json", "--compact"]
+            "--output", "json", "--compact", *skipped]
     proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=900,
                           env={**os.environ, "BC_SKIP_MAPPING": "TRUE"})
     try:
