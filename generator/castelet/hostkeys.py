@@ -1,21 +1,32 @@
-"""SSH host keys of a deployment: trust on first use, then pinned (standard library only).
+"""SSH host keys of a deployment: learned when an instance is created, then pinned (standard
+library only).
 
 A rendered OpenStack deployment carries a copy of this file (``.castelet/hostkeys.py``). After a
-successful ``nox -s apply`` its noxfile scans every host's public key (``ssh-keyscan``) and merges
-it into ``.castelet/host_keys.json``, hostname => {"id": instance id, "key": "ssh-ed25519 AAAA..."}.
-Terraform's day-2 provisioner then refuses any other key for that instance, and ``nox -s verify``
-and ``secrets`` connect with a known_hosts file built from the same records.
+successful ``nox -s apply`` or ``rebuild`` its noxfile scans every host's public key
+(``ssh-keyscan``) and records the key of each instance not recorded yet in
+``.castelet/host_keys.json``, hostname => {"id": instance id, "key": "ssh-ed25519 AAAA..."}: when
+the instance's console log (``openstack console log show``, where cloud-init prints the host keys)
+confirms it, or, when the log shows none, only if that very run created the instance (trust on
+first use at creation, never later); a key the console log contradicts is refused (see admit()).
+Terraform's day-2 provisioner then refuses any other key for that instance, and the sessions that
+reach an instance over SSH (``verify``, ``secrets``, ``backup-credentials``, ``restore``...)
+connect with a known_hosts file built from the same records, and refuse a host that has none
+(unpinned()).
 
 Only public keys are handled here: the records are safe to commit.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -41,7 +52,8 @@ class HostKeyChanged(HostKeyError):
             f"{hostname}: its SSH host key changed but its instance did not (same id): recorded "
             f"{recorded!r}, presented {found!r}. This may be an attack on the connection. If the host "
             f"was legitimately rebuilt (e.g. reinstalled in place), delete the {hostname!r} entry "
-            f"from {records_file} and run the apply again to learn its new key."
+            f"from {records_file} and run the apply again: its new key is recorded if its console log "
+            f"(`openstack console log show`) confirms it; otherwise rebuild it (`nox -s rebuild -- {hostname}`)."
         )
 
 
@@ -104,6 +116,105 @@ def pinned(records: Mapping[str, HostKey], hostname: str, instance_id: str) -> s
 def to_learn(records: Mapping[str, HostKey], ids: Mapping[str, str]) -> list[str]:
     """Hosts with no record, or whose instance was replaced (a new id means new host keys)."""
     return sorted(hostname for hostname, host_id in ids.items() if pinned(records, hostname, host_id) is None)
+
+
+def unpinned(records: Mapping[str, HostKey], ids: Mapping[str, str], hostnames: Iterable[str]) -> list[str]:
+    """The hosts among ``hostnames`` that no SSH connection may reach: no key is pinned for their
+    current instance (never recorded, replaced since, or no instance id known for them)."""
+    return sorted(hostname for hostname in set(hostnames)
+                  if hostname not in ids or pinned(records, hostname, ids[hostname]) is None)
+
+
+def fingerprint(key: str) -> str:
+    """The SHA256 fingerprint of a public key line, as ``ssh-keygen -l`` prints it."""
+    try:
+        blob = base64.b64decode(key.split()[1], validate=True)
+    except (IndexError, binascii.Error) as exc:
+        raise HostKeyError(f"not a public key line: {key!r}") from exc
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode("ascii").rstrip("=")
+
+
+# cloud-init's keys_to_console (write-ssh-key-fingerprints) prints, through `logger -t ec2`, so with
+# a syslog prefix on each line, the fingerprints of the host keys and then the public keys.
+CONSOLE_FINGERPRINTS = ("-----BEGIN SSH HOST KEY FINGERPRINTS-----", "-----END SSH HOST KEY FINGERPRINTS-----")
+CONSOLE_KEYS = ("-----BEGIN SSH HOST KEY KEYS-----", "-----END SSH HOST KEY KEYS-----")
+_CONSOLE_FINGERPRINT = re.compile(r"\b\d+ (SHA256:[A-Za-z0-9+/]+) .*\(([A-Z0-9-]+)\)\s*$")
+
+
+def console_host_keys(log: str, key_type: str = KEY_TYPE) -> tuple[set[str], set[str]]:
+    """(public keys, SHA256 fingerprints) of ``key_type`` that cloud-init printed in a console log
+    (``openstack console log show``); both empty when the log shows no host key block."""
+    keys: set[str] = set()
+    fingerprints: set[str] = set()
+    label = key_type.removeprefix("ssh-").split("-")[0].upper()  # ssh-ed25519 -> ED25519 (ssh-keygen -l)
+    key_pattern = re.compile(rf"(?<![\w-]){re.escape(key_type)} ([A-Za-z0-9+/]+={{0,2}})(?![A-Za-z0-9+/=])")
+    block: str | None = None
+    for line in log.splitlines():
+        if CONSOLE_FINGERPRINTS[0] in line or CONSOLE_KEYS[0] in line:
+            block = "fingerprints" if CONSOLE_FINGERPRINTS[0] in line else "keys"
+        elif CONSOLE_FINGERPRINTS[1] in line or CONSOLE_KEYS[1] in line:
+            block = None
+        elif block == "fingerprints":
+            found = _CONSOLE_FINGERPRINT.search(line)
+            if found and found.group(2) == label:
+                fingerprints.add(found.group(1))
+        elif block == "keys":
+            found = key_pattern.search(line)
+            if found:
+                keys.add(f"{key_type} {found.group(1)}")
+    return keys, fingerprints
+
+
+def console_verdict(log: str | None, key: str, key_type: str = KEY_TYPE) -> bool | None:
+    """Does the console log confirm ``key``? True: it shows this key (or its fingerprint); False:
+    it shows host keys of this type and this one is not among them; None: no log, or no key in it."""
+    if log is None:
+        return None
+    keys, fingerprints = console_host_keys(log, key_type)
+    if not keys and not fingerprints:
+        return None
+    return key in keys or fingerprint(key) in fingerprints
+
+
+@dataclass
+class Admission:
+    """What a scan after an apply or a rebuild may add to the records (see admit())."""
+
+    keys: dict[str, str] = field(default_factory=dict)  # hostname => key to record
+    how: dict[str, str] = field(default_factory=dict)  # hostname => why it is trusted
+    skipped: dict[str, str] = field(default_factory=dict)  # hostname => why it stays unpinned
+    refused: dict[str, str] = field(default_factory=dict)  # hostname => why its key is refused
+
+
+def admit(records: Mapping[str, HostKey], ids: Mapping[str, str], created: Collection[str],
+          scanned: Mapping[str, str | None], confirmed: Mapping[str, bool | None]) -> Admission:
+    """Which scanned keys of hosts not pinned yet may be recorded.
+
+    ``created``: the hosts whose instance the current apply or rebuild created (their id was not
+    in the state before it). ``confirmed``: hostname => console_verdict() of its scanned key. A
+    key the console log confirms is recorded; one it contradicts is refused (someone may stand
+    between us and the instance); with no key in the log (or no log), the scan alone is trusted
+    only for an instance created by this very run: trust on first use at creation, never at a
+    later contact."""
+    admission = Admission()
+    for hostname in to_learn(records, ids):
+        key = scanned.get(hostname)
+        if key is None:
+            admission.skipped[hostname] = "no ed25519 host key could be read"
+            continue
+        verdict = confirmed.get(hostname)
+        if verdict is False:
+            admission.refused[hostname] = (
+                f"the host key it presents ({fingerprint(key)}) is not the one its console log shows: "
+                "someone may be intercepting the connection")
+        elif verdict:
+            admission.keys[hostname], admission.how[hostname] = key, "confirmed by its console log"
+        elif hostname in created:
+            admission.keys[hostname], admission.how[hostname] = key, "scanned right after its creation"
+        else:
+            admission.skipped[hostname] = ("its instance was not created by this run and its console log "
+                                           "does not confirm the key it presents")
+    return admission
 
 
 def merge(records: Mapping[str, HostKey], ids: Mapping[str, str], scanned: Mapping[str, str | None],

@@ -147,12 +147,17 @@ def apply(session: nox.Session) -> None:
     terraform(session, "apply", "-input=false", PLAN_FILE.name)
     PLAN_FILE.unlink()
     if CLOUD == "openstack":
-        _learn_host_keys(session, inventory(session))
+        # the instances of the plan's prior state existed before: the others were created now
+        _learn_host_keys(session, inventory(session), hostkeys.instance_ids(plan.get("prior_state") or {}))
+
+
+def _state_ids(session: nox.Session) -> dict[str, str]:
+    """hostname => id of every instance in the state."""
+    return hostkeys.instance_ids(json.loads(terraform(session, "show", "-json", silent=True) or "{}"))
 
 
 def _instance_ids(session: nox.Session, hosts: dict[str, dict[str, Any]]) -> dict[str, str]:
-    state = json.loads(terraform(session, "show", "-json", silent=True) or "{}")
-    return {hostname: host_id for hostname, host_id in hostkeys.instance_ids(state).items() if hostname in hosts}
+    return {hostname: host_id for hostname, host_id in _state_ids(session).items() if hostname in hosts}
 
 
 def _remote(command: list[str]) -> str:
@@ -182,46 +187,126 @@ def _keyscan(entry: dict[str, Any], known_hosts_file: Path) -> str | None:
     return hostkeys.parse_keyscan(proc.stdout)
 
 
-def _learn_host_keys(session: nox.Session, hosts: dict[str, dict[str, Any]]) -> dict[str, hostkeys.HostKey]:
-    """Trust on first use: record the key of every new or replaced instance, check the others.
-    Direct hosts first, so that hosts behind a jump host are scanned through a pinned one."""
+def _os_cloud() -> str | None:
+    """`os_cloud` of terraform.tfvars (the clouds.yaml entry Terraform uses), if set there."""
+    path = HERE / "terraform.tfvars"
+    tfvars = path.read_text(encoding="utf-8") if path.exists() else ""
+    found = re.search(r'^ *os_cloud *= *"([^"\\]+)" *(?:#.*)?$', tfvars, re.MULTILINE)
+    return found.group(1) if found else None
+
+
+def _console_log(instance_id: str) -> tuple[str | None, str]:
+    """The console log of an instance (`openstack console log show`), where cloud-init printed
+    its SSH host keys; or None and why it could not be read."""
+    if shutil.which("openstack") is None:
+        return None, "the `openstack` command is not installed (pip install python-openstackclient)"
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*", instance_id):
+        return None, f"unexpected instance id {instance_id!r}"
+    cloud = _os_cloud()
+    argv = ["openstack", *(["--os-cloud", cloud] if cloud else []), "console", "log", "show", instance_id]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, f"`{' '.join(argv[:-1])} ...` failed: {exc}"
+    if proc.returncode != 0:
+        return None, f"`{' '.join(argv)}` failed: {(proc.stderr.strip().splitlines() or ['no message'])[-1]}"
+    return proc.stdout, ""
+
+
+def _admitted(records: dict[str, hostkeys.HostKey], ids: dict[str, str], created: set[str],
+              scanned: dict[str, str | None], confirmed: dict[str, bool | None], unhelpful: dict[str, str],
+              where: str) -> tuple[hostkeys.Admission, dict[str, hostkeys.HostKey]]:
+    """What the scans so far allow to record, and the records that result. The console log of a
+    host to learn is read once (``confirmed``: its verdict; ``unhelpful``: why it gave none)."""
+    to_learn = hostkeys.to_learn(records, ids)
+    for hostname in to_learn:
+        key = scanned.get(hostname)
+        if key is not None and hostname not in confirmed:
+            log, why = _console_log(ids[hostname])
+            confirmed[hostname] = hostkeys.console_verdict(log, key)
+            if confirmed[hostname] is None:
+                unhelpful[hostname] = why or "cloud-init printed no SSH host key in it"
+    admission = hostkeys.admit(records, ids, created, scanned, confirmed)
+    trusted = {h: key for h, key in scanned.items() if h not in to_learn or h in admission.keys}
+    return admission, hostkeys.merge(records, ids, trusted, where)
+
+
+def _learn_host_keys(session: nox.Session, hosts: dict[str, dict[str, Any]],
+                     before: dict[str, str]) -> dict[str, hostkeys.HostKey]:
+    """After an apply or a rebuild (``before``: hostname => instance id in the state before it):
+    record the key of every instance not pinned yet when its console log confirms it or, with no
+    key in the log, when this run created it (trust on first use at creation only, never later);
+    check the pinned ones. Direct hosts first, so that hosts behind a jump host are scanned through
+    a pinned one. A key the console log contradicts stops the session (the others are recorded)."""
     ids = _instance_ids(session, hosts)
+    created = {hostname for hostname, host_id in ids.items() if host_id not in set(before.values())}
     addresses = {hostname: str(entry["address"]) for hostname, entry in hosts.items()}
     where = str(HOST_KEYS_FILE.relative_to(HERE))
+    confirmed: dict[str, bool | None] = {}
+    unhelpful: dict[str, str] = {}
     try:
         records = hostkeys.load(HOST_KEYS_FILE)
         scanned: dict[str, str | None] = {}
         with tempfile.TemporaryDirectory() as tmp:
             known = Path(tmp) / "known_hosts"
             for jumped in (False, True):
-                current = hostkeys.merge(records, ids, scanned, where)
+                _, current = _admitted(records, ids, created, scanned, confirmed, unhelpful, where)
                 known.write_text(hostkeys.known_hosts(current, addresses))
                 for hostname in sorted(ids):
                     if bool(hosts[hostname].get("bastion")) == jumped:
                         scanned[hostname] = _keyscan(hosts[hostname], known)
-        learned = hostkeys.merge(records, ids, scanned, where)
+        admission, learned = _admitted(records, ids, created, scanned, confirmed, unhelpful, where)
     except hostkeys.HostKeyError as exc:
         session.error(str(exc))
-    for hostname in sorted(set(ids) - set(learned)):
-        session.warn(f"{hostname}: no ed25519 host key could be read: its SSH connections stay unpinned "
-                     "until the next `nox -s apply`")
+    for hostname, why in sorted(admission.skipped.items()):
+        session.warn(f"{hostname}: {why}: its key is not recorded, and the sessions that reach it over SSH "
+                     f"(configure, verify, secrets, backup-credentials, restore...) refuse it until it is: "
+                     f"`nox -s rebuild -- {hostname}` (or check the key in `openstack console log show "
+                     f"{ids[hostname]}` and record it in {where} yourself)")
+    for hostname in sorted(admission.keys):
+        if not confirmed.get(hostname):
+            session.warn(f"{hostname}: its console log could not confirm its host key ({unhelpful.get(hostname)}): "
+                         "the key scanned right after its creation is trusted")
     new = sorted(h for h in learned if records.get(h) != learned[h])
     if learned != records:
         hostkeys.save(HOST_KEYS_FILE, learned)
     if new:
-        session.log(f"host keys learned for {', '.join(new)} in {where}: commit it (public keys) "
-                    "so that a fresh clone pins them too")
+        how = "; ".join(f"{h}: {admission.how.get(h, 'learned')}" for h in new)
+        session.log(f"host keys learned in {where} ({how}): commit it (public keys) so that a fresh clone "
+                    "pins them too")
+    if admission.refused:
+        session.error("\n".join(
+            f"{hostname}: {why} (instance {ids[hostname]}): its key was NOT recorded, and nothing is sent to it "
+            f"until it is. Compare with `openstack console log show {ids[hostname]}`, and rebuild it "
+            f"(`nox -s rebuild -- {hostname}`) from a network you trust"
+            for hostname, why in sorted(admission.refused.items())))
     return learned
 
 
-def _known_hosts(session: nox.Session, hosts: dict[str, dict[str, Any]]) -> str:
-    """known_hosts lines pinning every SSH host (learning the keys of hosts not recorded yet)."""
+def _pinned(session: nox.Session, ids: dict[str, str], hostnames: list[str],
+            action: str) -> dict[str, hostkeys.HostKey]:
+    """The host key records, after refusing ``action`` when one of ``hostnames`` has no key pinned
+    for its current instance: keys are learned only when an instance is created (`nox -s apply`,
+    `rebuild`), never at a later first contact, so nothing is sent to an unknown key."""
     try:
         records = hostkeys.load(HOST_KEYS_FILE)
     except hostkeys.HostKeyError as exc:
         session.error(str(exc))
-    if hostkeys.to_learn(records, _instance_ids(session, hosts)):
-        records = _learn_host_keys(session, hosts)
+    missing = hostkeys.unpinned(records, ids, hostnames)
+    if missing:
+        where = str(HOST_KEYS_FILE.relative_to(HERE))
+        session.error(
+            f"{action} refused: no SSH host key is pinned for {', '.join(missing)} (in {where}, for its current "
+            "instance), and castelet learns a host key only when `nox -s apply` or `nox -s rebuild` creates the "
+            "instance, never by trusting the first key that answers. Run `nox -s plan apply` (it records a key "
+            "the instance's console log confirms); if the key still cannot be learned, "
+            f"`nox -s rebuild -- {missing[0] if len(missing) == 1 else 'HOST'}`. Nothing was sent.")
+    return records
+
+
+def _known_hosts(session: nox.Session, hosts: dict[str, dict[str, Any]], action: str) -> str:
+    """known_hosts lines pinning every SSH host; ``action`` is refused if one has no pinned key."""
+    records = _pinned(session, _instance_ids(session, hosts), sorted(hosts), action)
     return hostkeys.known_hosts(records, {hostname: str(entry["address"]) for hostname, entry in hosts.items()})
 
 
@@ -237,7 +322,7 @@ def verify(session: nox.Session) -> None:
         known: Path | None = None
         if CLOUD == "openstack":
             known = Path(tmp) / "known_hosts"
-            known.write_text(_known_hosts(session, hosts))
+            known.write_text(_known_hosts(session, hosts, "verify"))
             env["CASTELET_KNOWN_HOSTS"] = str(known)
         # The age of each instance's last good snapshot, printed first (the checks fail when the
         # last run failed or the snapshot is more than a day old).
@@ -305,13 +390,14 @@ def _on_instance(entry: dict[str, Any], command: list[str], known_hosts_file: Pa
 
 @contextmanager
 def _instances(session: nox.Session) -> Iterator[tuple[dict[str, dict[str, Any]], Path | None]]:
-    """The inventory and, on OpenStack, a known_hosts file pinning every host."""
+    """The inventory and, on OpenStack, a known_hosts file pinning every host (the session is
+    refused, before any connection, when a host has no pinned key)."""
     hosts = inventory(session)
     with tempfile.TemporaryDirectory() as tmp:
         known: Path | None = None
         if CLOUD == "openstack":
             known = Path(tmp) / "known_hosts"
-            known.write_text(_known_hosts(session, hosts))
+            known.write_text(_known_hosts(session, hosts, f"nox -s {session.name}"))
         yield hosts, known
 
 
@@ -488,6 +574,7 @@ def rebuild(session: nox.Session) -> None:
     if not found:
         session.error(f"no instance {hostname!r} in the state")
     before = _instance_records(session, found)
+    before_ids = _state_ids(session) if CLOUD == "openstack" else {}
     approve = "-auto-approve" in rest
     plan_args = [arg for arg in rest if arg != "-auto-approve"]
     for attempt in range(1, DESTROY_ATTEMPTS + 1):
@@ -506,7 +593,7 @@ def rebuild(session: nox.Session) -> None:
                          f"again in {DESTROY_RETRY_PAUSE_SECONDS:g} s")
             time.sleep(DESTROY_RETRY_PAUSE_SECONDS)
     if CLOUD == "openstack":
-        _learn_host_keys(session, inventory(session))
+        _learn_host_keys(session, inventory(session), before_ids)
 
 
 @nox.session(python=False)
@@ -518,6 +605,9 @@ def configure(session: nox.Session) -> None:
     targets = [address for address in state if ".module.provision." in address or "provision" in address]
     if not targets:
         session.error("nothing to configure: the deployment has not been applied")
+    if CLOUD == "openstack":  # it pushes the Puppet environment and hieradata over SSH
+        ids = _state_ids(session)
+        _pinned(session, ids, sorted(ids), "nox -s configure")
     approve = "-auto-approve" in session.posargs
     plan_args = [arg for arg in session.posargs if arg != "-auto-approve"]
     _guarded_apply(session, "configure", [*[f"-replace={t}" for t in targets], *plan_args], approve,
