@@ -501,7 +501,8 @@ def test_base_profile_resources(catalogs: dict[str, Any], scenario: str) -> None
     cat: Compiled = catalogs[scenario]
     assert cat.returncode == 0, errors_of(cat)
     user = cat.resource("User", "ada")
-    assert user["groups"] == ["sudo"] and user["home"] == "/home/ada"
+    # sudo is granted by castelet-admins alone: the admin is in the SSH group only, not in `sudo`
+    assert user["groups"] == ["castelet-ssh"] and user["membership"] == "inclusive" and user["home"] == "/home/ada"
     keys = cat.resource("File", "/home/ada/.ssh/authorized_keys")
     assert ADMIN_KEY in keys["content"] and keys["mode"] == "0600"
     sudoers = cat.resource("File", "/etc/sudoers.d/castelet-admins")

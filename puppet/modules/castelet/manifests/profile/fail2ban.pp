@@ -13,12 +13,24 @@
 #   How long a ban lasts.
 # @param ignoreip
 #   Addresses never banned (loopback by default: the node's own checks).
+# @param admin_cidr
+#   The admins' network (`terraform.admin_cidr`), never banned either: a mistyped key or a
+#   misbehaving script there cannot lock the admins out of SSH for `bantime` (the firewall lets
+#   SSH in from it whatever the rules). Not when it is the whole internet (`0.0.0.0/0`, `::/0`,
+#   accepted with `admin_cidr_open_to_all`): ignoring it would turn every ban off.
 class castelet::profile::fail2ban (
   Integer[1, 100] $maxretry = 5,
   Pattern[/\A[0-9]+[smhdw]?\z/] $findtime = '10m',
   Pattern[/\A[0-9]+[smhdw]?\z/] $bantime = '15m',
   Array[Variant[Stdlib::IP::Address, Castelet::Cidr]] $ignoreip = ['127.0.0.1/8', '::1'],
+  Optional[Castelet::Cidr] $admin_cidr = undef,
 ) {
+  $admin_ignored = $admin_cidr ? {
+    undef     => [],
+    /\/0\z/ => [],
+    default   => [$admin_cidr],
+  }
+
   package { ['fail2ban', 'python3-systemd']:
     ensure => installed,
   }
@@ -32,7 +44,7 @@ class castelet::profile::fail2ban (
         'maxretry' => $maxretry,
         'findtime' => $findtime,
         'bantime'  => $bantime,
-        'ignoreip' => $ignoreip,
+        'ignoreip' => ($ignoreip + $admin_ignored).unique,
     }),
     require => Package['fail2ban'],
     notify  => Service['fail2ban'],

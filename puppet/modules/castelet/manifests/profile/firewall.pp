@@ -4,7 +4,10 @@
 # Writes `/etc/nftables.conf` with one table, `inet castelet`, replaced atomically on each
 # load. Its input chain drops everything except loopback traffic, packets of established or
 # related connections, ICMP/ICMPv6 (path MTU discovery and IPv6 neighbour discovery need it),
-# SSH from `admin_cidr` and the `rules`. Forwarded and outgoing traffic is not filtered.
+# SSH from `admin_cidr` and the `rules`. Forwarded traffic is not filtered; of outgoing traffic,
+# only connections to the cloud's metadata service (169.254.169.254, fe80::a9fe:a9fe) are
+# refused, to every user but root (cloud-init runs as root and needs it at every boot; a web
+# application or service account tricked into a request would get the instance's user-data).
 # Tables of other software are left alone. The file is checked with `nft -c -f` before it
 # is put in place; the `nftables` service is enabled and reloaded when the file changes.
 #

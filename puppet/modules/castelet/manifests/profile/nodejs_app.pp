@@ -26,7 +26,10 @@
 #   build into `<base_dir>/releases` (root's) by renaming between directory descriptors, and
 #   never writes or changes the owner of anything under a directory the build user controls.
 # * The slots run as `app_user` with `ProtectSystem=strict`, `NoNewPrivileges`, `PrivateTmp`,
-#   `ProtectHome`, no capabilities; the only writable place is `data_dir` (on the data volume,
+#   `ProtectHome`, no capabilities, `ProtectProc=invisible` (no other user's process in /proc),
+#   `RestrictNamespaces`, `SystemCallFilter=@system-service` (refused calls fail with `EPERM`),
+#   and no route to the cloud's metadata service (the host firewall refuses it to every user but
+#   root); the only writable place is `data_dir` (on the data volume,
 #   required mounted), handed to the application as `DATA_DIR`. Also in the environment:
 #   `NODE_ENV=production`, `HOST=127.0.0.1`, `PORT`, `ORIGIN=https://<servername>` and
 #   `environment`.

@@ -13,7 +13,8 @@
 #   command wrapping Debian's `rrsync` (write only, links munged) into a fresh copy of the
 #   current release, then the switch. No shell, no other command, no scp or sftp, no
 #   forwarding, no terminal: `restrict` in its keys file (owned by root, outside its home) and
-#   an sshd `Match User` drop-in with `ForceCommand` and `DisableForwarding`.
+#   an sshd `Match User` drop-in with `ForceCommand` and `DisableForwarding`. It is a member of
+#   `castelet::profile::base::ssh_group`, the one group sshd lets in (`AllowGroups`).
 # * `git_url`: the instance fetches `git_ref` from that repository and builds it with Debian's
 #   `jekyll` (`--safe`: no custom plugins) as `deploy_user`, in a sandboxed systemd service,
 #   then publishes it the same way; at the first Puppet run and whenever the URL or the ref
@@ -58,6 +59,7 @@ class castelet::profile::static_site (
   Castelet::Path $state_dir = '/var/lib/castelet-site',
 ) {
   include castelet
+  include castelet::profile::base
   include castelet::installed
   include castelet::profile::volumes
   include castelet::profile::nginx
@@ -88,7 +90,10 @@ class castelet::profile::static_site (
     shell      => '/bin/sh',
     password   => '!',
     system     => true,
-    require    => Group[$deploy_user],
+    # sshd lets in the members of this group only (AllowGroups).
+    groups     => [$castelet::profile::base::ssh_group],
+    membership => inclusive,
+    require    => Group[$deploy_user, $castelet::profile::base::ssh_group],
   }
 
   file { $state_dir:
