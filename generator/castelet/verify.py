@@ -49,7 +49,7 @@ def check_bootstrap_succeeded(host: Any) -> None:
     assert "state=done" in record.content_string, f"bootstrap did not finish:\n{record.content_string}"
 
 
-#: The group sshd lets in (castelet::profile::base::ssh_group).
+#: The group sshd lets in (the `ssh_group` parameter of the Puppet class castelet::profile::base).
 SSH_GROUP = "castelet-ssh"
 #: What sshd may offer: AEAD ciphers and AES-CTR; hybrid post-quantum, curve25519 and >= 4096-bit
 #: finite-field key exchanges; SHA-2 MACs; Ed25519 and RSA-SHA2 host keys.
@@ -439,7 +439,7 @@ def check_pending_reboot(host: Any) -> None:
         message += f" (asked {days:.1f} days ago)"
         assert days < REBOOT_PENDING_DAYS, (
             f"{message}: reboot in a maintenance window (`sudo reboot`), or let unattended-upgrades do it "
-            "(`castelet::profile::base::reboot_time`)")
+            "(the `reboot_time` parameter of the Puppet class castelet::profile::base)")
     warnings.warn(PendingReboot(message), stacklevel=2)
 
 
