@@ -195,3 +195,43 @@ def test_only_an_empty_pool_is_moved_onto_its_own_file_system(monkeypatch: pytes
     cloud._ensure_pool(messages.append)
     assert calls == [("storage", "show", cloud.POOL)], "a pool in use is neither deleted nor changed"
     assert "kept as it is" in messages[0] and not (tmp_path / "castelet/local/pool.ext4").exists()
+
+
+def test_images_of_several_releases_are_built_at_the_same_time_then_imported(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """`castelet local setup --release 13 --release 12` on a new machine: the two debootstraps
+    overlap (each waits on the mirror and the disk about half of its time), and each image is
+    imported only once every build has finished; an image already current is not rebuilt."""
+    import threading
+
+    from castelet.releases import RELEASES
+
+    monkeypatch.setattr(cloud, "cache_dir", lambda: tmp_path)
+    monkeypatch.setattr(cloud, "image_recipe", lambda debian: ImageRecipe(mirror="http://m", release=debian))
+    current = {RELEASES["13"].local_image: None, RELEASES["12"].local_image: None}
+    monkeypatch.setattr(cloud, "_image_current", lambda alias: current.get(alias))
+    both_building = threading.Barrier(2, timeout=10)
+    events: list[str] = []
+
+    def build(recipe: ImageRecipe, images: Path, log: Path) -> Path:
+        both_building.wait()  # a BrokenBarrierError here: the builds ran one after the other
+        tarball = images / f"debian-{recipe.release.major}-{recipe.digest}.tar"
+        tarball.write_bytes(b"")
+        events.append(f"built {recipe.release.major}")
+        return tarball
+
+    def lxc(*args: str, **_: object) -> subprocess.CompletedProcess[str]:
+        events.append(" ".join(args[:2]) + f" {args[-1]}")
+        return subprocess.CompletedProcess(list(args), 0, "", "")
+
+    monkeypatch.setattr(cloud, "build", build)
+    monkeypatch.setattr(cloud, "lxc", lxc)
+    cloud._ensure_images(lambda message: None, (RELEASES["13"], RELEASES["12"]))
+    assert sorted(events[:2]) == ["built 12", "built 13"]
+    assert events[2:] == [f"image import {RELEASES['13'].local_image}", f"image import {RELEASES['12'].local_image}"]
+
+    events.clear()
+    current[RELEASES["13"].local_image] = ImageRecipe(mirror="http://m", release=RELEASES["13"]).digest
+    both_building = threading.Barrier(1)
+    cloud._ensure_images(lambda message: None, (RELEASES["13"], RELEASES["12"]))
+    assert events == ["built 12", f"image import {RELEASES['12'].local_image}"]
