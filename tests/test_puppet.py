@@ -126,6 +126,8 @@ ROLE_RULES = [
 
 
 TLS_SETTINGS = {"acme_server": "https://acme-v02.api.letsencrypt.org/directory", "acme_ca_certificate": ""}
+#: A private ACME CA's certificate (the omeka_s scenario's): its content does not matter to Puppet.
+PRIVATE_ACME_CA = "-----BEGIN CERTIFICATE-----\nMIIBcastelettestca\n-----END CERTIFICATE-----"
 
 
 def terraform_data(role_class: str | None, **overrides: Any) -> dict[str, Any]:
@@ -417,7 +419,9 @@ def catalogs(
 ) -> Iterator[dict[str, Compiled]]:
     """Compile the scenarios once, two at a time (one per core)."""
     base = tmp_path_factory.mktemp("catalogs")
-    omeka_settings = {**TLS_SETTINGS, "project_name": "Atlas of things", "release_version": "4.1.1",
+    omeka_settings = {**TLS_SETTINGS, "acme_server": "https://acme.ca.example.org/directory",
+                      "acme_ca_certificate": PRIVATE_ACME_CA, "project_name": "Atlas of things",
+                      "release_version": "4.1.1",
                       "release_sha256": FAKE_SHA256,
                       "release_url": "https://github.com/omeka/omeka-s/releases/download/v4.1.1/omeka-s-4.1.1.zip"}
     omeka_blueprint = yaml.safe_load(
@@ -796,7 +800,7 @@ def test_https_site_resources(catalogs: dict[str, Any]) -> None:
     config = json.loads(cat.resource("File", "/etc/castelet/tls.json")["content"])
     assert config == {"domain": "atlas.example.org", "email": "ada@example.org",
                       "acme_server": "https://acme-v02.api.letsencrypt.org/directory", "dir": "/etc/castelet/tls",
-                      "webroot": "/var/lib/castelet/acme", "reload_unit": "apache2"}
+                      "webroot": "/var/lib/castelet/acme", "reload_unit": "apache2", "ca_bundle": ""}
     issue = cat.resource("Exec", "castelet-tls-issue")
     assert issue["returns"] == [0, 75]
     needs = json.dumps(issue["require"])
@@ -804,14 +808,40 @@ def test_https_site_resources(catalogs: dict[str, Any]) -> None:
     timer = cat.resource("Service", "castelet-tls-issue.timer")
     assert timer["ensure"] == "running" and timer["enable"] is True
     cat.resource("Package", "certbot")
-    # no private CA given: nothing added to the trust store
+    # no private CA given: no bundle for certbot, and nothing in the system trust store
     assert cat.resource("File", "/usr/local/share/ca-certificates/castelet-acme-ca.crt")["ensure"] == "absent"
+    assert cat.resource("File", "/etc/castelet/acme-ca.pem")["ensure"] == "absent"
     sshd = cat.resource("File", "/etc/ssh/sshd_config.d/00-castelet.conf")["content"]
     assert "MaxAuthTries 3" in sshd.splitlines()
     jail = cat.resource("File", "/etc/fail2ban/jail.d/00-castelet.local")["content"]
     assert "[sshd]\nenabled = true\nbackend = systemd" in jail
     php = cat.resource("File", "/etc/php/8.2/apache2/conf.d/90-castelet.ini")["content"]
     assert "expose_php = Off" in php or "expose_php = 'Off'" in php or 'expose_php = "Off"' in php
+
+
+def test_a_private_acme_ca_is_trusted_by_certbot_only(catalogs: dict[str, Any]) -> None:
+    """Issue 21 point 10: the private ACME CA's certificate is given to certbot (castelet-tls's
+    first issue reads `ca_bundle`; Debian's certbot.service renewals get REQUESTS_CA_BUNDLE), and
+    never reaches the system trust store that apt, pip, npm, git and restic use; where an earlier
+    version put it there, it is taken out and the bundle rebuilt."""
+    cat: Compiled = catalogs["omeka_s"]
+    bundle = cat.resource("File", "/etc/castelet/acme-ca.pem")
+    assert (bundle["ensure"], bundle["mode"], bundle["content"]) == ("file", "0644", PRIVATE_ACME_CA + "\n")
+    dropin = cat.resource("File", "/etc/systemd/system/certbot.service.d/castelet-acme-ca.conf")
+    assert "[Service]\nEnvironment=REQUESTS_CA_BUNDLE=/etc/castelet/acme-ca.pem\n" in dropin["content"]
+    assert "Exec[castelet-tls-systemd-reload]" in json.dumps(dropin["notify"])
+    assert json.loads(cat.resource("File", "/etc/castelet/tls.json")["content"])["ca_bundle"] == \
+        "/etc/castelet/acme-ca.pem"
+    trusted = [title for title in cat.titles("File") if title.startswith("/usr/local/share/ca-certificates")
+               and cat.resource("File", title).get("ensure") != "absent"]
+    assert trusted == [], f"the private ACME CA reaches the system trust store: {trusted}"
+    assert cat.resource("File", "/usr/local/share/ca-certificates/castelet-acme-ca.crt")["ensure"] == "absent"
+    untrust = cat.resource("Exec", "castelet-tls-untrust-ca")
+    assert untrust["command"] == "/usr/sbin/update-ca-certificates --fresh" and untrust["refreshonly"] is True
+    commands = [cat.resource("Exec", title).get("command", title) for title in cat.titles("Exec")]
+    assert [c for c in commands if "update-ca-certificates" in c] == ["/usr/sbin/update-ca-certificates --fresh"]
+    lamp: Compiled = catalogs["lamp"]  # no private CA: no bundle, no drop-in
+    assert lamp.resource("File", "/etc/systemd/system/certbot.service.d/castelet-acme-ca.conf")["ensure"] == "absent"
 
 
 def test_invalid_firewall_rule_is_rejected(catalogs: dict[str, Any]) -> None:

@@ -142,6 +142,15 @@ def ensure(config: dict[str, str]) -> int:
     return 0
 
 
+def certbot_environment(config: dict[str, str]) -> dict[str, str]:
+    """certbot's environment: a private ACME CA (``ca_bundle``) is trusted by certbot alone, through
+    REQUESTS_CA_BUNDLE, never through the system trust store."""
+    env = dict(os.environ)
+    if config.get("ca_bundle"):
+        env["REQUESTS_CA_BUNDLE"] = config["ca_bundle"]
+    return env
+
+
 def issue(config: dict[str, str]) -> int:
     ensure(config)
     if not acme_enabled(config):
@@ -158,7 +167,7 @@ def issue(config: dict[str, str]) -> int:
             "--server", config["acme_server"],
             "--deploy-hook", "/usr/local/sbin/castelet-tls deployed"]
     argv += ["--email", config["email"]] if config["email"] else ["--register-unsafely-without-email"]
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, env=certbot_environment(config))
     if proc.returncode == 0 and has_pair(acme_dir(config)):
         if point_current(config):
             reload_web_server(config)

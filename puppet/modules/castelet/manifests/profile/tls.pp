@@ -22,7 +22,9 @@
 #   deployment without a public domain (the local LXD cloud): then no CA is contacted.
 # @param acme_ca_certificate
 #   PEM certificate(s) of a private ACME CA's API (e.g. an institutional CA, or pebble in
-#   tests), added to the system's trust store. Empty: the public trust store is enough.
+#   tests), trusted by certbot only (`/etc/castelet/acme-ca.pem` given to it as
+#   REQUESTS_CA_BUNDLE), never added to the system's trust store. Empty: the public trust
+#   store is enough.
 # @param domain
 #   The name the certificate is for (`castelet::domain`).
 # @param email
@@ -67,24 +69,53 @@ class castelet::profile::tls (
   }
   ensure_packages($packages)
 
-  $ca_file = '/usr/local/share/ca-certificates/castelet-acme-ca.crt'
-  if $acme_ca_certificate =~ /-----BEGIN CERTIFICATE-----/ {
-    file { $ca_file:
+  # A private ACME CA is trusted by certbot alone (REQUESTS_CA_BUNDLE, for castelet-tls's first
+  # issue and for Debian's certbot.service renewals), never by the system trust store that apt,
+  # pip, npm, git and restic use: whoever runs that CA cannot intercept the rest of the node's TLS.
+  $ca_bundle = '/etc/castelet/acme-ca.pem'
+  $certbot_dropin = '/etc/systemd/system/certbot.service.d/castelet-acme-ca.conf'
+  $private_ca = $acme and $acme_ca_certificate =~ /-----BEGIN CERTIFICATE-----/
+  # Where the private CA went before (the system trust store): taken out, and the bundle rebuilt.
+  file { '/usr/local/share/ca-certificates/castelet-acme-ca.crt':
+    ensure => absent,
+    notify => Exec['castelet-tls-untrust-ca'],
+  }
+  exec { 'castelet-tls-untrust-ca':
+    command     => '/usr/sbin/update-ca-certificates --fresh',
+    refreshonly => true,
+    require     => Package['ca-certificates'],
+  }
+  if $private_ca {
+    file { $ca_bundle:
       ensure  => file,
       owner   => 'root',
       group   => 'root',
       mode    => '0644',
       content => "${acme_ca_certificate.strip}\n",
-      require => Package['ca-certificates'],
     }
-    exec { 'castelet-tls-trust-ca':
-      command     => '/usr/sbin/update-ca-certificates',
-      refreshonly => true,
-      subscribe   => File[$ca_file],
+    file { '/etc/systemd/system/certbot.service.d':
+      ensure => directory,
+      owner  => 'root',
+      group  => 'root',
+      mode   => '0755',
+    }
+    file { $certbot_dropin:
+      ensure  => file,
+      owner   => 'root',
+      group   => 'root',
+      mode    => '0644',
+      content => join([
+          '# written by Puppet (castelet::profile::tls): the private ACME CA, for certbot only',
+          '[Service]',
+          "Environment=REQUESTS_CA_BUNDLE=${ca_bundle}",
+          '',
+      ], "\n"),
+      notify  => Exec['castelet-tls-systemd-reload'],
     }
   } else {
-    file { $ca_file:
+    file { [$ca_bundle, $certbot_dropin]:
       ensure => absent,
+      notify => Exec['castelet-tls-systemd-reload'],
     }
   }
 
@@ -102,6 +133,10 @@ class castelet::profile::tls (
     mode   => '0755',
   }
 
+  $ca_bundle_setting = $private_ca ? {
+    true    => $ca_bundle,
+    default => '',
+  }
   $config = {
     'domain'      => $domain,
     'email'       => $email,
@@ -109,6 +144,7 @@ class castelet::profile::tls (
     'dir'         => $dir,
     'webroot'     => $webroot,
     'reload_unit' => $reload_unit,
+    'ca_bundle'   => $ca_bundle_setting,
   }
 
   file { '/etc/castelet/tls.json':
@@ -131,7 +167,7 @@ class castelet::profile::tls (
   exec { 'castelet-tls-ensure':
     command => '/usr/local/sbin/castelet-tls ensure',
     unless  => "/usr/bin/test -f ${dir}/current/fullchain.pem -a -f ${dir}/current/privkey.pem",
-    require => [Package[$packages], File['/etc/castelet/tls.json', '/usr/local/sbin/castelet-tls', $dir]],
+    require => [Package[$packages], File['/etc/castelet/tls.json', '/usr/local/sbin/castelet-tls', $dir, $ca_bundle]],
   }
 
   # Retries while no ACME certificate exists; skipped (not failed) once certbot has one.
