@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import shutil
 import string
 import struct
@@ -584,3 +585,32 @@ def test_image_regex_refuses_template_and_quote_characters(omeka, value):
     with pytest.raises(AnswersError) as caught:
         validate(omeka, {**WITH_KEY, "image": value})
     assert [p.field for p in caught.value.problems] == ["image"]
+
+
+# --- the one key of an account (nodejs-app's redeploy_ssh_key) ----------------------------------
+
+REDEPLOY = load(REPO_ROOT / "blueprints" / "nodejs-app").question("redeploy_ssh_key")
+
+
+def test_redeploy_key_is_one_key_line_or_nothing() -> None:
+    """The CI's redeploy key opens an account whose options castelet writes: exactly one key as a
+    *.pub file has it; a second key, an options prefix or a newline is refused."""
+    assert REDEPLOY.type == "ssh_public_key" and REDEPLOY.optional
+    assert coerce(REDEPLOY, "") == ""
+    assert coerce(REDEPLOY, KEY) == KEY
+    for bad in (f"{KEY},{KEY}", f"{KEY}\n{KEY}", f'restrict,command="/bin/sh" {KEY}', f"command=\"id\" {KEY}",
+                f"{KEY}\n", f" {KEY}", KEY.replace("ssh-ed25519", "ssh-dss"), KEY[:-20]):
+        with pytest.raises(InvalidAnswer):
+            coerce(REDEPLOY, bad)
+
+
+def test_redeploy_key_reaches_the_settings(tmp_path: Path) -> None:
+    deployment = new(REPO_ROOT / "blueprints" / "nodejs-app",
+                     {"cloud": "lxd", "redeploy_ssh_key": KEY, "app_git_url": "https://git.example.org/a.git"},
+                     tmp_path / "out")
+    assert re.search(rf'^  redeploy_ssh_key += "{re.escape(KEY)}"$', (deployment / "terraform.tfvars").read_text(),
+                     re.MULTILINE)
+    with pytest.raises(AnswersError, match=r"^redeploy_ssh_key: "):
+        new(REPO_ROOT / "blueprints" / "nodejs-app", {"cloud": "lxd", "redeploy_ssh_key": f"{KEY},{KEY}"},
+            tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()

@@ -236,7 +236,26 @@ def test_url_and_pem_answers_refuse_every_hostile_string_before_writing(tmp_path
     assert not (tmp_path / "marker").exists()
 
 
-WAVE_ONE_TYPES = ("git_url", "git_ref", "cidrs", "databases")
+@pytest.mark.parametrize("blueprint", ["database", "lamp"])
+def test_backup_append_only_refuses_every_hostile_string_before_writing(tmp_path: Path, blueprint: str) -> None:
+    """backup_append_only (issue 21 point 3) is a yes/no answer: no string of the corpus is one,
+    each is refused naming it and nothing is written; true reaches the settings as "true"."""
+    from castelet.answers import AnswersError
+
+    for value in corpus(tmp_path / "marker"):
+        with pytest.raises(AnswersError) as refused:
+            new(REPO_ROOT / "blueprints" / blueprint, {"cloud": "lxd", "backup_append_only": value,
+                                                       "project_slug": "hostile"}, tmp_path / "out")
+        assert str(refused.value).startswith("backup_append_only: "), str(refused.value)
+        assert not (tmp_path / "out").exists(), "a refused answer wrote something"
+    deployment = new(REPO_ROOT / "blueprints" / blueprint, {"cloud": "lxd", "backup_append_only": True,
+                                                            "project_slug": "ok"}, tmp_path / "good")
+    assert 'backup_append_only = "true"' in re.sub(" +", " ", (deployment / "terraform.tfvars").read_text())
+    assert not (tmp_path / "marker").exists()
+
+
+# and the one key of an account (nodejs-app's redeploy_ssh_key: it lands in an authorized_keys line)
+WAVE_ONE_TYPES = ("git_url", "git_ref", "cidrs", "databases", "ssh_public_key")
 
 
 def _questions_of_types(types: tuple[str, ...]) -> list[tuple[str, str]]:

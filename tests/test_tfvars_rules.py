@@ -62,6 +62,9 @@ CASES: dict[str, list[str]] = {
                         "ssh-dss"), ED25519[:-12], ED25519.replace(" ada@lab", ""), ED25519 + "\u202e",
                         ED25519.replace("AAAAC3", "AAAAB3"), ED25519.replace("Zd ", "Zd= "),
                         ED25519.replace(" ada", "  ada")],
+    "ssh_public_key": ["", ED25519, ED25519 + "," + ED25519, ED25519 + "\n" + ED25519,
+                       'restrict,command="id" ' + ED25519, ED25519.replace(" ada@lab", ""), ED25519[:-12],
+                       ED25519 + " ", "command=x " + ED25519],
     "choice": ["postgresql", "mariadb", "oracle", "PostgreSQL", ""],
     "string": ["My lab", "", " x", "x ", "a\u00a0", "\u3000a", "x" * 120, "x" * 121, "tab\tx", "l\u2028x"],
 }

@@ -91,6 +91,8 @@ ALLOWED = {
     "boolean": "yes or no",
     "ssh_public_keys": "OpenSSH public key lines (TYPE BASE64 [comment]: ed25519, ECDSA, RSA of at least 2048 bits "
                        "or FIDO sk- keys), separated by commas or newlines",
+    "ssh_public_key": "one OpenSSH public key line (TYPE BASE64 [comment]: ed25519, ECDSA, RSA of at least 2048 "
+                      "bits or a FIDO sk- key), without options",
     "sha256": "64 lowercase hexadecimal characters",
     "debian_release": "a supported Debian release: " + ", ".join(RELEASES),
     "timezone": "a tz database time zone name such as America/Toronto or UTC",
@@ -463,6 +465,13 @@ def coerce(q: Question, value: Any) -> Any:
         raise InvalidAnswer(problem)
     if q.type == "ssh_public_keys":
         return _public_keys(value)
+    if q.type == "ssh_public_key":
+        # One key line, exactly as a *.pub file has it: no second key, and no options prefix
+        # (`restrict,command=...`): castelet writes the options of the account the key opens.
+        try:
+            return parse_public_key(value).line
+        except PublicKeyError as exc:
+            raise InvalidAnswer(str(exc)) from None
     if q.type in ("debian_packages", "ports", "cidrs", "databases"):
         return _word_list(q.type, value)
     checks: dict[str, Callable[[str], bool]] = {

@@ -194,6 +194,7 @@ def condition(q: Question, expr: str) -> str:
         "git_url": git_url_ok,
         "git_ref": git_ref_ok,
         "ssh_public_keys": lambda e: f"alltrue([for k in split(\",\", {e}) : {public_key_ok('k')}])",
+        "ssh_public_key": public_key_ok,
         "debian_packages": lambda e: _word_list(e, _re(DEBIAN_PACKAGE, "w")),
         "ports": ports_ok,
         "cidrs": cidrs_ok,
