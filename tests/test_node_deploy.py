@@ -288,6 +288,22 @@ def test_build_user_steps_run_in_a_confined_transient_service(tmp_path: Path) ->
     assert f"--setenv=npm_config_cache={cfg.cache_dir / 'npm'}" in argv
 
 
+@pytest.mark.parametrize("asked", ["status", "is-current", "fetch-step", "build-step HEAD --reuse /", "deploy; id",
+                                   "deploy --config /tmp/evil.json", "sh"])
+def test_the_ssh_clients_command_is_ignored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, asked: str) -> None:
+    """The CI's redeploy account runs `castelet-node-deploy deploy` as its forced command: whatever
+    the client asked (SSH_ORIGINAL_COMMAND, were it to reach the program through sudo) it deploys
+    the ref of the configuration, and nothing else."""
+    cfg = _config(tmp_path)
+    ran: list[str] = []
+    monkeypatch.setattr(deploy, "deploy", lambda c: ran.append(f"deploy {c.git_ref} {c.git_url}") or 0)
+    for other in ("is_current", "fetch_step", "build_step", "clean_step"):
+        monkeypatch.setattr(deploy, other, lambda *a, name=other, **k: ran.append(name) or 0)
+    monkeypatch.setenv("SSH_ORIGINAL_COMMAND", asked)
+    assert deploy.main(["--config", str(tmp_path / "config.json"), "deploy"]) == 0
+    assert ran == [f"deploy main {cfg.git_url}"]
+
+
 # --- the role's catalogue ----------------------------------------------------------------------
 
 
@@ -296,7 +312,8 @@ def _compile(tmp_path: Path, puppet_bin: str, repo_root: Path, **settings: str) 
     env = make_environment(tmp_path, puppet_bin, repo_root, "castelet::role::nodejs_app", blueprint=blueprint,
                            data_dir="/srv/data",
                            settings={**TLS_SETTINGS, "app_git_url": "https://git.example.org/lab/app.git",
-                                     "app_git_ref": "main", "postgresql": "false", **settings})
+                                     "app_git_ref": "main", "postgresql": "false", "redeploy_ssh_key": "",
+                                     **settings})
     return env.compile()
 
 
@@ -318,6 +335,11 @@ def test_role_without_database(tmp_path: Path, puppet_bin: str, repo_root: Path)
     config = json.loads(result.resource("File", "/etc/castelet/nodejs-app.json")["content"])
     assert config["git_url"] == "https://git.example.org/lab/app.git" and config["git_ref"] == "main"
     assert ("Class", "Castelet::Profile::Postgresql") not in result.resources
+    # No redeploy key: no redeploy account, and what an earlier key made is removed.
+    for path in ("/etc/ssh/castelet-authorized-keys-castelet-redeploy", "/etc/sudoers.d/castelet-redeploy",
+                 "/etc/ssh/sshd_config.d/50-castelet-redeploy.conf"):
+        assert result.resource("File", path)["ensure"] == "absent", path
+    assert result.resource("User", "castelet-redeploy")["ensure"] == "absent"
 
 
 @pytest.mark.puppet

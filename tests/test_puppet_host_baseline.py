@@ -32,6 +32,9 @@ SSHD_FILE = "/etc/ssh/sshd_config.d/00-castelet.conf"
 NODE_UNIT = "/etc/systemd/system/castelet-nodejs-app@.service"
 SSH_GROUP = "castelet-ssh"
 ON_VOLUME: dict[str, Any] = {"data_dir": "/srv/data", "backups": None}
+# The nodejs-app scenario carries the GitLab CI's redeploy key (one compile for both).
+REDEPLOY_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIP5iIhev2hhjgWspSDHE5XtW+bq8mxE3rWW070cE/9Zd ci@gitlab"
+REDEPLOY_COMMAND = "sudo -n /usr/local/sbin/castelet-node-deploy deploy"
 # What OpenSSH's default client on Debian 12 (9.2) and 13 (10.0) offers first, and Terraform's.
 CLIENT_CIPHERS = {"chacha20-poly1305@openssh.com", "aes128-gcm@openssh.com", "aes256-gcm@openssh.com",
                   "aes128-ctr", "aes192-ctr", "aes256-ctr"}
@@ -54,7 +57,7 @@ def catalogs(repo_root: Path, puppet_bin: str, tmp_path_factory: pytest.TempPath
         "nodejs": make_environment(
             base / "nodejs", puppet_bin, repo_root, "castelet::role::nodejs_app", blueprint=nodejs,
             settings={**TLS_SETTINGS, "app_git_url": "https://git.example.org/lab/app.git", "app_git_ref": "main",
-                      "postgresql": "false"}, **ON_VOLUME),
+                      "postgresql": "false", "redeploy_ssh_key": REDEPLOY_KEY}, **ON_VOLUME),
     }  # fmt: skip
     jobs = {name: (env, debian_facts("12")) for name, env in envs.items()}
     jobs["lamp13"] = (envs["lamp"], debian_facts("13"))
@@ -135,6 +138,45 @@ def test_static_site_deploy_account_may_still_log_in(catalogs: dict[str, Any]) -
     assert deploy["groups"] == [SSH_GROUP], deploy
     assert f"Group[{SSH_GROUP}]" in str(deploy["require"])
     assert _sshd(cat)["AllowGroups"] == [SSH_GROUP]
+
+
+def test_nodejs_redeploy_account_runs_one_forced_command(catalogs: dict[str, Any]) -> None:
+    """The CI's redeploy key opens `castelet-redeploy`, in the SSH group, without password, for one
+    command: its key line in a keys file of root's says `restrict,command=...`, and an sshd
+    `Match User` drop-in forces the same command, no terminal, no forwarding (issue 21 point 11)."""
+    cat: Compiled = catalogs["nodejs"]
+    user = cat.resource("User", "castelet-redeploy")
+    assert user["groups"] == [SSH_GROUP] and user["membership"] == "inclusive", user
+    assert user["password"] == "!" and user["home"] == "/var/lib/castelet-node" and user["system"] is True
+    assert f"Group[{SSH_GROUP}]" in str(user["require"])
+    keys_file = "/etc/ssh/castelet-authorized-keys-castelet-redeploy"
+    keys = cat.resource("File", keys_file)
+    assert (keys["owner"], keys["group"], keys["mode"]) == ("root", "root", "0644")
+    lines = [line for line in keys["content"].splitlines() if not line.startswith("#")]
+    assert lines == [f'restrict,command="{REDEPLOY_COMMAND}" {REDEPLOY_KEY}']
+    dropin = cat.resource("File", "/etc/ssh/sshd_config.d/50-castelet-redeploy.conf")
+    assert dropin["validate_cmd"] == "/usr/sbin/sshd -t -f %"
+    assert "Exec[castelet-sshd-config-test]" in str(dropin["notify"])
+    settings = [line.split(None, 1) for line in dropin["content"].splitlines() if line.strip()
+                and not line.startswith("#")]
+    assert settings[0] == ["Match", "User castelet-redeploy"]
+    body = {k: v for k, v in settings[1:]}
+    assert body["AuthorizedKeysFile"] == keys_file and body["ForceCommand"] == REDEPLOY_COMMAND
+    assert body["PermitTTY"] == "no" and body["DisableForwarding"] == "yes"
+    assert body["AuthenticationMethods"] == "publickey"
+
+
+def test_nodejs_redeploy_sudo_is_the_one_command_line(catalogs: dict[str, Any]) -> None:
+    """One sudoers file for the redeploy account: the deploy command with its argument, nothing
+    else (sudo matches the arguments given in a rule exactly); checked by visudo before it is
+    in place. Without a key (the static site, another blueprint) there is no such file."""
+    cat: Compiled = catalogs["nodejs"]
+    sudoers = cat.resource("File", "/etc/sudoers.d/castelet-redeploy")
+    assert (sudoers["owner"], sudoers["group"], sudoers["mode"]) == ("root", "root", "0440")
+    assert sudoers["validate_cmd"] == "/usr/sbin/visudo -c -f %"
+    rules = [line for line in sudoers["content"].splitlines() if not line.startswith("#")]
+    assert rules == ["castelet-redeploy ALL=(root) NOPASSWD: /usr/local/sbin/castelet-node-deploy deploy"]
+    assert ("File", "/etc/sudoers.d/castelet-redeploy") not in catalogs["lamp"].resources
 
 
 # --- sudo --------------------------------------------------------------------------------------

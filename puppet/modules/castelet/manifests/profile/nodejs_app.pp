@@ -40,6 +40,15 @@
 # * nginx (`castelet::nginx_site`, HTTPS with the node's certificate) proxies to a loopback-only
 #   server on `front_port` that forwards to the active slot (the upstream file the deploy
 #   rewrites), so a switch is one graceful reload.
+# * With `redeploy_ssh_key` (the GitLab CI job's key), the system user `redeploy_user` may log in
+#   over SSH (it is in `castelet::profile::base::ssh_group`, the one group sshd lets in) for one
+#   thing only: `sudo -n /usr/local/sbin/castelet-node-deploy deploy`, the redeploy of the
+#   configured `git_ref`, whatever command the client sends. The key's line in a keys file of
+#   root's (`/etc/ssh/castelet-authorized-keys-<redeploy_user>`, outside any home it could write)
+#   carries `restrict,command="..."`; an sshd `Match User` drop-in forces the same command, with
+#   no terminal and no forwarding. `/etc/sudoers.d/castelet-redeploy` grants that one command line
+#   (arguments included) and nothing else; the account has no password. Without a key, the
+#   account, its keys file, its sshd drop-in and its sudoers file are removed.
 #
 # @example The deployment's answers (blueprint nodejs-app's data/blueprint.yaml)
 #   castelet::profile::nodejs_app::git_url: "%{alias('terraform.settings.app_git_url')}"
@@ -94,6 +103,11 @@
 # @param build_packages
 #   Debian packages a build needs besides node, npm, git and python3, e.g. `['build-essential']`
 #   for an application with native addons.
+# @param redeploy_ssh_key
+#   One OpenSSH public key line (`TYPE BASE64 [comment]`, no options) allowed to redeploy as
+#   `redeploy_user`; empty: no redeploy account.
+# @param redeploy_user
+#   The system user of the CI's redeploy (SSH, forced command).
 class castelet::profile::nodejs_app (
   String $git_url = '',
   Pattern[/\A[A-Za-z0-9][A-Za-z0-9._\/-]{0,99}\z/] $git_ref = 'main',
@@ -116,8 +130,11 @@ class castelet::profile::nodejs_app (
   Pattern[/\A[0-9a-f]{64}\z/] $npm_sha256 = 'c80bd097147cce32e31010b791bab8c71a26a5e10668210ec9d2e7f4c7cea2a1',
   Variant[Enum[''], Pattern[/\Ahttps:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?\/[A-Za-z0-9._~\/@%+-]*\z/]] $npm_url = '',
   Array[Pattern[/\A[a-z0-9][a-z0-9+.-]+\z/]] $build_packages = [],
+  Variant[Enum[''], Pattern[/\A(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+\/]+={0,2}( [^\x00-\x1f\x7f,]*)?\z/]] $redeploy_ssh_key = '', # lint:ignore:140chars
+  Pattern[/\A[a-z][a-z0-9-]{0,30}\z/] $redeploy_user = 'castelet-redeploy',
 ) {
   include castelet
+  include castelet::profile::base
   include castelet::profile::volumes
   $_postgresql = $postgresql ? {
     true    => true,
@@ -396,5 +413,77 @@ class castelet::profile::nodejs_app (
       Service['nginx'],
     ],
     before    => Class['castelet::installed'],
+  }
+
+  # --- the CI's redeploy: one forced command over SSH ------------------------------------------
+  $redeploy_command = 'sudo -n /usr/local/sbin/castelet-node-deploy deploy'
+  $redeploy_keys_file = "/etc/ssh/castelet-authorized-keys-${redeploy_user}"
+  $redeploy_files = [$redeploy_keys_file, '/etc/ssh/sshd_config.d/50-castelet-redeploy.conf',
+  '/etc/sudoers.d/castelet-redeploy']
+  if $redeploy_ssh_key != '' {
+    group { $redeploy_user:
+      ensure => present,
+      system => true,
+    }
+    # A shell is needed for sshd to run the forced command; sshd never runs anything else. Its
+    # home is root's: nothing the account could write is read by sshd or sudo.
+    user { $redeploy_user:
+      ensure     => present,
+      system     => true,
+      gid        => $redeploy_user,
+      home       => $base_dir,
+      managehome => false,
+      shell      => '/bin/sh',
+      password   => '!',
+      # sshd lets in the members of this group only (AllowGroups).
+      groups     => [$castelet::profile::base::ssh_group],
+      membership => inclusive,
+      require    => Group[$redeploy_user, $castelet::profile::base::ssh_group],
+    }
+    file { $redeploy_keys_file:
+      ensure  => file,
+      owner   => 'root',
+      group   => 'root',
+      mode    => '0644',
+      content => "# Managed by Puppet (castelet::profile::nodejs_app): the CI's redeploy, nothing else.\nrestrict,command=\"${redeploy_command}\" ${redeploy_ssh_key}\n", # lint:ignore:140chars
+    }
+    # The one sudo grant besides castelet-admins (decision 53): this command line, these arguments.
+    file { '/etc/sudoers.d/castelet-redeploy':
+      ensure       => file,
+      owner        => 'root',
+      group        => 'root',
+      mode         => '0440',
+      content      => "# Managed by Puppet (castelet::profile::nodejs_app): the CI's redeploy, nothing else.\n${redeploy_user} ALL=(root) NOPASSWD: /usr/local/sbin/castelet-node-deploy deploy\n", # lint:ignore:140chars
+      validate_cmd => '/usr/sbin/visudo -c -f %',
+      require      => [Package['sudo'], User[$redeploy_user]],
+    }
+    file { '/etc/ssh/sshd_config.d/50-castelet-redeploy.conf':
+      ensure       => file,
+      owner        => 'root',
+      group        => 'root',
+      mode         => '0644',
+      content      => epp('castelet/nodejs-app-redeploy-sshd.conf.epp', {
+          'user'      => $redeploy_user,
+          'keys_file' => $redeploy_keys_file,
+          'command'   => $redeploy_command,
+      }),
+      validate_cmd => '/usr/sbin/sshd -t -f %',
+      require      => [Package['openssh-server'], File['/run/sshd', $redeploy_keys_file,
+      '/etc/sudoers.d/castelet-redeploy', '/usr/local/sbin/castelet-node-deploy', $config_file], User[$redeploy_user]],
+      notify       => Exec['castelet-sshd-config-test'],
+    }
+  } else {
+    file { $redeploy_files:
+      ensure => absent,
+      notify => Exec['castelet-sshd-config-test'],
+    }
+    user { $redeploy_user:
+      ensure  => absent,
+      require => File[$redeploy_files],
+    }
+    group { $redeploy_user:
+      ensure  => absent,
+      require => User[$redeploy_user],
+    }
   }
 }
