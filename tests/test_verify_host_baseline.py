@@ -410,3 +410,82 @@ def test_app_check_runs_with_the_web_roots_check_and_only_where_the_unit_is(monk
     with pytest.raises(AssertionError, match=re.escape("no slot of castelet-nodejs-app@.service is running")):
         verify.check_app_confined(stopped)
 
+
+
+# --- the nodejs-app CI's redeploy account ------------------------------------------------------
+
+REDEPLOY_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIP5iIhev2hhjgWspSDHE5XtW+bq8mxE3rWW070cE/9Zd ci@gitlab"
+REDEPLOY_SUDOERS = ("# Managed by Puppet (castelet::profile::nodejs_app): the CI's redeploy, nothing else.\n"
+                    "castelet-redeploy ALL=(root) NOPASSWD: /usr/local/sbin/castelet-node-deploy deploy\n")
+SUDO_L = """\
+Matching Defaults entries for castelet-redeploy on app-web1:
+    env_reset, mail_badpass, secure_path=/usr/local/sbin\\:/usr/local/bin\\:/usr/sbin\\:/usr/bin\\:/sbin\\:/bin, use_pty
+
+User castelet-redeploy may run the following commands on app-web1:
+    (root) NOPASSWD: /usr/local/sbin/castelet-node-deploy deploy
+"""
+KEYS_FILE = "/etc/ssh/castelet-authorized-keys-castelet-redeploy"
+
+
+def redeploy_host(**answers: Any) -> FakeHost:
+    """A nodejs-app instance with a redeploy key, as castelet configures it."""
+    lines = (FIXTURES / "sshd-T-debian12.txt").read_text().splitlines()
+    sshd = "\n".join(line for line in lines if not line.startswith(("forcecommand", "permittty", "authorizedkeysfile")))
+    sshd += f"\nauthorizedkeysfile {KEYS_FILE}"
+    sshd += f"\nforcecommand {verify.REDEPLOY_COMMAND}\npermittty no\n"
+    table: dict[str, Any] = {
+        "ls -A /etc/sudoers.d": (0, "README\ncastelet-admins\ncastelet-redeploy\n"),
+        "cat /etc/sudoers.d/castelet-redeploy": (0, REDEPLOY_SUDOERS),
+        "getent passwd castelet-redeploy": (0, "castelet-redeploy:x:998:998::/var/lib/castelet-node:/bin/sh\n"),
+        "id -nG -- castelet-redeploy": (0, "castelet-redeploy castelet-ssh\n"),
+        "getent shadow castelet-redeploy": (0, "castelet-redeploy:!:20400::::::\n"),
+        f"stat -c '%U %G %a' {KEYS_FILE}": (0, "root root 644\n"),
+        f"cat {KEYS_FILE}": (0, f"# Managed\nrestrict,command=\"{verify.REDEPLOY_COMMAND}\" {REDEPLOY_KEY}\n"),
+        "sshd -T -C *": (0, sshd),
+        "sudo -l -U castelet-redeploy": (0, SUDO_L),
+        **answers,
+    }
+    return host(terraform=terraform(settings={"redeploy_ssh_key": REDEPLOY_KEY}), answers=table)
+
+
+def test_sudo_check_accepts_the_one_redeploy_rule_and_nothing_else() -> None:
+    """Decision 53: /etc/sudoers.d/castelet-redeploy is the one drop-in besides castelet-admins,
+    accepted only while it holds the redeploy line alone."""
+    verify.check_sudo_granted_once(redeploy_host())
+    for extra in ("castelet-redeploy ALL=(ALL) NOPASSWD: ALL\n",
+                  "castelet-redeploy ALL=(root) NOPASSWD: /usr/local/sbin/castelet-node-deploy\n",
+                  "castelet-redeploy ALL=(root) NOPASSWD: /usr/local/sbin/castelet-node-deploy deploy, /bin/sh\n",
+                  "#includedir /etc/castelet\n", "ada ALL=(ALL) ALL\n"):
+        for content in (REDEPLOY_SUDOERS + extra, extra):
+            with pytest.raises(AssertionError, match="castelet-redeploy grants more or other"):
+                verify.check_sudo_granted_once(redeploy_host(
+                    **{"cat /etc/sudoers.d/castelet-redeploy": (0, content)}))
+
+
+def test_redeploy_account_check_passes_as_castelet_configures_it() -> None:
+    verify.check_redeploy_account(redeploy_host())
+    # no key, no account
+    verify.check_redeploy_account(host(answers={"getent passwd castelet-redeploy": (2, "")}))
+
+
+@pytest.mark.parametrize(("answers", "message"), [
+    ({"id -nG -- castelet-redeploy": (0, "castelet-redeploy\n")}, "expected castelet-ssh"),
+    ({"id -nG -- castelet-redeploy": (0, "castelet-redeploy castelet-ssh sudo\n")}, "and not sudo"),
+    ({"getent shadow castelet-redeploy": (0, "castelet-redeploy:$y$j9T$abc:20400::::::\n")}, "has a password"),
+    ({f"stat -c '%U %G %a' {KEYS_FILE}": (0, "castelet-redeploy castelet-redeploy 644\n")}, "must be root's"),
+    ({f"cat {KEYS_FILE}": (0, f"{REDEPLOY_KEY}\n")}, "restricted to the redeploy"),
+    ({f"cat {KEYS_FILE}": (0, f"restrict,command=\"{verify.REDEPLOY_COMMAND}\" {REDEPLOY_KEY}\n"
+                              f"{REDEPLOY_KEY.replace('ci@', 'x@')}\n")}, "the redeploy key alone"),
+    ({"sudo -l -U castelet-redeploy": (0, SUDO_L + "    (ALL : ALL) ALL\n")}, "more or other than the redeploy"),
+    ({"sshd -T -C *": (0, (FIXTURES / "sshd-T-debian12.txt").read_text())}, "does not force the redeploy"),
+    ({"getent passwd castelet-redeploy": (2, "")}, "no account castelet-redeploy"),
+])
+def test_redeploy_account_check_names_what_is_wrong(answers: dict[str, Any], message: str) -> None:
+    with pytest.raises(AssertionError, match=re.escape(message)):
+        verify.check_redeploy_account(redeploy_host(**answers))
+
+
+def test_redeploy_account_without_a_key_is_refused() -> None:
+    with pytest.raises(AssertionError, match="no redeploy_ssh_key is set"):
+        verify.check_redeploy_account(host(answers={
+            "getent passwd castelet-redeploy": (0, "castelet-redeploy:x:998:998::/:/bin/sh\n")}))

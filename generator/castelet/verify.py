@@ -118,18 +118,34 @@ def check_ssh_hardened(host: Any) -> None:
 SUDOERS_GRANTEES = ("root", "%sudo")
 #: /etc/sudoers.d: castelet's file, and the README of Debian's package.
 SUDOERS_DROPINS = {"castelet-admins", "README"}
+#: The nodejs-app CI's redeploy account (decision 53): its forced command, and the one sudo rule
+#: of /etc/sudoers.d/castelet-redeploy, the only other drop-in accepted, holding that line alone.
+REDEPLOY_USER = "castelet-redeploy"
+REDEPLOY_COMMAND = "sudo -n /usr/local/sbin/castelet-node-deploy deploy"
+REDEPLOY_SUDOERS = "castelet-redeploy ALL=(root) NOPASSWD: /usr/local/sbin/castelet-node-deploy deploy"
+
+
+def _sudoers_rules(text: str) -> list[str]:
+    """The lines of a sudoers file that are not blank or comments (`#include` is a directive)."""
+    return [line.strip() for line in text.splitlines() if line.strip() and (
+        not line.strip().startswith("#") or line.strip().startswith(("#include", "#includedir")))]
 
 
 def check_sudo_granted_once(host: Any) -> None:
     """One place grants sudo, /etc/sudoers.d/castelet-admins: no other drop-in (cloud-init's
-    90-cloud-init-users is removed), nobody in Debian's `sudo` group, and /etc/sudoers itself
-    grants root and that group only."""
+    90-cloud-init-users is removed) but the CI's redeploy rule, alone in castelet-redeploy; nobody
+    in Debian's `sudo` group, and /etc/sudoers itself grants root and that group only."""
     with host.sudo():
         dropins = set(host.run("ls -A /etc/sudoers.d").stdout.split())
         sudoers = host.run("cat /etc/sudoers").stdout
         group = host.run("getent group sudo").stdout.strip()
+        redeploy = host.run("cat /etc/sudoers.d/castelet-redeploy").stdout if "castelet-redeploy" in dropins else ""
     assert "castelet-admins" in dropins, "/etc/sudoers.d/castelet-admins is missing"
-    others = sorted(dropins - SUDOERS_DROPINS)
+    if "castelet-redeploy" in dropins:
+        rules = _sudoers_rules(redeploy)
+        assert rules == [REDEPLOY_SUDOERS], (
+            f"/etc/sudoers.d/castelet-redeploy grants more or other than the redeploy command: {rules}")
+    others = sorted(dropins - SUDOERS_DROPINS - {"castelet-redeploy"})
     assert not others, f"sudo is also granted by /etc/sudoers.d/{', /etc/sudoers.d/'.join(others)}"
     members = [m for m in group.split(":")[3].split(",") if m] if group.count(":") >= 3 else []
     assert not members, f"group sudo (granted sudo by /etc/sudoers) has members: {', '.join(members)}"
@@ -143,6 +159,46 @@ def check_sudo_granted_once(host: Any) -> None:
         if line.split()[0] not in SUDOERS_GRANTEES:
             rules.append(line)
     assert not rules, f"/etc/sudoers grants more than root and %sudo: {rules}"
+
+
+def check_redeploy_account(host: Any) -> None:
+    """nodejs-app with a `redeploy_ssh_key`: the account `castelet-redeploy` logs in (it is in the
+    SSH group), has no password, and can do one thing, whatever its client asks: its keys file
+    (root's) holds that key alone, behind `restrict,command=` with the redeploy; sshd forces the same
+    command for it, without terminal; sudo lets it run that command line and nothing else. Without
+    a key, no such account."""
+    key = str((terraform_data(host).get("settings") or {}).get("redeploy_ssh_key") or "")
+    account = host.run(shlex.join(["getent", "passwd", REDEPLOY_USER]))
+    if not key:
+        assert account.rc != 0, f"{REDEPLOY_USER} exists but no redeploy_ssh_key is set: {account.stdout.strip()}"
+        return
+    assert account.rc == 0, f"redeploy_ssh_key is set but there is no account {REDEPLOY_USER}"
+    groups = host.run(shlex.join(["id", "-nG", "--", REDEPLOY_USER])).stdout.split()
+    assert SSH_GROUP in groups and "sudo" not in groups, (
+        f"{REDEPLOY_USER} is in {groups}: expected {SSH_GROUP} (to log in) and not sudo")
+    keys_file = f"/etc/ssh/castelet-authorized-keys-{REDEPLOY_USER}"
+    with host.sudo():
+        shadow = host.run(shlex.join(["getent", "shadow", REDEPLOY_USER])).stdout.split(":")
+        keys = host.run(shlex.join(["stat", "-c", "%U %G %a", keys_file])).stdout.split()
+        lines = [line for line in host.run(shlex.join(["cat", keys_file])).stdout.splitlines()
+                 if line.strip() and not line.startswith("#")]
+        effective = _sshd_settings(host.run(shlex.join(
+            ["sshd", "-T", "-C", f"user={REDEPLOY_USER},host=ci.invalid,addr=192.0.2.1"])).stdout)
+        allowed = host.run(shlex.join(["sudo", "-l", "-U", REDEPLOY_USER])).stdout
+    assert len(shadow) > 1 and shadow[1] in ("!", "*", "!*"), f"{REDEPLOY_USER} has a password"
+    assert keys[:2] == ["root", "root"] and keys[2:] and int(keys[2], 8) & 0o022 == 0, (
+        f"{keys_file} must be root's and writable by root only: {keys}")
+    assert lines == [f'restrict,command="{REDEPLOY_COMMAND}" {key}'], (
+        f"{keys_file} should hold the redeploy key alone, restricted to the redeploy: {lines}")
+    assert " ".join(effective.get("forcecommand") or []) == REDEPLOY_COMMAND, (
+        f"sshd does not force the redeploy for {REDEPLOY_USER}: {effective.get('forcecommand')}")
+    assert (effective.get("permittty") or [""])[0] == "no", f"sshd gives {REDEPLOY_USER} a terminal"
+    assert (effective.get("authorizedkeysfile") or [""]) == [keys_file], (
+        f"sshd reads {REDEPLOY_USER}'s keys from {effective.get('authorizedkeysfile')}, not {keys_file}")
+    _, _, commands = allowed.partition("may run the following commands")
+    granted = [line.strip() for line in commands.splitlines()[1:] if line.strip()]
+    assert granted == ["(root) NOPASSWD: /usr/local/sbin/castelet-node-deploy deploy"], (
+        f"sudo lets {REDEPLOY_USER} run more or other than the redeploy: {granted}")
 
 
 def _ignored_networks(listing: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
@@ -575,3 +631,40 @@ def _epoch(iso: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+#: The weekly `restic check --read-data-subset` (castelet-backup-check.timer, Sundays plus up to an
+#: hour) must have succeeded within this many days: a week, a late start, a long check.
+BACKUP_CHECK_MAX_AGE_DAYS = 9
+BACKUP_CHECK_TIMER = "/etc/systemd/system/castelet-backup-check.timer"
+
+
+def check_backup_repository_checked(host: Any) -> None:
+    """Where backups are on: the last weekly repository check (castelet-backup check: restic check
+    --read-data-subset) did not fail, and one succeeded within BACKUP_CHECK_MAX_AGE_DAYS (counted
+    from when Puppet installed the check's timer while none has run yet)."""
+    status = backup_status(host)
+    if status is None:
+        return
+    with host.sudo():
+        failed = host.run("systemctl is-failed castelet-backup-check.service").stdout.strip() == "failed"
+        journal = host.run("journalctl -u castelet-backup-check.service -n 8 --no-pager -o cat").stdout \
+            if failed else ""
+        since = host.run(f"stat -c %Y {BACKUP_CHECK_TIMER}").stdout.strip()
+    assert not failed and status.get("last_check_result") != "failure", (
+        f"backup check: the last `restic check --read-data-subset={status.get('last_check_subset')}` of the "
+        f"repository failed ({status.get('last_check_error') or 'see below'}): the backups may not restore. "
+        f"`sudo castelet-backup check --subset 1/1` reads everything; `restic repair` may help:\n{journal}")
+    now = float(host.run("date +%s").stdout.strip())
+    last = status.get("last_check_success")
+    if last:
+        days = (now - _epoch(str(last))) / 86400
+        assert days < BACKUP_CHECK_MAX_AGE_DAYS, (
+            f"backup check: the repository was last checked {days:.1f} days ago (more than "
+            f"{BACKUP_CHECK_MAX_AGE_DAYS}): `systemctl status castelet-backup-check.timer`")
+        return
+    assert since.isdigit(), f"backup check: no weekly check scheduled ({BACKUP_CHECK_TIMER} is missing)"
+    days = (now - float(since)) / 86400
+    assert days < BACKUP_CHECK_MAX_AGE_DAYS, (
+        f"backup check: the repository has never been checked in {days:.0f} days "
+        f"(last result: {status.get('last_check_result') or 'none'}): `systemctl status castelet-backup-check.timer`")

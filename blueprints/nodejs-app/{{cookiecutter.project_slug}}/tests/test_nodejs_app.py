@@ -73,3 +73,9 @@ def test_data_directory_is_on_the_volume_and_the_applications(host):
     assert data.user == "castelet-app"
     assert data.mode == 0o750
     assert host.mount_point("/srv/data").exists
+
+
+def test_the_ci_redeploy_account_can_only_redeploy(host):
+    """With redeploy_ssh_key: castelet-redeploy logs in for the redeploy command alone (keys file of
+    root's with restrict,command=, sshd's ForceCommand, sudo for that line only); none without it."""
+    checks.check_redeploy_account(host)
