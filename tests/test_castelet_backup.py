@@ -618,6 +618,113 @@ def test_invalid_configuration_exits_78(tmp_path: Path, restic_bin: str) -> None
     assert site.run("run").returncode == 78
 
 
+# ---------------------------------------------------------------- append-only repositories, checks
+
+
+@pytest.fixture(scope="module")
+def append_only_rest_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`rclone serve restic --append-only` (no authentication): what an instance is given when its
+    repository refuses deletions (issue 21 point 3)."""
+    rclone = shutil.which("rclone")
+    if rclone is None:
+        pytest.skip("rclone is missing: apt-get install rclone (.ci/setup --system installs it)")
+    base = tmp_path_factory.mktemp("append-only")
+    (base / "repos").mkdir()
+    port = free_port()
+    log = (base / "rclone.log").open("wb")
+    proc = subprocess.Popen([rclone, "serve", "restic", str(base / "repos"), "--addr", f"127.0.0.1:{port}",
+                             "--append-only"], stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"rclone serve restic did not start: {(base / 'rclone.log').read_text()}")
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+def test_append_only_mode_never_forgets_and_says_who_prunes(tmp_path: Path, restic_bin: str,
+                                                             append_only_rest_server: str) -> None:
+    """With append_only the instance never runs forget or prune against a server that refuses
+    deletions (its retention would fail every night after the first: restic retries each refused
+    deletion for a long while), every backup succeeds, and the status says that retention is the
+    operator's (`nox -s prune`)."""
+    site = make_site(tmp_path, restic_bin, f"rest:{append_only_rest_server}/append")
+    site.config["append_only"] = True
+    site.save()
+    for _ in range(2):
+        proc = site.ok("run")
+        assert "append-only repository: no forget, no prune here" in proc.stdout
+    assert not any(line.startswith("restic forget") or line.startswith("restic prune") for line in site.call_lines())
+    assert len(json.loads(site.ok("snapshots").stdout)) == 2, "both snapshots stay"
+    status = site.status()
+    assert status["append_only"] is True and status["last_result"] == "success"
+    assert status["keep"] == {"daily": 7, "weekly": 4, "monthly": 6} and status["host"] == "omeka-web1"
+    assert "never forgets nor prunes" in status["retention"] and "nox -s prune" in status["retention"]
+    site.config["append_only"] = "yes"
+    site.save()
+    assert site.run("run").returncode == 78
+
+
+def test_weekly_check_reads_a_part_and_records_damage(tmp_path: Path, restic_bin: str,
+                                                       initialised_repository: Path) -> None:
+    """`castelet-backup check` runs restic check on this week's part of the data and records the
+    result; a damaged pack fails it (exit 1, the reason in the status)."""
+    site = make_site(tmp_path, restic_bin, str(tmp_path / "repository"))
+    assert "nothing to check" in site.ok("check").stdout, "no repository yet: nothing to check, not a failure"
+    assert site.status()["last_check_result"] == "no repository" and site.status()["last_check_success"] is None
+    shutil.copytree(initialised_repository, tmp_path / "repository")
+    site.ok("run")
+    site.calls.write_text("")
+    proc = site.ok("check", "--subset", "1/1")
+    assert "no errors" in proc.stdout
+    assert [line for line in site.call_lines() if line.startswith("restic check")] == \
+        ["restic check --read-data-subset=1/1"]
+    status = site.status()
+    assert status["last_check_result"] == "success" and status["last_check_subset"] == "1/1"
+    assert status["last_check_success"] and status["last_check_success_age_seconds"] is not None
+
+    site.calls.write_text("")
+    site.ok("check")
+    week = int(time.time()) // (7 * 24 * 3600)
+    assert [line for line in site.call_lines() if line.startswith("restic check")] == \
+        [f"restic check --read-data-subset={week % 10 + 1}/10"]
+
+    packs = sorted(p for p in (tmp_path / "repository" / "data").rglob("*") if p.is_file())
+    assert packs
+    for pack in packs:
+        data = bytearray(pack.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        pack.chmod(0o644)
+        pack.write_bytes(bytes(data))
+    failed = site.run("check", "--subset", "1/1")
+    assert failed.returncode == 1
+    assert "restic check --read-data-subset=1/1 found the repository damaged" in failed.stderr
+    status = site.status()
+    assert status["last_check_result"] == "failure" and "damaged" in status["last_check_error"]
+    assert status["last_check_success"], "the last good check stays recorded"
+    assert site.run("check", "--subset", "3/2").returncode == 1
+
+
+def test_weekly_parts_follow_each_other() -> None:
+    import datetime
+
+    site_config = type("C", (), {"check_parts": 4})()
+    start = datetime.datetime(2026, 12, 28, tzinfo=datetime.UTC)  # across a new year: no jump
+    parts = [backup_program.weekly_subset(site_config, start + datetime.timedelta(weeks=n)) for n in range(8)]
+    numbers = [int(part.split("/")[0]) for part in parts]
+    assert all(part.endswith("/4") for part in parts)
+    assert sorted(numbers[:4]) == [1, 2, 3, 4] and numbers[4:] == numbers[:4]
+
+
 # ---------------------------------------------------------------- the pieces, without restic
 
 

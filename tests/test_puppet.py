@@ -443,7 +443,7 @@ def catalogs(
             blueprint={"castelet::profile::backup::stop_units": ["apache2"]},
             data_dir="/srv/data", backups={"paths": ["/srv/data"], "databases": [{"engine": "mariadb", "name": "app"}]},
             settings={"project_name": "Atlas of things", **TLS_SETTINGS,
-                      "backup_repository": "rest:http://10.166.0.1:8000/atlas"},
+                      "backup_repository": "rest:http://10.166.0.1:8000/atlas", "backup_append_only": "true"},
         ),
         "bad_rule": make_environment(
             base / "bad_rule", puppet_bin, repo_root, "castelet::role::lamp",
@@ -628,6 +628,24 @@ def test_backup_profile(catalogs: dict[str, Any]) -> None:
     plain: Compiled = catalogs["lamp"]
     assert ("Service", "castelet-backup.timer") not in plain.resources
     assert plain.resource("File", "/etc/systemd/system/castelet-backup.timer")["ensure"] == "absent"
+    assert plain.resource("File", "/etc/systemd/system/castelet-backup-check.timer")["ensure"] == "absent"
+
+
+def test_backup_profile_append_only_and_weekly_check(catalogs: dict[str, Any]) -> None:
+    """Issue 21 point 3: the setting `backup_append_only` (a string, as Terraform writes every
+    setting) reaches castelet-backup's configuration as a boolean, and a weekly timer starts
+    `castelet-backup check` (restic check --read-data-subset), waiting for a running backup."""
+    cat: Compiled = catalogs["lamp_on_volume"]
+    assert cat.returncode == 0, errors_of(cat)
+    config = json.loads(cat.resource("File", "/etc/castelet/backup.json")["content"])
+    assert config["append_only"] is True and config["check_parts"] == 10
+    service = cat.resource("File", "/etc/systemd/system/castelet-backup-check.service")["content"]
+    assert "ExecStart=/usr/local/sbin/castelet-backup --wait 21600 check" in service.splitlines()
+    assert "RequiresMountsFor=/srv/data" in service and "SuccessExitStatus=75" in service
+    timer = cat.resource("File", "/etc/systemd/system/castelet-backup-check.timer")["content"]
+    assert "OnCalendar=Sun *-*-* 05:15:00" in timer.splitlines() and "Persistent=true" in timer
+    check = cat.resource("Service", "castelet-backup-check.timer")
+    assert (check["ensure"], check["enable"]) == ("running", True)
 
 
 def test_secrets_refused_off_the_data_volume(repo_root: Path, puppet_bin: str, tmp_path: Path) -> None:

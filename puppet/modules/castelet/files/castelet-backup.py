@@ -7,8 +7,12 @@ by Puppet (/etc/castelet/backup.json, `--config PATH` elsewhere); secrets come f
 instance and reach restic through its environment only (never its arguments, never our output).
 
   castelet-backup run                      dump the databases, back up paths + dumps + secrets,
-                                           apply the retention policy; the repository is
-                                           created when (and only when) it does not exist
+                                           apply the retention policy (not with append_only:
+                                           the operator's `nox -s prune` does); the repository
+                                           is created when (and only when) it does not exist
+  castelet-backup check [--subset N/T]     `restic check --read-data-subset`: this week's part
+                                           of check_parts (every pack read once in check_parts
+                                           weeks); the result is recorded in the status
   castelet-backup snapshots [--all-hosts]  this host's snapshots (JSON), or every host's
   castelet-backup status [--check]         the recorded state (JSON); --check also asks the
                                            repository for its latest snapshot
@@ -30,7 +34,9 @@ Configuration keys: repository, password_file, credentials_file, paths, database
 "mariadb" or "postgresql", name}]; name "*": every database of that engine's server on this
 host, none where that engine's client is not installed), secrets_dir, staging_dir, restore_dir,
 status_file, keep ({daily, weekly, monthly, ...}), stop_units, after_restore (argument lists),
-host; optional: exclude (paths left out of backups and left alone by restores, e.g. a live
+host; optional: append_only (true: the repository refuses deletions, so `run` never forgets nor
+prunes; retention is the operator's `nox -s prune`, default false), check_parts (the weekly check
+reads 1/check_parts of the data, default 10), exclude (paths left out of backups and left alone by restores, e.g. a live
 database directory inside a backed-up path), lock_file (default: castelet-backup.lock next to
 status_file), probe_timeout (seconds restic may take to open the repository and list snapshots,
 default 120), postgresql_user (the system user psql, pg_dump and pg_restore run as, default
@@ -167,6 +173,8 @@ class Config:
     after_restore: tuple[tuple[str, ...], ...]
     host: str
     commands: dict[str, list[str]]
+    append_only: bool = False
+    check_parts: int = 10
 
 
 def now() -> str:
@@ -232,6 +240,12 @@ def load_config(path: Path) -> Config:
     status_file = _absolute(raw, "status_file")
     lock_file = _absolute(raw, "lock_file") if "lock_file" in raw else status_file.with_name("castelet-backup.lock")
     exclude = raw.get("exclude") or []
+    append_only = raw.get("append_only", False)
+    if not isinstance(append_only, bool):
+        raise ConfigError("'append_only' must be true or false")
+    check_parts = raw.get("check_parts", 10)
+    if not isinstance(check_parts, int) or isinstance(check_parts, bool) or not 1 <= check_parts <= 1000:
+        raise ConfigError("'check_parts' must be a whole number from 1 to 1000")
     probe_timeout = raw.get("probe_timeout", 120)
     if not isinstance(probe_timeout, int | float) or probe_timeout <= 0:
         raise ConfigError("'probe_timeout' must be a number of seconds")
@@ -256,6 +270,8 @@ def load_config(path: Path) -> Config:
         after_restore=tuple(tuple(a) for a in after),
         host=host,
         commands=commands,
+        append_only=append_only,
+        check_parts=check_parts,
     )
 
 
@@ -798,6 +814,15 @@ def forget(config: Config, restic: Restic) -> None:
         raise restic.fail("retention (restic forget --prune) failed; the new snapshot is kept", proc)
 
 
+def retention(config: Config) -> str:
+    """Who applies the retention policy, in words (the status says it)."""
+    policy = ", ".join(f"{count} {period}" for period, count in config.keep.items())
+    if config.append_only:
+        return (f"the operator: append-only repository, this instance never forgets nor prunes; "
+                f"`nox -s prune` from the operator's machine keeps {policy}")
+    return f"this instance, after each backup: {policy}"
+
+
 def command_run(config: Config, args: argparse.Namespace) -> int:
     with Lock(config.lock_file, args.wait):
         update_status(config, running_since=now())
@@ -805,7 +830,8 @@ def command_run(config: Config, args: argparse.Namespace) -> int:
             restic = Restic(config)
             snapshot = backup(config, restic, [TAG])
             update_status(config, last_snapshot=snapshot, last_snapshot_time=now())
-            forget(config, restic)
+            if not config.append_only:
+                forget(config, restic)
         except Failure as error:
             update_status(config, running_since=None, last_failure=now(), last_error=str(error), last_result="failure")
             raise
@@ -815,6 +841,53 @@ def command_run(config: Config, args: argparse.Namespace) -> int:
             raise
         update_status(config, running_since=None, last_success=now(), last_result="success")
     print(f"castelet-backup: snapshot {snapshot} saved to {redact(config.repository)}")
+    if config.append_only:
+        print("castelet-backup: append-only repository: no forget, no prune here (`nox -s prune` from the "
+              "operator's machine applies the retention policy)")
+    return 0
+
+
+# ---------------------------------------------------------------- check
+
+
+def weekly_subset(config: Config, when: datetime.datetime | None = None) -> str:
+    """This week's part of the data, N/T (T = check_parts): the parts follow each other week
+    after week (weeks counted from the epoch: no jump at a new year), so every pack is read once
+    in T weeks."""
+    moment = when or datetime.datetime.now(datetime.UTC)
+    week = int(moment.timestamp()) // (7 * 24 * 3600)
+    return f"{week % config.check_parts + 1}/{config.check_parts}"
+
+
+def command_check(config: Config, args: argparse.Namespace) -> int:
+    subset = args.subset or weekly_subset(config)
+    if not re.fullmatch(r"[1-9][0-9]{0,3}/[1-9][0-9]{0,3}", subset) \
+            or int(subset.split("/")[0]) > int(subset.split("/")[1]):
+        raise Failure(f"--subset {subset!r}: give N/T with 1 <= N <= T")
+    with Lock(config.lock_file, args.wait):
+        update_status(config, check_running_since=now())
+        try:
+            restic = Restic(config)
+            if not restic.probe():
+                update_status(config, check_running_since=None, last_check=now(), last_check_subset=subset,
+                              last_check_result="no repository", last_check_error=None)
+                print(f"castelet-backup: no repository at {redact(config.repository)} yet: nothing to check")
+                return 0
+            proc = restic.run("check", f"--read-data-subset={subset}")
+            if proc.returncode != 0:
+                raise restic.fail(f"restic check --read-data-subset={subset} found the repository damaged "
+                                  "or could not read it", proc)
+        except Failure as error:
+            update_status(config, check_running_since=None, last_check=now(), last_check_subset=subset,
+                          last_check_result="failure", last_check_error=str(error))
+            raise
+        except Exception as error:
+            update_status(config, check_running_since=None, last_check=now(), last_check_subset=subset,
+                          last_check_result="failure", last_check_error=f"unexpected error: {type(error).__name__}")
+            raise
+        update_status(config, check_running_since=None, last_check=now(), last_check_subset=subset,
+                      last_check_result="success", last_check_error=None, last_check_success=now())
+    print(f"castelet-backup: restic check --read-data-subset={subset}: no errors in {redact(config.repository)}")
     return 0
 
 
@@ -848,9 +921,12 @@ def command_status(config: Config, args: argparse.Namespace) -> int:
     recorded = read_status(config)
     status: dict[str, Any] = {key: recorded.get(key) for key in (
         "last_success", "last_snapshot", "last_snapshot_time", "last_failure", "last_error", "last_result",
-        "last_restore")}
-    status = {"repository": config.repository, **status,
+        "last_restore", "last_check", "last_check_result", "last_check_error", "last_check_subset",
+        "last_check_success")}
+    status = {"repository": config.repository, "host": config.host, "append_only": config.append_only,
+              "keep": config.keep, "retention": retention(config), **status,
               "last_success_age_seconds": age_seconds(recorded.get("last_success")),
+              "last_check_success_age_seconds": age_seconds(recorded.get("last_check_success")),
               "running": lock_held(config.lock_file)}
     if status["running"]:
         status["running_since"] = recorded.get("running_since")
@@ -1230,6 +1306,8 @@ def parser() -> argparse.ArgumentParser:
                    help="wait this long for a running backup or restore (default: give up at once, exit 75)")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="one backup")
+    check = sub.add_parser("check", help="restic check --read-data-subset (this week's part)")
+    check.add_argument("--subset", metavar="N/T", help="the part to read (default: this week's of check_parts)")
     snapshots = sub.add_parser("snapshots", help="this host's snapshots (JSON)")
     snapshots.add_argument("--all-hosts", action="store_true", help="every host's snapshots in the repository")
     status = sub.add_parser("status", help="the recorded state (JSON)")
@@ -1244,7 +1322,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str]) -> int:
     args = parser().parse_args(argv)
-    commands = {"run": command_run, "snapshots": command_snapshots, "status": command_status,
+    commands = {"run": command_run, "check": command_check, "snapshots": command_snapshots, "status": command_status,
                 "restore": command_restore, "set-credentials": command_set_credentials,
                 "set-password": command_set_password}
     try:

@@ -10,6 +10,16 @@
 # `keep` policy) started by `castelet-backup.timer`. A failed run leaves the service failed, which
 # `nox -s verify` reports.
 #
+# With `append_only` (the deployment's `backup_append_only` answer: the repository refuses
+# deletions, e.g. a REST server run with `--append-only`), the instance never forgets nor prunes:
+# whoever holds its credentials (root after a compromise) cannot erase the backups, and the
+# operator applies `keep` from their own machine with full-access credentials (`nox -s prune`).
+#
+# Every week `castelet-backup-check.timer` starts `castelet-backup-check.service`: `restic check
+# --read-data-subset=N/T`, N the week's part of `check_parts` (all the data is read in
+# `check_parts` weeks); its result is recorded in castelet-backup's status, and `nox -s verify`
+# fails when the last check failed or no check succeeded for more than 9 days.
+#
 # The repository password is generated on the node (`castelet::secret('restic-repository')`,
 # shown by `nox -s secrets`); the repository's own credentials (S3 keys, REST user) are pushed by
 # `nox -s backup-credentials` into `<secrets dir>/backup-credentials.env`. Neither passes through
@@ -27,11 +37,23 @@
 #   Retention: how many daily, weekly and monthly snapshots `restic forget` keeps.
 # @param stop_units
 #   Units stopped while a restore replaces the data (started again afterwards).
+# @param append_only
+#   The repository refuses deletions (`true` or `'true'`, the setting's string): backups never run
+#   `restic forget` or `prune` on the instance; retention is `nox -s prune` from the operator's
+#   machine. `''` (a blueprint without the setting) is false.
+# @param check_on_calendar
+#   systemd `OnCalendar` of the weekly repository check (a random delay of up to an hour is added).
+# @param check_parts
+#   The weekly check reads one part in `check_parts` of the repository's data (`restic check
+#   --read-data-subset=N/check_parts`, N following the weeks).
 class castelet::profile::backup (
   String $repository = '',
   Pattern[/\A[A-Za-z0-9 *:,.\/~-]+\z/] $on_calendar = '*-*-* 03:15:00',
   Struct[{ daily => Integer[1], weekly => Integer[0], monthly => Integer[0] }] $keep = { 'daily' => 7, 'weekly' => 4, 'monthly' => 6 },
   Array[Pattern[/\A[A-Za-z0-9@_.-]+\z/]] $stop_units = [],
+  Variant[Boolean, Enum['true', 'false', '']] $append_only = false,
+  Pattern[/\A[A-Za-z0-9 *:,.\/~-]+\z/] $check_on_calendar = 'Sun *-*-* 05:15:00',
+  Integer[1, 1000] $check_parts = 10,
 ) {
   include castelet
 
@@ -79,6 +101,8 @@ class castelet::profile::backup (
       'stop_units'       => $stop_units,
       'after_restore'    => [['/usr/local/sbin/castelet-puppet-apply']],
       'host'             => $trusted['certname'],
+      'append_only'      => $append_only ? { true => true, 'true' => true, default => false },
+      'check_parts'      => $check_parts,
     }
 
     file { '/etc/castelet/backup.json':
@@ -138,13 +162,59 @@ class castelet::profile::backup (
       notify  => Exec['castelet-backup-daemon-reload'],
     }
 
+    # The weekly check of the repository (castelet-backup check): it waits for a running backup
+    # (the lock) rather than giving up, and a failure leaves the unit failed.
+    file { "${unit_dir}/castelet-backup-check.service":
+      ensure  => file,
+      owner   => 'root',
+      group   => 'root',
+      mode    => '0644',
+      content => @("UNIT"),
+        # Castelet: restic check of this node's backup repository (castelet::profile::backup).
+        [Unit]
+        Description=Castelet backup check (restic check --read-data-subset)
+        Documentation=file:///etc/castelet/backup.json
+        Wants=network-online.target
+        After=network-online.target
+        ${mounts}
+        [Service]
+        Type=oneshot
+        ExecStart=/usr/local/sbin/castelet-backup --wait 21600 check
+        SuccessExitStatus=75
+        Nice=10
+        IOSchedulingClass=idle
+        | UNIT
+      notify  => Exec['castelet-backup-daemon-reload'],
+    }
+
+    file { "${unit_dir}/castelet-backup-check.timer":
+      ensure  => file,
+      owner   => 'root',
+      group   => 'root',
+      mode    => '0644',
+      content => @("UNIT"),
+        # Castelet: when castelet-backup-check.service runs (castelet::profile::backup).
+        [Unit]
+        Description=Castelet weekly backup check
+
+        [Timer]
+        OnCalendar=${check_on_calendar}
+        RandomizedDelaySec=1h
+        Persistent=true
+
+        [Install]
+        WantedBy=timers.target
+        | UNIT
+      notify  => Exec['castelet-backup-daemon-reload'],
+    }
+
     exec { 'castelet-backup-daemon-reload':
       command     => 'systemctl daemon-reload',
       refreshonly => true,
       path        => $path,
     }
 
-    service { 'castelet-backup.timer':
+    service { ['castelet-backup.timer', 'castelet-backup-check.timer']:
       ensure  => running,
       enable  => true,
       require => [
@@ -159,7 +229,12 @@ class castelet::profile::backup (
       onlyif  => "test -f ${unit_dir}/castelet-backup.timer",
       path    => $path,
     }
-    -> file { ["${unit_dir}/castelet-backup.timer", '/etc/castelet/backup.json']:
+    -> exec { 'castelet-backup-check-timer-off':
+      command => 'systemctl disable --now castelet-backup-check.timer',
+      onlyif  => "test -f ${unit_dir}/castelet-backup-check.timer",
+      path    => $path,
+    }
+    -> file { ["${unit_dir}/castelet-backup.timer", "${unit_dir}/castelet-backup-check.timer", '/etc/castelet/backup.json']:
       ensure => absent,
     }
   }
