@@ -60,6 +60,13 @@ variable "settings" {
   description = "Blueprint settings, handed to Puppet as terraform.settings.<name>."
   type        = map(string)
   default     = {}
+
+  # Puppet's castelet::profile::backup takes it as a boolean: only the two words a boolean
+  # answer becomes (the deployment's variables.tf holds every answer's rule).
+  validation {
+    condition     = contains(["true", "false"], lookup(var.settings, "backup_append_only", "false"))
+    error_message = "settings.backup_append_only must be \"true\" or \"false\" (the repository refuses deletions: no forget or prune on the instance)."
+  }
 }
 
 variable "volumes" {

@@ -517,6 +517,29 @@ run "accepts_empty_public_keys" {
   }
 }
 
+run "backup_append_only_reaches_puppet_and_only_as_a_boolean_word" {
+  command = plan
+
+  variables {
+    settings = { backup_append_only = "true" }
+  }
+
+  assert {
+    condition     = yamldecode(output.hieradata["atlas-web1"]).terraform.settings.backup_append_only == "true"
+    error_message = "settings.backup_append_only reaches the hieradata (castelet::profile::backup::append_only)"
+  }
+}
+
+run "rejects_backup_append_only_that_is_no_boolean" {
+  command = plan
+
+  variables {
+    settings = { backup_append_only = "yes; rm -rf /" }
+  }
+
+  expect_failures = [var.settings]
+}
+
 run "rejects_non_ssh_key" {
   command = plan
 
