@@ -14,6 +14,9 @@
     nox -s snapshots   the snapshots in the backup repository
     nox -s restore     `-- [--snapshot ID] [--password-file F]`: replace the data with a snapshot (asks for the name)
     nox -s backup-credentials   push the repository's credentials from your environment (AWS_*, RESTIC_REST_*)
+    nox -s prune       `-- [--host HOST] [--confirm NAME]`: apply the retention policy from this machine
+                       (restic here; full-access credentials in your environment): what an append-only
+                       repository's instances never do. Lists what it removes and asks for the name
     nox -s rebuild     `-- HOST`: replace an instance by a fresh one; its data volumes are kept (refuses a
                        plan that would delete or replace anything but that instance and what hangs on it)
     nox -s destroy     destroy instances and networking, KEEP the data volumes (Terraform asks; `-- -auto-approve`)
@@ -340,8 +343,11 @@ def _backup_age(status: dict[str, Any]) -> str:
     if age is None:
         return f"backups: no good snapshot yet (last error: {status.get('last_error') or 'none'})"
     failed = f"; the last run FAILED: {status.get('last_error')}" if status.get("last_result") == "failure" else ""
+    checked = f"; weekly check: {status.get('last_check_result')} ({str(status.get('last_check'))[:10]})" \
+        if status.get("last_check_result") else "; weekly check: none yet"
+    retention = "; append-only: retention is `nox -s prune`" if status.get("append_only") else ""
     return f"backups: last good snapshot {status.get('last_snapshot', '?')[:8]}, {int(age) // 3600} h " \
-           f"{int(age) % 3600 // 60} min ago{failed}"
+           f"{int(age) % 3600 // 60} min ago{failed}{checked}{retention}"
 
 
 def _resolves_to(name: str) -> set[str]:
@@ -534,6 +540,146 @@ def restore(session: nox.Session) -> None:
         session.log(f"{hostname}: restoring (services stopped meanwhile; Puppet re-applies the restored secrets)")
         if _backup_tool(hosts[hostname], known, "restore", *options, capture=False).returncode != 0:
             session.error(f"{hostname}: the restore failed (see above)")
+
+
+# --- retention from the operator's machine (an append-only repository: issue 21 point 3) ----------
+# The instance's credentials cannot delete; the operator's can. `nox -s prune` runs restic HERE with
+# the repository password read from the instance (as `nox -s secrets` does) and the full-access
+# location and credentials given in the environment; nothing of it is stored or sent anywhere.
+PRUNE_REPOSITORY = "CASTELET_PRUNE_REPOSITORY"
+# A snapshot dated later than this is refused: a compromised instance could add snapshots dated in
+# the future so that the retention policy, counted from the newest, would forget the real ones.
+PRUNE_FUTURE_SKEW_SECONDS = 3600
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]*@")
+
+
+def _prune_environment(repository: str, password_file: Path) -> tuple[dict[str, str], list[str]]:
+    """restic's environment for `nox -s prune` (the full-access repository and credentials from
+    ours, no other RESTIC_* variable), and the secret values to scrub from what it prints."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("RESTIC_") or k in BACKUP_CREDENTIALS or k == "RESTIC_CACHE_DIR"}
+    user, password = os.environ.get("RESTIC_REST_USERNAME"), os.environ.get("RESTIC_REST_PASSWORD")
+    secrets_ = [os.environ[k] for k in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "RESTIC_REST_PASSWORD",
+                                        "B2_ACCOUNT_KEY") if len(os.environ.get(k, "")) >= 4]
+    if repository.startswith("rest:") and user and password:
+        # restic < 0.16 ignores RESTIC_REST_*: the user-info goes into the URL (in the environment only)
+        scheme, sep, rest = repository[len("rest:"):].partition("://")
+        if sep:
+            from urllib.parse import quote
+
+            repository = f"rest:{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{rest}"
+            secrets_.append(quote(password, safe=""))
+    env["RESTIC_REPOSITORY"] = repository
+    env["RESTIC_PASSWORD_FILE"] = str(password_file)
+    return env, sorted(set(secrets_), key=len, reverse=True)
+
+
+def _scrubbed(text: str, secrets_: list[str]) -> str:
+    text = _USERINFO.sub(r"\1***@", text)
+    for secret in secrets_:
+        text = text.replace(secret, "***")
+    return text
+
+
+def _restic_here(session: nox.Session, restic: str, env: dict[str, str], secrets_: list[str],
+                 *args: str) -> str:
+    """restic on this machine; its output, or the session stops with restic's words (scrubbed)."""
+    proc = subprocess.run([restic, *args], env=env, capture_output=True, text=True, check=False,
+                          stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        lines = [line for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
+        session.error(f"restic {args[0]} failed (exit {proc.returncode}): "
+                      f"{_scrubbed(' / '.join(lines[-4:]), secrets_)}; nothing more was done")
+    return proc.stdout
+
+
+def _instance_password(session: nox.Session, hostname: str, entry: dict[str, Any], known: Path | None) -> str:
+    """The repository password the instance generated (the secret `restic-repository`)."""
+    proc = subprocess.run(_on_instance(entry, ["/usr/local/sbin/castelet-secrets"], known), capture_output=True,
+                          text=True, check=False)
+    if proc.returncode != 0:
+        session.error(f"{hostname}: castelet-secrets failed: {proc.stderr.strip()}")
+    for line in proc.stdout.splitlines():
+        name, _, value = line.partition(": ")
+        if name == "restic-repository" and value.strip():
+            return value.strip()
+    session.error(f"{hostname}: no restic-repository secret on the instance")
+
+
+def _future_snapshots(listed: list[dict[str, Any]]) -> list[str]:
+    limit = datetime.now(UTC).timestamp() + PRUNE_FUTURE_SKEW_SECONDS
+    found = []
+    for snap in listed:
+        try:
+            when = datetime.fromisoformat(str(snap.get("time", "")).replace("Z", "+00:00"))
+        except ValueError:
+            found.append(f"{str(snap.get('id', '?'))[:8]} (time {snap.get('time')!r})")
+            continue
+        if when.timestamp() > limit:
+            found.append(f"{str(snap.get('id', '?'))[:8]} ({snap.get('time')})")
+    return found
+
+
+@nox.session(python=False)
+def prune(session: nox.Session) -> None:
+    """Apply the retention policy from this machine: `-- [--host HOST] [--confirm NAME]`. restic
+    runs here, with the full-access repository given by CASTELET_PRUNE_REPOSITORY (default: the
+    instance's) and its credentials in restic's variables (AWS_*, RESTIC_REST_*, B2_*); the
+    repository password is read from the instance. It lists what it would remove, then removes it
+    (`restic forget --prune` of exactly those snapshots) once the deployment's name is typed."""
+    parser = argparse.ArgumentParser(prog="nox -s prune --")
+    parser.add_argument("--host", default=None)
+    parser.add_argument("--confirm", default=None)
+    args = parser.parse_args(session.posargs)
+    restic = shutil.which("restic")
+    if restic is None:
+        session.error("restic is not installed on this machine: `nox -s prune` runs it here, with credentials "
+                      "the instances never hold (Debian/Ubuntu: apt install restic; or https://restic.net). "
+                      "Nothing was done")
+    plans: list[tuple[str, dict[str, str], list[str], list[dict[str, Any]]]] = []
+    with tempfile.TemporaryDirectory(prefix="castelet-prune-") as tmp, _instances(session) as (hosts, known):
+        for hostname in _backed_up(session, hosts, known, args.host):
+            status = json.loads(_backup_tool(hosts[hostname], known, "status").stdout or "{}")
+            keep: dict[str, int] = status.get("keep") or {}
+            if not keep or not status.get("repository") or not status.get("host"):
+                session.error(f"{hostname}: castelet-backup is too old to say its retention policy: "
+                              "`nox -s configure` first")
+            password_file = Path(tmp) / f"{hostname}.password"
+            password_file.touch(mode=0o600)
+            password_file.write_text(_instance_password(session, hostname, hosts[hostname], known) + "\n")
+            repository = os.environ.get(PRUNE_REPOSITORY) or str(status["repository"])
+            env, secrets_ = _prune_environment(repository, password_file)
+            selection = ["--tag", "castelet", "--host", str(status["host"])]
+            listed = json.loads(_restic_here(session, restic, env, secrets_, "snapshots", "--json", *selection) or "[]")
+            future = _future_snapshots(listed)
+            if future:
+                session.error(f"{hostname}: snapshot(s) dated in the future: {', '.join(future)}. The retention "
+                              "policy counts from the newest snapshot, so these would make it forget real ones: "
+                              "a clock gone wrong, or the instance compromised. Look at them (`restic snapshots`) "
+                              "and forget them by id first; nothing was removed")
+            # --keep-within the daily count: every snapshot of those days stays, however many others
+            # were added meanwhile (restic's advice for append-only repositories).
+            policy = [arg for period, count in keep.items() for arg in (f"--keep-{period}", str(count))]
+            policy += ["--keep-within", f"{int(keep.get('daily', 1))}d"]
+            groups = json.loads(_restic_here(session, restic, env, secrets_, "forget", "--dry-run", "--json",
+                                             *selection, "--group-by", "host,paths,tags", *policy) or "[]")
+            doomed = [snap for group in groups or [] for snap in group.get("remove") or []]
+            print(f"# {hostname}: {len(listed)} snapshot(s) in {_scrubbed(repository, secrets_)}; the policy "
+                  f"({' '.join(policy)}) removes {len(doomed)}")
+            for snap in sorted(doomed, key=lambda s: str(s.get("time"))):
+                print(f"  remove {str(snap.get('id'))[:8]}  {str(snap.get('time'))[:19]}  "
+                      f"{','.join(snap.get('tags') or [])}  {' '.join(snap.get('paths') or [])}")
+            if doomed:
+                plans.append((hostname, env, secrets_, doomed))
+        if not plans:
+            print("nothing to remove")
+            return
+        _confirm_name(session, args.confirm, "remove these snapshots", "removed",
+                      "The snapshots listed above are removed for good, and the data only they hold is deleted.")
+        for hostname, env, secrets_, doomed in plans:
+            ids = [str(snap["id"]) for snap in doomed]
+            _restic_here(session, restic, env, secrets_, "forget", "--prune", *ids)
+            print(f"{hostname}: removed {len(ids)} snapshot(s) and pruned the data only they held")
 
 
 @nox.session(name="backup-credentials", python=False)

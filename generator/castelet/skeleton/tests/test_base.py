@@ -49,3 +49,4 @@ def test_state_lives_on_the_data_volumes(host):
 
 def test_backups_did_not_fail_and_are_recent(host):
     checks.check_backups(host)
+    checks.check_backup_repository_checked(host)
