@@ -266,3 +266,43 @@ def instance_ids(state: Mapping[str, Any], resource_type: str = "openstack_compu
     return {resource["index"]: str(resource["values"]["id"]) for resource in state_resources(state)
             if resource.get("mode") == "managed" and resource.get("type") == resource_type
             and resource.get("name") == name and isinstance(resource.get("index"), str)}
+
+
+# --- the deployment's CI: a known_hosts line without the noxfile ---------------------------------
+
+#: An address or a DNS name a CI job is told to reach (never an option: no leading dash).
+_ADDRESS = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:-]{0,252}")
+
+
+def known_host_line(records: Mapping[str, HostKey], hostname: str, address: str, records_file: str) -> str:
+    """The known_hosts line pinning ``hostname``'s recorded key at ``address``; HostKeyError when
+    no key is recorded for it (a job must then refuse to connect) or the address is not one."""
+    if not _ADDRESS.fullmatch(address):
+        raise HostKeyError(f"{address!r} is not an IP address or a DNS name")
+    if hostname not in records:
+        raise HostKeyError(f"no SSH host key is recorded for {hostname} in {records_file}: run `nox -s apply` "
+                           "(or `nox -s rebuild`), which records it, and commit that file; nothing was sent")
+    return known_hosts({hostname: records[hostname]}, {hostname: address})
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python3 .castelet/hostkeys.py known-hosts HOSTNAME ADDRESS``: print the known_hosts line
+    pinning the key this repository records for HOSTNAME at ADDRESS (the GitLab CI's redeploy
+    connects with it and StrictHostKeyChecking=yes); exit 1 naming the problem otherwise."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 3 or args[0] != "known-hosts":
+        print("usage: hostkeys.py known-hosts HOSTNAME ADDRESS", file=sys.stderr)
+        return 2
+    records_file = Path(__file__).resolve().parent / "host_keys.json"
+    try:
+        sys.stdout.write(known_host_line(load(records_file), args[1], args[2], ".castelet/host_keys.json"))
+    except (HostKeyError, ValueError) as exc:
+        print(f"hostkeys: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
