@@ -11,6 +11,10 @@ attacks root (issue 21, point 1): its script plants a symbolic link to a root-ow
 build directory (root used to write its build marker through it) and leaves a process running in
 the background; after the deploy the file is unchanged and no process of the build user is left.
 The build user cannot plant anything in `releases/` either.
+Then the GitLab CI's redeploy (issue 21, point 11): with the key pair made here as the answer
+`redeploy_ssh_key`, `ssh castelet-redeploy@<instance> 'id; cat /etc/shadow'` deploys the next
+commit and runs nothing it asked; a terminal and a shell on stdin get the redeploy again, never a
+shell; the account's sudo is the one command line (other commands, other arguments refused).
 """
 
 from __future__ import annotations
@@ -57,6 +61,8 @@ export function load() {
 }
 PAGE = "src/routes/+page.svelte"
 REPO = "/app.git"
+REDEPLOY_USER = "castelet-redeploy"
+SSH_TIMEOUT = 300
 SLOTS = ("blue", "green")
 BUILD_USER = "castelet-build"
 # A file of root's that the build attacks (stands for /etc/shadow).
@@ -119,7 +125,12 @@ def answers(site: Site) -> dict[str, str]:
     _git(site.tmp_path, "init", "--quiet", "--bare", str(bare))
     site.notes.update(work=str(work), bare=str(bare))
     _publish(site)
-    return {"app_git_url": f"{site.base_url}{REPO}", "app_git_ref": "main"}
+    # The GitLab CI's key pair (decision 53): its public key opens the redeploy account only.
+    key = site.tmp_path / "redeploy_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "e2e-ci", "-f", str(key)], check=True)
+    site.notes["redeploy_key"] = str(key)
+    return {"app_git_url": f"{site.base_url}{REPO}", "app_git_ref": "main",
+            "redeploy_ssh_key": key.with_suffix(".pub").read_text().strip()}
 
 
 def _address(site: Site) -> str:
@@ -264,3 +275,57 @@ def check_deployed(site: Site) -> None:
     idle = lxc("exec", site.container, "--", "systemctl", "is-active", f"castelet-nodejs-app@{slot}.service",
                check=False).stdout.strip()
     assert idle != "active", idle
+    _check_the_ci_redeploy(site)
+
+
+def _check_the_ci_redeploy(site: Site) -> None:
+    """The redeploy account, over SSH from the host (let in for these checks only, as the admin
+    network would be), with the instance's host key pinned."""
+    lxc("exec", site.container, "--", "nft", "insert", "rule", "inet", "castelet", "input",
+        "ip", "saddr", site.bridge_address, "tcp", "dport", "22", "accept")
+    try:
+        host_key = lxc("exec", site.container, "--", "cat", "/etc/ssh/ssh_host_ed25519_key.pub").stdout.split()
+        known = site.tmp_path / "known_hosts_redeploy"
+        known.write_text(f"{_address(site)} {host_key[0]} {host_key[1]}\n")
+        options = ["-i", str(site.notes["redeploy_key"]), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+                   "-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=20"]
+        target = f"{REDEPLOY_USER}@{_address(site)}"
+
+        def ssh(*args: str, stdin: str = "") -> tuple[int, str]:
+            done = subprocess.run(["ssh", *options, *args], input=stdin, capture_output=True, text=True,
+                                  timeout=SSH_TIMEOUT)
+            return done.returncode, done.stdout + done.stderr
+
+        # Whatever the client asks, the configured ref is deployed, and nothing else runs.
+        _commit(site, {PAGE: _page("release 3")}, "release 3")
+        code, said = ssh(target, "id; cat /etc/shadow")
+        assert code == 0, said
+        assert "uid=" not in said and "root:" not in said, f"the client's command ran: {said}"
+        assert "castelet-node-deploy: main (" in said and "serves from slot" in said, said
+        status, body = _get(site)
+        assert status == 200 and "castelet e2e release 3" in body, (status, body[:500])
+
+        # A terminal is refused; a login without a command, or with a shell's, fed commands on
+        # stdin: the redeploy again (nothing new: it says so), never a shell.
+        code, said = ssh("-tt", target, stdin="touch /tmp/e2e-redeploy-shell; id; exit\n")
+        assert "PTY allocation request failed" in said and "uid=" not in said, (code, said)
+        for argv in ([target], [target, "sudo -l; sh -i"]):
+            code, said = ssh(*argv, stdin="touch /tmp/e2e-redeploy-shell; id\n")
+            assert code == 0 and "already runs in slot" in said, (argv, code, said)
+            assert "uid=" not in said and "may run" not in said, (argv, code, said)
+        assert _read(site, "ls /tmp/e2e-redeploy-shell 2>/dev/null | wc -l") == "0", "a shell ran"
+
+        # Its sudo, were it to get a shell: the one command line.
+        listed = _read(site, f"runuser -u {REDEPLOY_USER} -- sudo -n -l")
+        granted = [line.strip() for line in listed.partition("may run the following commands")[2].splitlines()[1:]
+                   if line.strip()]
+        assert granted == ["(root) NOPASSWD: /usr/local/sbin/castelet-node-deploy deploy"], listed
+        for attempt in ("sudo -n /bin/sh -c id", "sudo -n /usr/local/sbin/castelet-node-deploy status",
+                        "sudo -n /usr/local/sbin/castelet-node-deploy deploy --config /tmp/x.json",
+                        "sudo -n -u castelet-app /usr/local/sbin/castelet-node-deploy deploy",
+                        "sudo -n -E /usr/local/sbin/castelet-node-deploy deploy"):
+            refused = lxc("exec", site.container, "--", "runuser", "-u", REDEPLOY_USER, "--", "sh", "-c", attempt,
+                          check=False)
+            assert refused.returncode != 0 and "uid=" not in refused.stdout, (attempt, refused.stdout)
+    finally:
+        lxc("exec", site.container, "--", "systemctl", "reload", "nftables")
