@@ -5,7 +5,9 @@ REST protocol: each path under it is one repository (`rest:http://ADDRESS:PORT/<
 The instances reach it on the bridge; HTTP basic authentication comes from an htpasswd file made
 here (apr1 hash of a random password). `stop()` makes the repository unreachable (restic then
 fails at once with "connection refused"), `start()` brings it back on the same port with the same
-data, as an object store that was down for a while.
+data, as an object store that was down for a while. With `append_only`, rclone's `--append-only`
+refuses every deletion but of locks: what an instance is given so that its credentials cannot
+erase its backups; `root` lets a second server serve the same repositories (the full-access one).
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ class ResticRest:
     port: int = 0
     username: str = ""
     password: str = ""
+    append_only: bool = False
+    root: Path | None = None
     _server: subprocess.Popen[bytes] | None = None
 
     def __post_init__(self) -> None:
@@ -45,7 +49,7 @@ class ResticRest:
     @property
     def data(self) -> Path:
         """Where the repositories are stored on the host."""
-        return self.workdir / "repositories"
+        return self.root or self.workdir / "repositories"
 
     def url(self, repository: str) -> str:
         """The restic repository string an instance is given (no credentials in it)."""
@@ -68,7 +72,8 @@ class ResticRest:
         log = (self.workdir / "rclone.log").open("ab")
         self._server = subprocess.Popen(
             ["rclone", "serve", "restic", str(self.data), "--addr", f"{self.address}:{self.port}",
-             "--htpasswd", str(htpasswd), "--config", str(self.workdir / "rclone.conf")],
+             "--htpasswd", str(htpasswd), "--config", str(self.workdir / "rclone.conf"),
+             *(["--append-only"] if self.append_only else [])],
             stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while not self.reachable():

@@ -9,6 +9,10 @@ goes through, in this order:
   instance replaced (`nox -s rebuild`): data, generated credentials and health check intact;
 - failed backup: the repository unreachable → `nox -s backup` fails, the unit is failed, verify
   fails naming the backup; the repository back → the next backup succeeds, verify passes;
+- append-only (one blueprint, APPEND_ONLY_BLUEPRINT, whose repository is served `--append-only`):
+  root on the instance, with its credentials, cannot delete a snapshot (neither `restic forget`
+  nor a plain HTTP DELETE); the weekly `castelet-backup check` passes; `nox -s prune` from the
+  host, against a full-access server of the same repositories, removes what the policy drops;
 - leak: no generated secret (nor the repository credentials) in the deployment folder, its git
   history, the Terraform state, the user-data, the hieradata or the instance's journal;
 - restore: back up, destroy instance AND volume (`--with-data`), apply fresh, restore with the
@@ -67,6 +71,9 @@ STANDIN_RELEASES: dict[str, Callable[[str], bytes]] = {"omeka-s": standin_archiv
 TIMINGS = REPO_ROOT / ".nox" / "e2e-timings.json"
 # An operator (and the timer's unit) learns of an unreachable repository within this many seconds.
 FAILED_BACKUP_WITHIN = 180
+# The blueprint whose deployment backs up to an append-only server (issue 21 point 3): one cheap
+# one, so that the proof costs no deployment of its own.
+APPEND_ONLY_BLUEPRINT = "database"
 
 
 @dataclass
@@ -76,6 +83,8 @@ class Deployed:
     name: str
     repository: ResticRest
     site: Site
+    # the full-access server of the same repositories, where `repository` is append-only
+    full_access: ResticRest | None = None
     # every generated value seen (for the leak test)
     seen_secrets: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
@@ -122,6 +131,21 @@ def restic_rest(bridge_address: str, tmp_path_factory: pytest.TempPathFactory) -
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def restic_rest_append_only(restic_rest: ResticRest, tmp_path_factory: pytest.TempPathFactory
+                            ) -> Iterator[ResticRest]:
+    """The same repositories served `--append-only` on another port, with the same credentials:
+    what an instance gets when its backups must survive its compromise."""
+    server = ResticRest(tmp_path_factory.mktemp("restic-rest-append-only"), restic_rest.address,
+                        username=restic_rest.username, password=restic_rest.password, append_only=True,
+                        root=restic_rest.data)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 # Module scope, one xdist group per blueprint (tests/e2e/conftest.py): under pytest-xdist
 # (`--dist loadgroup`, nox -s e2e) the tests of one blueprint's deployment run in order on one
 # worker, while other blueprints' data tests and the lifecycles run on the other workers.
@@ -137,8 +161,11 @@ def deployed(request, local_cloud, admin_key, tmp_path_factory, restic_rest, arc
     # The instance's own DNS name: the test CA (pebble) validates it as soon as the site answers.
     site = Site(blueprint, container, f"{container}.lxd", acme, bridge_address, archive_server[0],
                 archive_server[1], out)
+    server, full_access = restic_rest, None
+    if blueprint.id == APPEND_ONLY_BLUEPRINT:
+        server, full_access = request.getfixturevalue("restic_rest_append_only"), restic_rest
     answers = {"project_slug": name, "cloud": "lxd", "admin_ssh_keys": admin_key,
-               "backup_repository": restic_rest.url(name)}
+               "backup_repository": server.url(name), "backup_append_only": full_access is not None}
     if https_health_paths(blueprint):
         answers.update(acme_answers(acme, site.domain))
     checks = checks_module(blueprint.id)  # answers the blueprint needs to deploy (a git URL...)
@@ -152,10 +179,10 @@ def deployed(request, local_cloud, admin_key, tmp_path_factory, restic_rest, arc
         served[archive] = STANDIN_RELEASES[blueprint.id]("1.0.0-test")
         pinned = pin(deployment, print, url=f"{base_url}{archive}", version="1.0.0-test")
         assert pinned.sha256 == hashlib.sha256(served[archive]).hexdigest()
-    found = Deployed(blueprint, deployment, name, restic_rest, site)
+    found = Deployed(blueprint, deployment, name, server, site, full_access)
     try:
         found.timed("plan + apply", lambda: ops.plan_and_apply(deployment))
-        ops.ok(deployment, "backup-credentials", env=restic_rest.environment)
+        ops.ok(deployment, "backup-credentials", env=server.environment)
         yield found
     finally:
         found.timed("destroy --with-data", lambda: ops.destroy_everything(deployment, name))
@@ -300,6 +327,74 @@ def test_failed_backup_is_visible_and_the_next_one_succeeds(deployed: Deployed):
     after = ops.snapshots(d.path)[d.host]
     assert {s["id"] for s in good} < {s["id"] for s in after}, "nothing lost, one snapshot more"
     _healthy(d)
+
+
+# As root on the instance: its own repository credentials and password, as an intruder finds them.
+_AS_THE_INSTANCE = """set -eu
+set -a; . /var/lib/castelet/secrets/backup-credentials.env; set +a
+RESTIC_REPOSITORY=$(python3 -c 'import json; print(json.load(open("/etc/castelet/backup.json"))["repository"])')
+export RESTIC_REPOSITORY RESTIC_PASSWORD_FILE=/var/lib/castelet/secrets/restic-repository
+"""
+# A plain DELETE of a snapshot's file through the REST API, with those credentials: its HTTP status.
+_DELETE_SNAPSHOT = ("python3 -c 'import base64, os, sys, urllib.error, urllib.request as r\n"
+                    "e = os.environ\n"
+                    "url = e[\"RESTIC_REPOSITORY\"].removeprefix(\"rest:\").rstrip(\"/\")"
+                    " + \"/snapshots/\" + sys.argv[1]\n"
+                    "auth = base64.b64encode((e[\"RESTIC_REST_USERNAME\"] + \":\""
+                    " + e[\"RESTIC_REST_PASSWORD\"]).encode())\n"
+                    "q = r.Request(url, method=\"DELETE\", headers={\"Authorization\": \"Basic \" + auth.decode()})\n"
+                    "try:\n    print(r.urlopen(q, timeout=30).status)\n"
+                    "except urllib.error.HTTPError as error:\n    print(error.code)\n' ")
+
+
+def test_append_only_root_cannot_delete_and_prune_from_the_host_works(deployed: Deployed):
+    """Issue 21 point 3, on the local REST server: with the repository served append-only, root on
+    the instance (its credentials, its password) cannot delete a snapshot, by restic or by hand;
+    the weekly check passes there; `nox -s prune` from the host, with full-access credentials,
+    removes exactly what the retention policy drops and nothing else."""
+    d = deployed
+    if d.full_access is None:
+        pytest.skip(f"the append-only proof runs on {APPEND_ONLY_BLUEPRINT} only")
+    full = d.full_access
+    started = time.monotonic()
+    before = {str(s["id"]): s for s in ops.snapshots(d.path)[d.host]}
+    victim = min(before, key=lambda i: str(before[i]["time"]))
+    # (restic 0.18 reports the refusal and still exits 0: what counts is that the snapshot stays)
+    forget = data_set.sh(d.host, _AS_THE_INSTANCE + f"timeout 60 restic --no-cache forget {victim} 2>&1; "
+                         "echo exit=$?", check=False)
+    assert "403" in forget, f"restic forget as root on the instance was not refused:\n{forget}"
+    answer = data_set.sh(d.host, _AS_THE_INSTANCE + _DELETE_SNAPSHOT + victim).strip().splitlines()
+    assert answer[-1:] == ["403"], f"a DELETE of snapshot {victim} with the instance's credentials: {answer}"
+    assert victim in {str(s["id"]) for s in ops.snapshots(d.path)[d.host]}, "root on the instance deleted a snapshot"
+    d.timings["append-only: root cannot delete"] = round(time.monotonic() - started, 1)
+
+    # The weekly check works on the append-only repository (restic may remove its own lock there).
+    started = time.monotonic()
+    data_set.sh(d.host, "systemctl start castelet-backup-check.service")
+    checked = json.loads(data_set.sh(d.host, "castelet-backup status", reading=True))
+    assert checked["last_check_result"] == "success" and checked["append_only"] is True, checked
+    assert "never forgets nor prunes" in checked["retention"]
+    d.timings["append-only: weekly check"] = round(time.monotonic() - started, 1)
+
+    # Snapshots of another path a month apart, as the instance may add them: the policy (7 daily,
+    # 4 weekly, 6 monthly, and every snapshot of the 7 days before the newest) drops the oldest.
+    started = time.monotonic()
+    recorded_as = checked["host"]  # the host name castelet-backup's snapshots carry (the certname)
+    data_set.sh(d.host, _AS_THE_INSTANCE + "for month in 1 2 3 4 5 6 7 8; do restic --no-cache backup --quiet "
+                f"--host {recorded_as} --tag castelet --time \"2019-0$month-15 03:15:00\" /etc/hostname; done")
+    env = {**full.environment, "CASTELET_PRUNE_REPOSITORY": full.url(d.name)}
+    refused = ops.nox(d.path, "prune", env=env)
+    assert refused.returncode != 0 and "nothing was removed" in refused.stderr, ops.output(refused)
+    pruned = ops.nox(d.path, "prune", "--confirm", d.name, env=env)
+    assert pruned.returncode == 0, ops.output(pruned)
+    removed = [line.split() for line in pruned.stdout.splitlines() if line.strip().startswith("remove ")]
+    assert [fields[2][:10] for fields in removed] == ["2019-01-15"], pruned.stdout
+    after = {str(s["id"]): s for s in ops.snapshots(d.path)[d.host]}
+    assert set(before) <= set(after), "prune removed a snapshot the policy keeps"
+    assert sorted(str(s["time"])[:7] for i, s in after.items() if i not in before) == \
+        [f"2019-0{month}" for month in range(2, 9)]
+    assert full.password not in pruned.stdout + pruned.stderr
+    d.timings["append-only: prune from the host"] = round(time.monotonic() - started, 1)
 
 
 def test_no_secret_leaks(deployed: Deployed):
