@@ -147,6 +147,16 @@ def test_a_manifest_without_a_question_the_shared_templates_need_is_refused(blue
     assert any(f"must ask `{question}`" in p for p in found), found
 
 
+def test_a_blueprint_with_backups_must_ask_both_backup_questions(blueprint_copy):
+    """castelet::profile::backup reads backup_repository and backup_append_only (issue 21 point 3):
+    a blueprint with `backups:` that does not ask one of them is refused, naming it."""
+    _edit_manifest(blueprint_copy,
+                   lambda d: d.update(questions=[q for q in d["questions"] if q.get("use") != "backup_append_only"]))
+    found = problems(blueprint_copy, blueprint_copy.parents[1])
+    assert any("`backups:` must ask `backup_append_only`" in p and "- use: backup_append_only" in p
+               for p in found), found
+
+
 CLIENTS_SERVICE = {"name": "pg", "role": "web", "port": 5432, "protocol": "tcp", "exposure": "clients"}
 
 

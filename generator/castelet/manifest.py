@@ -208,9 +208,10 @@ def _cross_check(data: dict[str, Any], questions: list[Question], problems: list
             and "client_cidrs" not in question_names:
         problems.append("questions: a blueprint with an `exposure: clients` service must ask `client_cidrs` "
                         "(the networks that service is opened to; add `- use: client_cidrs`)")
-    if data.get("backups") and "backup_repository" not in question_names:
-        problems.append("questions: a blueprint with `backups:` must ask `backup_repository` "
-                        "(castelet::profile::backup reads it; add `- use: backup_repository`)")
+    for name in ("backup_repository", "backup_append_only"):
+        if data.get("backups") and name not in question_names:
+            problems.append(f"questions: a blueprint with `backups:` must ask `{name}` "
+                            f"(castelet::profile::backup reads it; add `- use: {name}`)")
     for index, service in enumerate(data.get("services", [])):
         if service.get("tls") and not any(
                 other["role"] == service["role"] and other["port"] == 80 and other["protocol"] == "tcp"
