@@ -233,7 +233,9 @@ class Deployment:
 
 REFUSING = [("secrets", (), {}),
             ("backup-credentials", (), {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI"}),
-            ("restore", ("--host", "hk-db1", "--confirm", "hk"), {})]
+            ("restore", ("--host", "hk-db1", "--confirm", "hk"), {}),
+            # it reads the repository password from the instance (restic is needed here first)
+            *([("prune", ("--host", "hk-db1", "--confirm", "hk"), {})] if shutil.which("restic") else [])]
 
 
 @pytest.mark.parametrize("records", ["none", "replaced"])
