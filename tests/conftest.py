@@ -79,3 +79,12 @@ def puppet_bin() -> str:
     if found is None:
         pytest.skip("puppet-agent is not installed (apt-get install puppet-agent); .ci/run installs it")
     return found
+
+
+@pytest.fixture(scope="session")
+def restic_bin() -> str:
+    """restic on the host (the backup program's and `nox -s prune`'s tests run the real one)."""
+    found = shutil.which("restic")
+    if found is None:
+        pytest.skip("restic is missing: apt-get install restic (.ci/setup --system installs it)")
+    return found

@@ -56,14 +56,6 @@ backup_program = load_program()
 
 
 @pytest.fixture(scope="module")
-def restic_bin() -> str:
-    found = shutil.which("restic")
-    if found is None:
-        pytest.skip("restic is missing: apt-get install restic (.ci/setup --system installs it)")
-    return found
-
-
-@pytest.fixture(scope="module")
 def initialised_repository(restic_bin: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A local repository made once (init derives keys slowly): tests that do not test init copy it."""
     base = tmp_path_factory.mktemp("template")
@@ -74,20 +66,12 @@ def initialised_repository(restic_bin: str, tmp_path_factory: pytest.TempPathFac
     return base / "repository"
 
 
-@pytest.fixture(scope="module")
-def rest_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`rclone serve restic` with a password (htpasswd {SHA}: rclone 1.60 also takes apr1 and bcrypt)."""
-    rclone = shutil.which("rclone")
-    if rclone is None:
-        pytest.skip("rclone is missing: apt-get install rclone (.ci/setup --system installs it)")
-    base = tmp_path_factory.mktemp("rest")
-    digest = base64.b64encode(hashlib.sha1(REST_PASSWORD.encode()).digest()).decode()
-    (base / "htpasswd").write_text(f"{REST_USER}:{{SHA}}{digest}\n")
-    (base / "repos").mkdir()
+def serve_restic(rclone: str, base: Path, *options: str) -> Iterator[str]:
+    """`rclone serve restic` of ``base/repos`` on a free loopback port: its URL while it runs."""
     port = free_port()
     log = (base / "rclone.log").open("wb")
     proc = subprocess.Popen([rclone, "serve", "restic", str(base / "repos"), "--addr", f"127.0.0.1:{port}",
-                             "--htpasswd", str(base / "htpasswd")], stdout=log, stderr=log)
+                             *options], stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 15
         while True:
@@ -103,6 +87,19 @@ def rest_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc.terminate()
         proc.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def rest_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`rclone serve restic` with a password (htpasswd {SHA}: rclone 1.60 also takes apr1 and bcrypt)."""
+    rclone = shutil.which("rclone")
+    if rclone is None:
+        pytest.skip("rclone is missing: apt-get install rclone (.ci/setup --system installs it)")
+    base = tmp_path_factory.mktemp("rest")
+    digest = base64.b64encode(hashlib.sha1(REST_PASSWORD.encode()).digest()).decode()
+    (base / "htpasswd").write_text(f"{REST_USER}:{{SHA}}{digest}\n")
+    (base / "repos").mkdir()
+    yield from serve_restic(rclone, base, "--htpasswd", str(base / "htpasswd"))
 
 
 def free_port() -> int:
@@ -630,25 +627,7 @@ def append_only_rest_server(tmp_path_factory: pytest.TempPathFactory) -> Iterato
         pytest.skip("rclone is missing: apt-get install rclone (.ci/setup --system installs it)")
     base = tmp_path_factory.mktemp("append-only")
     (base / "repos").mkdir()
-    port = free_port()
-    log = (base / "rclone.log").open("wb")
-    proc = subprocess.Popen([rclone, "serve", "restic", str(base / "repos"), "--addr", f"127.0.0.1:{port}",
-                             "--append-only"], stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"rclone serve restic did not start: {(base / 'rclone.log').read_text()}")
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
+    yield from serve_restic(rclone, base, "--append-only")
 
 
 def test_append_only_mode_never_forgets_and_says_who_prunes(tmp_path: Path, restic_bin: str,

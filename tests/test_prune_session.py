@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -50,14 +49,6 @@ elif command == ["/usr/local/sbin/castelet-secrets"]:
 else:
     sys.exit(3)
 '''
-
-
-@pytest.fixture(scope="module")
-def restic_bin() -> str:
-    found = shutil.which("restic")
-    if found is None:
-        pytest.skip("restic is missing: apt-get install restic (.ci/setup --system installs it)")
-    return found
 
 
 @pytest.fixture(scope="module")
