@@ -1,5 +1,7 @@
-"""Every blueprint, with representative answers, validates and plans offline against the real
-provider 3.0 schema; misspelt or missing arguments fail with Terraform's own message."""
+"""Every blueprint, with representative answers, validates against the real
+terraform-provider-openstack (3.4.0, built here from its Go module) and plans offline against the
+stand-in that answers from the provider's 3.0 schema; misspelt or missing arguments, wrong types,
+removed resources and values the provider's own validators refuse fail with their messages."""
 
 from __future__ import annotations
 
@@ -44,13 +46,46 @@ PLANS = [(name, "defaults") for name in BLUEPRINTS] + [("database", "existing-ne
 def test_blueprint_plans_offline(out, name, answers):
     """Each plan with its "Before you apply" list done as a user would."""
     deployment = new(REPO_ROOT / "blueprints" / name, resolved(name, ANSWER_SETS[answers]), out / f"{name}-{answers}")
-    report = check(deployment, provider="stand-in")
+    report = check(deployment, provider="real")
     assert report.ok, report.diagnostics
+    assert [(p.name, p.provider) for p in report.phases if p.name == "validate"] == [("validate", "real")]
     assert report.to_add_by_type["openstack_compute_instance_v2"] == 1
     assert report.to_add_by_type.get("openstack_networking_floatingip_v2") == 1
     # the project's network is used (discovered, or named): nothing to create, no router quota
     assert "openstack_networking_router_v2" not in report.to_add_by_type
     assert "openstack_networking_network_v2" not in report.to_add_by_type
+
+
+# A held-out review's kinds of mistake, each in the deployment's copy of the OpenStack module.
+MISTAKES = {
+    "misspelt argument": ("instances.tf", "  flavor_name = each.value.flavor", "  flavor_nmae = each.value.flavor",
+                          'An argument named "flavor_nmae" is not expected here'),
+    "wrong type": ("secgroups.tf", 'direction         = "ingress"', 'direction         = ["ingress"]',
+                   "Incorrect attribute value type"),
+    "removed resource": ("secgroups.tf", 'resource "openstack_networking_secgroup_v2" "internal" {',
+                         'resource "openstack_compute_secgroup_v2" "internal" {', "Invalid resource type"),
+    "value the provider's validator refuses": ("secgroups.tf", 'direction         = "ingress"',
+                                               'direction         = "sideways"', 'unknown "sideways" direction'),
+}
+
+
+@pytest.mark.parametrize("mistake", list(MISTAKES))
+def test_the_real_provider_refuses_a_held_out_mistake_at_validate(out, mistake):
+    """`castelet check --provider real`: the provider built from its Go module validates the
+    configuration and names the mistake; the plan never runs."""
+    deployment = new(REPO_ROOT / "blueprints" / "lamp", resolved("lamp", ANSWER_SETS["defaults"]),
+                     out / f"mistake-{mistake.replace(' ', '-').replace(chr(39), '')}")
+    name, good, bad, message = MISTAKES[mistake]
+    module = deployment / "modules" / "openstack" / name
+    text = module.read_text()
+    assert good in text, f"{name} no longer holds {good!r}: update the test's mistake"
+    module.write_text(text.replace(good, bad, 1))
+    report = check(deployment, provider="real")
+    assert not report.ok
+    failed = [(p.name, p.provider) for p in report.phases if not p.ok]
+    assert failed == [("validate", "real")], report.diagnostics
+    assert message in " ".join(report.diagnostics.split()), report.diagnostics
+    assert "plan" not in [p.name for p in report.phases]
 
 
 def test_created_network_needs_dns_servers_and_plans_a_router(out):

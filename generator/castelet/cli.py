@@ -508,10 +508,12 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_local)
     s = command("check", "fmt, validate and plan an OpenStack deployment offline (real Terraform core)")
     s.add_argument("deployment", help="a rendered deployment folder (left untouched)")
-    s.add_argument("--provider", choices=["stand-in", "auto", "registry"],
+    s.add_argument("--provider", choices=["stand-in", "real", "auto", "registry"],
                    default=os.environ.get("CASTELET_CHECK_PROVIDER", "stand-in"),
-                   help="stand-in: castelet's plan-only provider (default, no network); auto: try the real "
-                        "provider from the registry first (online); registry: real provider only")
+                   help="stand-in: castelet's plan-only provider (default, no network); real: validate with "
+                        "terraform-provider-openstack built from its Go module (needs Go and the Go module "
+                        "proxy, once), then plan with the stand-in; auto: try the real provider from the "
+                        "registry first (online); registry: real provider only")
     s.add_argument("--no-checkov", action="store_true",
                    help="skip checkov's static security analysis (run by default after the plan)")
     s.set_defaults(func=cmd_check)

@@ -26,11 +26,12 @@ from typing import Any, Literal
 
 from castelet.offline.cdktf_schema import SchemaConversionError
 from castelet.offline.install import StandinInstallation, install_standin
+from castelet.offline.real_provider import RealProvider, RealProviderUnavailable, ensure_real_provider
 from castelet.offline.schema import SchemaSourceMissing, cache_root, ensure_schema
 from castelet.runtime import TerraformNotFound, find_terraform, terraform_env
 
 JSON = dict[str, Any]
-ProviderMode = Literal["auto", "stand-in", "registry"]
+ProviderMode = Literal["auto", "stand-in", "registry", "real"]
 
 SHARED = "(shared)"
 PLAN_FILE = "castelet-offline.tfplan"
@@ -76,7 +77,7 @@ class Phase:
 @dataclass
 class CheckReport:
     deployment: Path
-    provider: Literal["stand-in", "registry"] = "stand-in"
+    provider: Literal["stand-in", "registry", "real"] = "stand-in"
     provider_line: str = ""
     phases: list[Phase] = field(default_factory=list)
     error: str | None = None  # castelet's own failure (nothing to check with), not Terraform's
@@ -274,7 +275,8 @@ def check(
     try:
         report.terraform = find_terraform()
         schema = ensure_schema(schema_cache)
-    except (TerraformNotFound, SchemaSourceMissing, SchemaConversionError) as exc:
+        real = ensure_real_provider(progress=say) if provider == "real" else None
+    except (TerraformNotFound, SchemaSourceMissing, SchemaConversionError, RealProviderUnavailable) as exc:
         report.error = str(exc)
         return report
     tmp = Path(tempfile.mkdtemp(prefix="castelet-check-"))
@@ -286,7 +288,7 @@ def check(
         if needs_backend:  # plan against a throw-away local state, never the real backend
             (work / OVERRIDE_FILE).write_text('terraform {\n  backend "local" {}\n}\n')
         _run_phases(report, _Runner(report.terraform, work, say, timeout), standin, provider,
-                    needs_backend, cache_root())
+                    needs_backend, cache_root(), real)
     finally:
         if keep_workdir:
             report.workdir = tmp
@@ -304,13 +306,25 @@ def _forget_providers(work: Path) -> None:
 
 def _run_phases(
     report: CheckReport, runner: _Runner, standin: StandinInstallation, mode: ProviderMode,
-    needs_backend: bool, data_home: Path,
+    needs_backend: bool, data_home: Path, real: RealProvider | None = None,
 ) -> None:
     standin_env = terraform_environment(standin.cli_config, None)
     phase, _ = runner.run("fmt", ["fmt", "-check", "-recursive", "-no-color"], standin_env)
     report.phases.append(phase)
 
-    if mode != "stand-in":
+    if mode == "real" and real is not None:
+        # The real provider's own validators, from the mirror it was built into; then the
+        # stand-in plans (a real plan configures the provider, which needs a cloud).
+        real_env = terraform_environment(real.cli_config, None)
+        report.provider = "real"
+        report.provider_line = f"offline: validating against {real.description}, planning against {standin.description}"
+        runner.progress(report.provider_line)
+        for name, args in (("init", _init_args(needs_backend)), ("validate", ["validate", "-no-color"])):
+            phase, _ = runner.run(name, args, real_env, provider="real")
+            report.phases.append(phase)
+            if not phase.ok:
+                return
+    elif mode != "stand-in":
         registry_env = terraform_environment(None, data_home / "terraform-plugins")
         phase, _ = runner.run("init" if mode == "registry" else "registry-probe", _init_args(needs_backend),
                               registry_env, provider="registry", optional=mode == "auto")
