@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -231,6 +232,68 @@ def test_preallocated_floating_ip_is_used_not_allocated(lamp: Path, cloud: FakeO
     unknown = dataclasses.replace(needs, floating_ips={"lamp-web1": "206.12.90.99"})
     failed = preflight.run(unknown, preflight.connect("arbutus"), INSIDE)
     assert failed.failure == "floating IP 206.12.90.99 (for lamp-web1) is not allocated to this project"
+
+
+def _applied_state(needs: Any, port: str, volumes: tuple[int, ...]) -> dict[str, Any]:
+    """The state an apply of ``needs`` leaves (format 4, the resources the preflight reads)."""
+    hosts = [f"{needs.name}-{r.name}{i}" for r in needs.roles for i in range(1, r.count + 1)]
+
+    def resource(kind: str, name: str, attributes: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"mode": "managed", "type": kind, "name": name, "module": "module.cloud",
+                "instances": [{"attributes": a} for a in attributes]}
+
+    groups = len(needs.roles) + 1
+    rules = sum(r.firewall_rules for r in needs.roles) + 2 + preflight.DEFAULT_EGRESS_RULES * groups
+    return {"version": 4, "resources": [
+        resource("openstack_compute_instance_v2", "instance", [{"name": h, "id": f"i-{h}"} for h in hosts]),
+        resource("openstack_networking_port_v2", "instance", [{"id": port, "name": hosts[0]}]),
+        resource("openstack_blockstorage_volume_v3", "volume", [{"size": gb} for gb in volumes]),
+        resource("openstack_networking_secgroup_v2", "role", [{"id": f"sg{i}"} for i in range(groups)]),
+        resource("openstack_networking_secgroup_rule_v2", "role", [{"id": f"r{i}"} for i in range(rules)]),
+        {"mode": "data", "type": "openstack_images_image_v2", "name": "image", "instances": [{"attributes": {}}]},
+    ]}
+
+
+def test_a_second_plan_counts_only_what_it_creates_and_accepts_its_own_floating_ip(
+        lamp: Path, cloud: FakeOpenStack, tmp_path: Path) -> None:
+    """Issue 22 point 4: after an apply that filled the project (every quota at its limit, the
+    pre-allocated floating IP associated with the deployment's own port), the preflight of the next
+    `nox -s plan` passes: nothing new is needed. The old preflight refused the address as "already
+    associated" and counted the deployment's own instances, volumes and groups again."""
+    deployment = tmp_path / "applied"
+    shutil.copytree(lamp, deployment, symlinks=True)
+    with (deployment / "terraform.tfvars").open("a", encoding="utf-8") as tfvars:
+        tfvars.write('\nfloating_ips = { "lamp-web1" = "206.12.90.17" }\n')
+    needs = preflight.needs_of(deployment)
+    assert needs.floating_ips == {"lamp-web1": "206.12.90.17"}, needs
+    state = _applied_state(needs, "port-of-web1", needs.volume_gb)
+    (deployment / "terraform.tfstate").write_text(json.dumps(state))
+    cloud.bodies["floatingips"]["floatingips"][0]["port_id"] = "port-of-web1"
+    full = {"used": 10, "limit": 10, "reserved": 0}
+    for key in ("floatingip", "port", "security_group", "security_group_rule"):
+        cloud.bodies["network-quota"]["quota"][key] = dict(full)
+    for key in ("instances", "cores", "ram"):
+        cloud.bodies["compute-quota"]["quota_set"][key] = {"in_use": 10, "limit": 10, "reserved": 0}
+    for key in ("volumes", "gigabytes"):
+        cloud.bodies["volume-quota"]["quota_set"][key] = {"in_use": 10, "limit": 10, "reserved": 0}
+
+    again = preflight.preflight(deployment)
+    assert again.ok, str(again)
+    assert {q.resource: q.needed for q in again.quotas} == {
+        "instances": 0, "cores (vCPU)": 0, "RAM (MB)": 0, "volumes": 0, "volume storage (GB)": 0,
+        "floating IPs": 0, "ports": 0, "security groups": 0, "security group rules": 0}
+
+    # The same address on another server's port is still refused, and a first plan (no state)
+    # into the full project does not fit.
+    cloud.bodies["floatingips"]["floatingips"][0]["port_id"] = "port-of-someone-else"
+    taken = preflight.preflight(deployment)
+    assert taken.failure == ("floating IP 206.12.90.17 (for lamp-web1) is already associated with a port of "
+                             "another server")
+    cloud.bodies["floatingips"]["floatingips"][0]["port_id"] = None
+    (deployment / "terraform.tfstate").unlink()
+    first = preflight.preflight(deployment)
+    assert first.failure is not None and first.failure.startswith("instances: this deployment needs 1"), str(first)
+    assert {q.resource: q.needed for q in first.quotas}["ports"] == 1
 
 
 def test_bad_credentials(lamp: Path, cloud: FakeOpenStack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -83,6 +83,60 @@ class Needs:
 
 
 @dataclass(frozen=True)
+class Existing:
+    """What the deployment's Terraform state already holds. A second plan, a rebuild or an apply
+    after a change counts only the rest against the quotas: the project's usage already includes
+    these, and this deployment's own floating IP is associated with its own port."""
+
+    instances: frozenset[str] = frozenset()  # instance names
+    volume_gb: tuple[int, ...] = ()  # sizes of the volumes the state manages
+    floating_ips: frozenset[str] = frozenset()  # addresses this deployment allocated
+    ports: frozenset[str] = frozenset()  # port ids
+    security_groups: int = 0
+    security_group_rules: int = 0
+
+
+def existing_from_state(state: JSON) -> Existing:
+    """:class:`Existing` from a Terraform state (format 4, as `terraform state pull` prints it)."""
+    found: dict[str, list[JSON]] = {}
+    for resource in state.get("resources") or []:
+        if resource.get("mode") == "managed":
+            attributes = [dict(i.get("attributes") or {}) for i in resource.get("instances") or []]
+            found.setdefault(str(resource.get("type")), []).extend(attributes)
+    return Existing(
+        instances=frozenset(str(a.get("name")) for a in found.get("openstack_compute_instance_v2", [])),
+        volume_gb=tuple(int(a.get("size") or 0) for a in found.get("openstack_blockstorage_volume_v3", [])),
+        floating_ips=frozenset(str(a.get("address")) for a in found.get("openstack_networking_floatingip_v2", [])),
+        ports=frozenset(str(a.get("id")) for a in found.get("openstack_networking_port_v2", [])),
+        security_groups=len(found.get("openstack_networking_secgroup_v2", [])),
+        security_group_rules=len(found.get("openstack_networking_secgroup_rule_v2", [])),
+    )
+
+
+def existing_of(deployment: Path, terraform: list[str] | None = None) -> Existing:
+    """What the deployment's state holds: `terraform state pull` once it is initialised (any
+    backend), else its local terraform.tfstate, else nothing (a first plan)."""
+    local = deployment / "terraform.tfstate"
+    if (deployment / ".terraform").is_dir():
+        from castelet.runtime import find_terraform, terraform_env
+
+        proc = subprocess.run([*(terraform or find_terraform()), "state", "pull"], cwd=deployment,
+                              env=terraform_env(dict(os.environ)), capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise PreflightError(f"terraform state pull failed: {(proc.stderr or proc.stdout).strip()[-1500:]}")
+        text = proc.stdout
+    elif local.is_file():
+        text = local.read_text(encoding="utf-8")
+    else:
+        return Existing()
+    try:
+        state = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError as exc:
+        raise PreflightError(f"the deployment's Terraform state is not JSON: {exc}") from exc
+    return existing_from_state(state)
+
+
+@dataclass(frozen=True)
 class QuotaLine:
     resource: str
     needed: int
@@ -333,8 +387,9 @@ def _networks(cloud: Cloud, needs: Needs) -> tuple[str, str]:
     return f"{subnets[0]['name'] or subnets[0]['id']} ({subnets[0]['cidr']})", external
 
 
-def _floating_ips(cloud: Cloud, needs: Needs) -> int:
-    """How many floating IPs to allocate; the pre-allocated ones must exist and be free."""
+def _floating_ips(cloud: Cloud, needs: Needs, existing: Existing = Existing()) -> int:
+    """How many floating IPs to allocate; the pre-allocated ones must exist and be free, or be
+    associated with this deployment's own port (a second plan)."""
     public = needs.public_hosts
     for host, address in needs.floating_ips.items():
         if host not in public:
@@ -342,27 +397,37 @@ def _floating_ips(cloud: Cloud, needs: Needs) -> int:
         found = cloud.floating_ips(floating_ip_address=address)
         if not found:
             raise PreflightError(f"floating IP {address} (for {host}) is not allocated to this project")
-        if found[0].get("port_id"):
-            raise PreflightError(f"floating IP {address} (for {host}) is already associated with a port")
-    return len([h for h in public if h not in needs.floating_ips])
+        port = found[0].get("port_id")
+        if port and str(port) not in existing.ports:
+            raise PreflightError(f"floating IP {address} (for {host}) is already associated with a port "
+                                 "of another server")
+    to_allocate = len([h for h in public if h not in needs.floating_ips])
+    return max(0, to_allocate - len(existing.floating_ips - set(needs.floating_ips.values())))
 
 
-def quota_lines(cloud: Cloud, needs: Needs, flavors: dict[str, JSON], allocate_ips: int) -> list[QuotaLine]:
+def quota_lines(cloud: Cloud, needs: Needs, flavors: dict[str, JSON], allocate_ips: int,
+                existing: Existing = Existing()) -> list[QuotaLine]:
+    """What the plan creates against what the project has left: the instances, ports, volumes,
+    groups and rules the state already holds are in the project's usage, not needed again."""
     project = cloud.project_id()
     nova, neutron, cinder = cloud.compute_quota(project), cloud.network_quota(project), cloud.volume_quota(project)
-    boot = [max(r.min_disk_gb, MIN_BOOT_VOLUME_GB) for r in needs.roles for _ in range(r.count)
-            if int(flavors[r.flavor]["disk"]) == 0]
+    new_hosts = [(r, f"{needs.name}-{r.name}{i}") for r in needs.roles for i in range(1, r.count + 1)]
+    new_hosts = [(r, host) for r, host in new_hosts if host not in existing.instances]
+    boot = [max(r.min_disk_gb, MIN_BOOT_VOLUME_GB) for r, _ in new_hosts if int(flavors[r.flavor]["disk"]) == 0]
     groups = len(needs.roles) + 1
     rules = sum(r.firewall_rules for r in needs.roles) + 2 + DEFAULT_EGRESS_RULES * groups
+    data_volumes = max(0, len(needs.volume_gb) - len(existing.volume_gb))
+    data_gb = max(0, sum(needs.volume_gb) - sum(existing.volume_gb))
     wanted: list[tuple[str, JSON, str, int]] = [
-        ("instances", nova, "instances", sum(r.count for r in needs.roles)),
-        ("cores (vCPU)", nova, "cores", sum(r.count * int(flavors[r.flavor]["vcpus"]) for r in needs.roles)),
-        ("RAM (MB)", nova, "ram", sum(r.count * int(flavors[r.flavor]["ram"]) for r in needs.roles)),
-        ("volumes", cinder, "volumes", len(needs.volume_gb) + len(boot)),
-        ("volume storage (GB)", cinder, "gigabytes", sum(needs.volume_gb) + sum(boot)),
+        ("instances", nova, "instances", len(new_hosts)),
+        ("cores (vCPU)", nova, "cores", sum(int(flavors[r.flavor]["vcpus"]) for r, _ in new_hosts)),
+        ("RAM (MB)", nova, "ram", sum(int(flavors[r.flavor]["ram"]) for r, _ in new_hosts)),
+        ("volumes", cinder, "volumes", data_volumes + len(boot)),
+        ("volume storage (GB)", cinder, "gigabytes", data_gb + sum(boot)),
         ("floating IPs", neutron, "floatingip", allocate_ips),
-        ("security groups", neutron, "security_group", groups),
-        ("security group rules", neutron, "security_group_rule", rules),
+        ("ports", neutron, "port", len(new_hosts)),  # one per instance (the module's openstack_networking_port_v2)
+        ("security groups", neutron, "security_group", max(0, groups - existing.security_groups)),
+        ("security group rules", neutron, "security_group_rule", max(0, rules - existing.security_group_rules)),
     ]
     if needs.create_network:
         wanted += [("networks", neutron, "network", 1), ("subnets", neutron, "subnet", 1),
@@ -374,7 +439,7 @@ def quota_lines(cloud: Cloud, needs: Needs, flavors: dict[str, JSON], allocate_i
     return lines
 
 
-def run(needs: Needs, cloud: Cloud, address: str) -> Report:
+def run(needs: Needs, cloud: Cloud, address: str, existing: Existing = Existing()) -> Report:
     report = Report()
     try:
         report.checks.append(("credentials", f"project {cloud.project_id()}" + (f" ({cloud.region})"
@@ -390,8 +455,11 @@ def run(needs: Needs, cloud: Cloud, address: str) -> Report:
                                   f"{flavor['ram']} MB{boot}"))
         subnet, external = _networks(cloud, needs)
         report.checks.append(("network", f"{subnet}; floating IPs from {external}"))
-        allocate = _floating_ips(cloud, needs)
-        report.quotas = quota_lines(cloud, needs, flavors, allocate)
+        allocate = _floating_ips(cloud, needs, existing)
+        if existing.instances:
+            report.checks.append(("state", f"{len(existing.instances)} instance(s), {len(existing.volume_gb)} "
+                                  "volume(s) already deployed: only the rest is counted"))
+        report.quotas = quota_lines(cloud, needs, flavors, allocate, existing)
         short = next((q for q in report.quotas if not q.fits), None)
         if short is not None:
             limit = "unlimited" if short.limit < 0 else short.limit
@@ -420,9 +488,10 @@ def preflight(deployment: Path, *, address: str | None = None, cloud: Cloud | No
     report = Report()
     try:
         needs = needs_of(Path(deployment))
+        existing = existing_of(Path(deployment))
         connected = cloud or connect(needs.os_cloud)
         where = public_address(address)
     except PreflightError as exc:
         report.failure = str(exc)
         return report
-    return run(needs, connected, where)
+    return run(needs, connected, where, existing)
