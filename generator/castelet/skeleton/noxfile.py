@@ -407,18 +407,24 @@ def _instances(session: nox.Session) -> Iterator[tuple[dict[str, dict[str, Any]]
         yield hosts, known
 
 
+def _instance_secrets(session: nox.Session, hostname: str, entry: dict[str, Any], known: Path | None) -> str:
+    """`castelet-secrets` on the instance: one `name: value` line per generated secret."""
+    argv = _on_instance(entry, ["/usr/local/sbin/castelet-secrets"], known)
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        session.error(f"{hostname}: {' '.join(argv[:3])} failed: {proc.stderr.strip()}")
+    return proc.stdout
+
+
 @nox.session(python=False)
 def secrets(session: nox.Session) -> None:
     """Print the secrets generated on each instance (root-only files there; never stored here)."""
     described = {s["name"]: s.get("description", "") for s in RENDERED.get("secrets", [])}
     with _instances(session) as (hosts, known):
         for hostname, entry in sorted(hosts.items()):
-            argv = _on_instance(entry, ["/usr/local/sbin/castelet-secrets"], known)
-            proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-            if proc.returncode != 0:
-                session.error(f"{hostname}: {' '.join(argv[:3])} failed: {proc.stderr.strip()}")
+            listed = _instance_secrets(session, hostname, entry, known)
             print(f"# {hostname}")
-            for line in proc.stdout.splitlines():
+            for line in listed.splitlines():
                 name = line.split(":", 1)[0]
                 note = f"   # {described[name]}" if described.get(name) else ""
                 print(f"{line}{note}")
@@ -595,11 +601,7 @@ def _restic_here(session: nox.Session, restic: str, env: dict[str, str], secrets
 
 def _instance_password(session: nox.Session, hostname: str, entry: dict[str, Any], known: Path | None) -> str:
     """The repository password the instance generated (the secret `restic-repository`)."""
-    proc = subprocess.run(_on_instance(entry, ["/usr/local/sbin/castelet-secrets"], known), capture_output=True,
-                          text=True, check=False)
-    if proc.returncode != 0:
-        session.error(f"{hostname}: castelet-secrets failed: {proc.stderr.strip()}")
-    for line in proc.stdout.splitlines():
+    for line in _instance_secrets(session, hostname, entry, known).splitlines():
         name, _, value = line.partition(": ")
         if name == "restic-repository" and value.strip():
             return value.strip()
